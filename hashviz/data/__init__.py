@@ -1,0 +1,1 @@
+"""Datasets: registry of image sources and seeded splits."""
