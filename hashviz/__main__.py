@@ -1,0 +1,3 @@
+from hashviz.cli import main
+
+raise SystemExit(main())

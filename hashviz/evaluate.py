@@ -1,0 +1,117 @@
+"""Fit a quantizer on the train split of an Embeddings bundle and score query-vs-database retrieval.
+
+This is the one function behind ``python -m hashviz evaluate`` and the app's evaluate table, so the CLI and
+the app always show the same numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from hashviz.embeddings import Embeddings
+from hashviz.errors import InvalidInputError
+
+QUANTIZER_LABELS = {"sign": "sign", "itq": "ITQ", "hq": "HQ (Householder)", "random": "random search"}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of one quantizer on one Embeddings bundle (query vs database)."""
+
+    quantizer: str
+    n_bits: int
+    map: float
+    map_at_k: float
+    p_at_k: float
+    p_within_radius: float
+    quantization_error: float
+    fit_seconds: float
+    top_k: int
+    radius: int
+    ties: str
+    n_query: int
+    n_database: int
+    n_train: int
+    options: Mapping
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit_quantizer(emb: Embeddings, name: str, options: Mapping | None = None,
+                  on_step: Callable | None = None):
+    """Fit quantizer ``name`` on the train split of ``emb``; returns (quantizer, seconds)."""
+    from hashviz.quantize import make_quantizer
+
+    train = emb.part("train")
+    if train.n < 2:
+        raise InvalidInputError(f"the train split has {train.n} rows; a quantizer needs at least 2",
+                                "give a 'split' with train rows (0) or leave it out for a seeded split")
+    q = make_quantizer(name, emb.dim, **dict(options or {}))
+    t0 = time.perf_counter()
+    y = train.labels if name == "random" else None
+    for step in q.fit_steps(train.z, y):
+        if on_step is not None and on_step(step) is False:
+            break
+    return q, time.perf_counter() - t0
+
+
+def evaluate(emb: Embeddings, quantizer: str = "hq", *, options: Mapping | None = None, top_k: int = 1000,
+             ties: str = "expected", radius: int = 2, fitted=None, fit_seconds: float = 0.0,
+             on_step: Callable | None = None) -> Evaluation:
+    """Fit ``quantizer`` on the train split (or use ``fitted``), encode query and database, score them.
+
+    mAP is mAP@all; mAP@k, P@k use ``top_k`` (clipped to the database size); P@r uses Hamming ``radius``.
+    """
+    from hashviz.retrieval.metrics import (
+        mean_average_precision,
+        precision_at_k,
+        precision_within_radius,
+        quantization_error,
+    )
+
+    if fitted is None:
+        fitted, fit_seconds = fit_quantizer(emb, quantizer, options, on_step)
+    query, database = emb.part("query"), emb.part("database")
+    if query.n == 0 or database.n == 0:
+        raise InvalidInputError(f"need query and database rows, got {query.n} queries and {database.n} database",
+                                "split codes: 1 = query, 2 = database (train rows count as database too)")
+    qc, dc = fitted.encode(query.z), fitted.encode(database.z)
+    k = int(min(top_k, database.n))
+    args = (qc, dc, query.labels, database.labels)
+    return Evaluation(
+        quantizer=quantizer, n_bits=emb.dim,
+        map=float(mean_average_precision(*args, ties=ties)),
+        map_at_k=float(mean_average_precision(*args, top_k=k, ties=ties)),
+        p_at_k=float(precision_at_k(*args, k, ties=ties)),
+        p_within_radius=float(precision_within_radius(*args, radius=radius)),
+        quantization_error=float(quantization_error(fitted.transform(database.z))),
+        fit_seconds=float(fit_seconds), top_k=k, radius=radius, ties=str(ties),
+        n_query=query.n, n_database=database.n, n_train=int(emb.mask("train").sum()),
+        options=dict(options or {}))
+
+
+def evaluate_many(emb: Embeddings, quantizers: Iterable[str], **kwargs) -> list[Evaluation]:
+    return [evaluate(emb, name, **kwargs) for name in quantizers]
+
+
+def results_table(results: Iterable[Evaluation]):
+    """A pandas DataFrame with one row per evaluation and the protocol in the column labels."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        rows.append({
+            "quantizer": QUANTIZER_LABELS.get(r.quantizer, r.quantizer), "n_bits": r.n_bits,
+            f"mAP@all (ties {r.ties})": r.map, f"mAP@{r.top_k}": r.map_at_k, f"P@{r.top_k}": r.p_at_k,
+            f"P@r≤{r.radius}": r.p_within_radius, "quantization error": r.quantization_error,
+            "fit time (s)": r.fit_seconds})
+    return pd.DataFrame(rows)
+
+
+def _json_float(x):
+    return None if isinstance(x, float) and not np.isfinite(x) else x
