@@ -122,20 +122,25 @@ class Embeddings:
         return path
 
     @classmethod
-    def load(cls, path, *, seed: int = 0) -> Embeddings:
-        """Read DESIGN.md's embeddings file; a missing ``split`` gets a seeded stratified split
-        (10% queries per class, the rest database and train)."""
+    def load(cls, path, *, seed: int = 0, name: str | None = None) -> Embeddings:
+        """Read DESIGN.md's embeddings file (a path or a binary file object); a missing ``split`` gets a seeded
+        stratified split (10% queries per class, the rest database and train). ``name`` labels messages."""
+        label = name or str(path)
         try:
-            with np.load(path, allow_pickle=False) as f:
+            f = np.load(path, allow_pickle=False)
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise InvalidInputError(f"{label} holds a single array, not an .npz archive of named arrays",
+                                        EXPECTED_LAYOUT)
+            with f:
                 data = {k: f[k] for k in f.files}
         except FileNotFoundError:
-            raise InvalidInputError(f"no such file: {path}", "check the path of the embeddings file") from None
+            raise InvalidInputError(f"no such file: {label}", "check the path of the embeddings file") from None
         except ValueError as e:  # object arrays need pickle: refused
-            raise InvalidInputError(f"{path} holds Python objects, which hashviz does not unpickle ({e})",
+            raise InvalidInputError(f"{label} holds Python objects, which hashviz does not unpickle ({e})",
                                     "save plain numeric/string arrays only; " + EXPECTED_LAYOUT) from None
-        except (OSError, zipfile.BadZipFile, EOFError) as e:
-            raise InvalidInputError(f"{path} is not a readable .npz file ({e})", EXPECTED_LAYOUT) from None
-        return cls.from_arrays(data, seed=seed, source=str(path))
+        except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+            raise InvalidInputError(f"{label} is not a readable .npz file ({e})", EXPECTED_LAYOUT) from None
+        return cls.from_arrays(data, seed=seed, source=label)
 
     @classmethod
     def from_arrays(cls, data: dict, *, seed: int = 0, source: str = "arrays") -> Embeddings:
