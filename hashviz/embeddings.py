@@ -129,17 +129,24 @@ class Embeddings:
         try:
             f = np.load(path, allow_pickle=False)
             if not isinstance(f, np.lib.npyio.NpzFile):
-                raise InvalidInputError(f"{label} holds a single array, not an .npz archive of named arrays",
-                                        EXPECTED_LAYOUT)
-            with f:
-                data = {k: f[k] for k in f.files}
+                f = None
+            else:
+                with f:
+                    data = {k: f[k] for k in f.files}
         except FileNotFoundError:
             raise InvalidInputError(f"no such file: {label}", "check the path of the embeddings file") from None
         except ValueError as e:  # object arrays need pickle: refused
+            if hasattr(path, "seek"):
+                path.seek(0)
+            if not zipfile.is_zipfile(path):
+                raise InvalidInputError(f"{label} is not a readable .npz file", EXPECTED_LAYOUT) from None
             raise InvalidInputError(f"{label} holds Python objects, which hashviz does not unpickle ({e})",
                                     "save plain numeric/string arrays only; " + EXPECTED_LAYOUT) from None
         except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
             raise InvalidInputError(f"{label} is not a readable .npz file ({e})", EXPECTED_LAYOUT) from None
+        if f is None:
+            raise InvalidInputError(f"{label} holds a single array, not an .npz archive of named arrays",
+                                    EXPECTED_LAYOUT)
         return cls.from_arrays(data, seed=seed, source=label)
 
     @classmethod
