@@ -32,3 +32,7 @@ class NotFittedError(HashvizError, AttributeError):
 
 class StoreError(HashvizError):
     """A run-store entry is corrupt or was written by an incompatible version."""
+
+
+class StoppedError(HashvizError):
+    """A long computation was stopped on request (a Stop button, Ctrl-C); nothing half-done was saved."""
