@@ -1,0 +1,179 @@
+"""CIFAR-10 and CIFAR-100 from the official "python version" files in a local root.
+
+Layout (what ``torchvision.datasets.CIFAR10/100(root, download=True)`` extracts)::
+
+    <root>/cifar-10-batches-py/   data_batch_1 … data_batch_5, test_batch, batches.meta
+    <root>/cifar-100-python/      train, test, meta
+
+The default root is ``<hashviz home>/data/cifar``. Nothing is downloaded unless ``download=True``.
+
+Why unpickling here is acceptable: the official files are Python pickles and there is no other format. We open
+only those fixed file names inside the chosen root, and read them with a restricted unpickler that resolves no
+global except the few numpy array constructors the format needs (``_reconstruct``, ``ndarray``, ``dtype``) and
+``_codecs.encode`` (how Python 3 writes bytes in protocol-2 pickles); any other global (``os.system``,
+``builtins.eval``…) raises before anything runs. User-chosen files never go through this reader.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from hashviz.data.dataset import ImageDataset, digest
+from hashviz.data.hierarchy import from_label_pairs, resolve
+from hashviz.data.sources import make_split, protocol_with
+from hashviz.errors import DataUnavailableError, InvalidInputError
+
+CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
+SPECS = {
+    "cifar10": {"folder": "cifar-10-batches-py", "archive": "cifar-10-python.tar.gz",
+                "train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"], "meta": "batches.meta",
+                "protocol": {"n_query_per_class": 100, "n_train_per_class": 500}},
+    "cifar100": {"folder": "cifar-100-python", "archive": "cifar-100-python.tar.gz",
+                 "train": ["train"], "test": ["test"], "meta": "meta",
+                 "protocol": {"n_query_per_class": 10, "n_train_per_class": 50}},
+}
+
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+}
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Resolves only the numpy constructors the CIFAR format needs; everything else is refused."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch file")
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+            from numpy._core import multiarray
+
+            return getattr(multiarray, name)
+        if module == "numpy":
+            return getattr(np, name)
+        import _codecs
+
+        return _codecs.encode
+
+
+def read_batch(path: Path) -> dict:
+    """One official CIFAR batch file as a dict with str keys (restricted unpickler, see module docstring)."""
+    try:
+        with open(path, "rb") as f:
+            data = _CifarUnpickler(io.BufferedReader(f), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
+        raise InvalidInputError(f"{path} is not a valid CIFAR batch file ({e})",
+                                f"replace it with the official file from {CIFAR_URL}") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path} is not a valid CIFAR batch file (no dict inside)",
+                                f"replace it with the official file from {CIFAR_URL}")
+    return {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in data.items()}
+
+
+def default_root() -> Path:
+    from hashviz.paths import data_root
+
+    return data_root() / "cifar"
+
+
+def _missing(name: str, root: Path) -> list[str]:
+    spec = SPECS[name]
+    folder = root / spec["folder"]
+    return [f for f in spec["train"] + spec["test"] + [spec["meta"]] if not (folder / f).is_file()]
+
+
+def available(name: str, root=None) -> tuple[bool, str]:
+    root = Path(root).expanduser() if root is not None else default_root()
+    missing = _missing(name, root)
+    folder = root / SPECS[name]["folder"]
+    if not missing:
+        return True, f"found in {folder}"
+    return False, f"missing {folder}/ ({', '.join(missing)})"
+
+
+def _unavailable(name: str, root: Path, missing: list[str], reason: str = "") -> DataUnavailableError:
+    spec = SPECS[name]
+    folder = root / spec["folder"]
+    files = ", ".join(spec["train"] + spec["test"] + [spec["meta"]])
+    label = "CIFAR-10" if name == "cifar10" else "CIFAR-100"
+    return DataUnavailableError(
+        f"{label} is not on disk: {folder}/ is missing {', '.join(missing)}{reason}",
+        f"create the folder {folder}/ and put in it {files} — the 'python version' of {label} "
+        f"({spec['archive']} from {CIFAR_URL}, extracted into {root}); or pass download=True when online "
+        f"(CLI: --download); or give another root= folder")
+
+
+def _download(name: str, root: Path) -> None:
+    import torchvision
+
+    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+    try:
+        cls(str(root), train=True, download=True)
+    except Exception as e:  # network errors come in many types (URLError, OSError, RuntimeError)
+        raise _unavailable(name, root, _missing(name, root), f"; the download failed ({e})") from None
+
+
+def load_cifar(name: str = "cifar10", *, root=None, download: bool = False, seed: int = 0,
+               n_query_per_class: int | None = None, n_train_per_class: int | None = None,
+               hierarchy=None) -> ImageDataset:
+    """CIFAR-10 or CIFAR-100, train and test pooled (60,000 images of 32×32×3), with the standard protocol."""
+    if name not in SPECS:
+        raise InvalidInputError(f"unknown CIFAR variant {name!r}", "use cifar10 or cifar100")
+    spec = SPECS[name]
+    root = Path(root).expanduser() if root is not None else default_root()
+    missing = _missing(name, root)
+    if missing and download:
+        _download(name, root)
+        missing = _missing(name, root)
+    if missing:
+        raise _unavailable(name, root, missing)
+    folder = root / spec["folder"]
+    data, fine, coarse = [], [], []
+    label_key = "labels" if name == "cifar10" else "fine_labels"
+    for fname in spec["train"] + spec["test"]:
+        batch = read_batch(folder / fname)
+        if "data" not in batch or label_key not in batch:
+            raise InvalidInputError(f"{folder / fname} has no 'data'/'{label_key}' entries",
+                                    f"replace it with the official file from {CIFAR_URL}")
+        x = np.asarray(batch["data"], dtype=np.uint8)
+        y = np.asarray(batch[label_key], dtype=np.int64)
+        if x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
+            raise InvalidInputError(f"{folder / fname}: data has shape {x.shape} for {len(y)} labels, "
+                                    "expected (n, 3072) uint8 rows (32×32×3, channel-major)",
+                                    f"replace it with the official file from {CIFAR_URL}")
+        data.append(x)
+        fine.append(y)
+        if name == "cifar100":
+            coarse.append(np.asarray(batch.get("coarse_labels", np.zeros_like(y)), dtype=np.int64))
+    images = np.concatenate(data).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
+    labels = np.concatenate(fine)
+    meta = read_batch(folder / spec["meta"])
+    names_key = "label_names" if name == "cifar10" else "fine_label_names"
+    class_names = tuple(_decode(s) for s in meta.get(names_key, []))
+    n_classes = int(labels.max()) + 1
+    if len(class_names) < n_classes:
+        raise InvalidInputError(f"{folder / spec['meta']} names {len(class_names)} classes but labels go up to "
+                                f"{n_classes - 1}", f"replace it with the official file from {CIFAR_URL}")
+    default_tree = None
+    if name == "cifar100":
+        coarse_names = tuple(_decode(s) for s in meta.get("coarse_label_names", []))
+        coarse_labels = np.concatenate(coarse)
+        if coarse_names and len(coarse_names) > int(coarse_labels.max()):
+            default_tree = from_label_pairs(labels, coarse_labels, class_names, coarse_names,
+                                            source=str(folder))
+    proto = protocol_with(spec["protocol"], n_query_per_class, n_train_per_class)
+    label = "CIFAR-10" if name == "cifar10" else "CIFAR-100"
+    return ImageDataset(name=name, images=images, labels=labels, class_names=class_names,
+                        split=make_split(labels, proto, seed), seed=int(seed), protocol=proto,
+                        hierarchy=resolve(hierarchy, class_names, default_tree),
+                        fingerprint=digest(name, images, labels),
+                        description=f"{label} train + test pooled ({len(labels)} images 32×32×3) from {folder}")
+
+
+def _decode(s) -> str:
+    return s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s)

