@@ -1,0 +1,17 @@
+"""Backbone features: the backbone registry (bundled MNIST CNN, torchvision ImageNet models) and cached extraction.
+
+Importing this package imports torch (not torchvision, which is loaded only to build a torchvision model).
+"""
+
+from hashviz.features.backbones import (
+    DEFAULT_BACKBONE,
+    Backbone,
+    backbone_names,
+    get_backbone,
+    list_backbones,
+    train_mnist_cnn,
+)
+from hashviz.features.extract import extract_features, feature_cache_path, feature_key
+
+__all__ = ["DEFAULT_BACKBONE", "Backbone", "backbone_names", "extract_features", "feature_cache_path",
+           "feature_key", "get_backbone", "list_backbones", "train_mnist_cnn"]

@@ -1,0 +1,433 @@
+"""Pretrained backbones: a registry whose entries know their transform, output dimension and weights source.
+
+- ``mnist_cnn`` (default): a small CNN bundled in ``assets/mnist_cnn.pt`` (state_dict), trained on the mnist5k
+  train split only (2,000 images, split seed 0) by :func:`train_mnist_cnn` (``python -m hashviz train-backbone``).
+  Its features are the 128-d penultimate layer; the 10-way ``classifier`` is used only for training.
+- torchvision ``resnet18``, ``resnet50``, ``vgg16``, ``alexnet``, ``efficientnet_b0``, ``vit_b_16`` with their ImageNet
+  weights, read from the torch hub cache (``torch.hub.get_dir()/checkpoints/<official file name>``) or from a user
+  file; features = the penultimate layer (the classification layer replaced by ``Identity``). Nothing is
+  downloaded unless ``download=True``.
+
+Every weights file is read with ``torch.load(weights_only=True)``: a pickle that would run code is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hashviz.errors import DataUnavailableError, InvalidInputError
+
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
+BUNDLED_WEIGHTS = ASSETS_DIR / "mnist_cnn.pt"
+# SHA-256 of the committed assets/mnist_cnn.pt (also in assets/README.md). A retrained file differs (torch.save
+# writes a random serialization id), so train_mnist_cnn writes "<file>.sha256" next to it, which then wins.
+BUNDLED_SHA256 = "0c95b3dc3cc56d0e4d91865f02750491a031a639f4cb9d5dbfe35db1add001e1"
+RETRAIN_HINT = "run `python -m hashviz train-backbone` to recreate assets/mnist_cnn.pt (about 30 s on 2 CPU cores)"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+DEFAULT_BACKBONE = "mnist_cnn"
+
+
+class MnistCNN(nn.Module):
+    """Two conv blocks (32, 64 channels, BatchNorm, max-pool) → 128-d ReLU features; ``classifier`` 128 → 10."""
+
+    def __init__(self, feature_dim: int = 128, n_classes: int = 10) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 7 * 7, feature_dim), nn.ReLU())
+        self.classifier = nn.Linear(feature_dim, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (n, 1, 28, 28) normalised → (n, 128) features
+        return self.body(x)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.body(x))
+
+
+# name → (torchvision builder, output dim, official checkpoint file name, download URL)
+TORCHVISION = {
+    "resnet18": ("resnet18", 512, "resnet18-f37072fd.pth"),
+    "resnet50": ("resnet50", 2048, "resnet50-11ad3fa6.pth"),
+    "vgg16": ("vgg16", 4096, "vgg16-397923af.pth"),
+    "alexnet": ("alexnet", 4096, "alexnet-owt-7be5be79.pth"),
+    "efficientnet_b0": ("efficientnet_b0", 1280, "efficientnet_b0_rwightman-7f5810bc.pth"),
+    "vit_b_16": ("vit_b_16", 768, "vit_b_16-c867db91.pth"),
+}
+DOWNLOAD_BASE = "https://download.pytorch.org/models/"
+_DESCRIPTIONS = {
+    "mnist_cnn": "small CNN bundled in assets/ (trained on the mnist5k train split), 128-d",
+    "resnet18": "ResNet-18, ImageNet (torchvision IMAGENET1K_V1), 512-d pooled features",
+    "resnet50": "ResNet-50, ImageNet (torchvision IMAGENET1K_V2), 2048-d pooled features",
+    "vgg16": "VGG-16, ImageNet (torchvision IMAGENET1K_V1), 4096-d fc7 features",
+    "alexnet": "AlexNet, ImageNet (torchvision IMAGENET1K_V1), 4096-d fc7 features",
+    "efficientnet_b0": "EfficientNet-B0, ImageNet (torchvision IMAGENET1K_V1), 1280-d pooled features",
+    "vit_b_16": "ViT-B/16, ImageNet (torchvision IMAGENET1K_V1), 768-d class token",
+}
+
+
+def hub_checkpoints_dir() -> Path:
+    """Where torchvision keeps downloaded weights: ``torch.hub.get_dir()/checkpoints`` (``$TORCH_HOME/hub/…``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+_SHA_CACHE: dict[tuple, str] = {}
+
+
+def file_sha256(path) -> str:
+    """SHA-256 of a file, memoised by (path, size, mtime)."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def _expected_sha(path: Path) -> str | None:
+    sidecar = path.with_name(path.name + ".sha256")
+    if sidecar.is_file():
+        text = sidecar.read_text(encoding="utf-8").split()
+        return text[0].lower() if text else None
+    if path.resolve() == BUNDLED_WEIGHTS.resolve():
+        return BUNDLED_SHA256
+    return None
+
+
+def load_state_dict(path, *, source: str | None = None) -> dict[str, torch.Tensor]:
+    """Read a state_dict with ``torch.load(weights_only=True)``; a pickle that needs code is refused.
+
+    A checkpoint dict holding the weights under ``"state_dict"`` or ``"model"`` is unwrapped."""
+    path = Path(path)
+    label = source or str(path)
+    if not path.is_file():
+        raise DataUnavailableError(f"weights file not found: {path}", "check the path of the weights file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - UnpicklingError, RuntimeError (bad zip), EOFError, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InvalidInputError(
+            f"{label} was refused: it is not a plain state_dict that loads with weights_only=True ({first[:300]})",
+            "save only tensors: torch.save(model.state_dict(), path); hashviz never runs code from weight files",
+        ) from None
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise InvalidInputError(f"{label} does not hold a state_dict (a dict of name → tensor)",
+                                "save it with torch.save(model.state_dict(), path)")
+    return obj
+
+
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], *, arch: str, source: str) -> None:
+    """InvalidInputError listing missing, unexpected and mismatched-shape keys (first few of each)."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+                  if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if not (missing or unexpected or mismatched):
+        return
+
+    def few(items: list[str]) -> str:
+        return ", ".join(items[:5]) + (f" … ({len(items)} in all)" if len(items) > 5 else "")
+
+    parts = []
+    if missing:
+        parts.append(f"missing keys: {few(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys: {few(unexpected)}")
+    if mismatched:
+        parts.append(f"shape mismatches (file vs {arch}): {few(mismatched)}")
+    raise InvalidInputError(f"{source} does not fit the {arch} architecture; " + "; ".join(parts),
+                            f"give a state_dict saved from torchvision.models.{arch}() (or hashviz's MnistCNN for "
+                            "mnist_cnn), or pick the backbone that matches the file")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One registry entry. ``weights`` is a user file (``None``: the bundled file or the torch hub cache)."""
+
+    name: str
+    description: str
+    output_dim: int
+    input_size: int
+    channels: int
+    filename: str
+    weights: Path | None = None
+    download: bool = False
+
+    @property
+    def is_torchvision(self) -> bool:
+        return self.name in TORCHVISION
+
+    @property
+    def url(self) -> str | None:
+        return DOWNLOAD_BASE + self.filename if self.is_torchvision else None
+
+    def weights_path(self) -> Path:
+        """The file the weights come from (it may not exist yet)."""
+        if self.weights is not None:
+            return Path(self.weights).expanduser()
+        if self.is_torchvision:
+            return hub_checkpoints_dir() / self.filename
+        return BUNDLED_WEIGHTS
+
+    @property
+    def weights_source(self) -> str:
+        if self.weights is not None:
+            return f"user file {self.weights_path()}"
+        if self.is_torchvision:
+            return f"torch hub cache {self.weights_path()}"
+        return f"bundled {self.weights_path()}"
+
+    def available_offline(self) -> tuple[bool, str]:
+        """(weights on disk now, where they are or which file is missing and where to put it)."""
+        p = self.weights_path()
+        if p.is_file():
+            return True, f"weights at {p}"
+        if self.weights is not None:
+            return False, f"user weights file {p} does not exist"
+        if self.is_torchvision:
+            return False, f"needs {self.filename} in {p.parent} (download=True fetches it when online)"
+        return False, f"bundled weights {p} are missing; {RETRAIN_HINT}"
+
+    def with_weights(self, weights=None, *, download: bool | None = None) -> Backbone:
+        return replace(self, weights=None if weights is None else Path(weights).expanduser(),
+                       download=self.download if download is None else bool(download))
+
+    def ensure_weights(self) -> Path:
+        """The weights path, downloading official torchvision weights only if ``download=True``; else a clear
+        DataUnavailableError naming the file and the folder to put it in."""
+        p = self.weights_path()
+        if p.is_file():
+            return p
+        if self.weights is not None:
+            raise DataUnavailableError(f"weights file not found: {p}", "check the path given for the weights")
+        if not self.is_torchvision:
+            raise DataUnavailableError(f"the bundled mnist_cnn weights {p} are missing", RETRAIN_HINT)
+        if self.download:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                prefix = self.filename.rsplit("-", 1)[-1].split(".")[0]  # official names end in -<sha256 prefix>
+                torch.hub.download_url_to_file(self.url, str(p), hash_prefix=prefix, progress=False)
+            except Exception as e:  # noqa: BLE001 - URLError, HTTPError, OSError, ...
+                raise DataUnavailableError(f"could not download {self.url} ({e})",
+                                           f"download it elsewhere and place it as {p}") from None
+            return p
+        raise DataUnavailableError(
+            f"ImageNet weights for {self.name} are not in the torch hub cache: {p} is missing",
+            f"put the file {self.filename} (from {self.url}) in the folder {p.parent}/ (set TORCH_HOME to move it), "
+            "or pass download=True when online, or give weights=PATH to a state_dict file")
+
+    def weights_sha256(self) -> str:
+        """SHA-256 of the weights file (part of feature cache keys)."""
+        return file_sha256(self.ensure_weights())
+
+    def transform(self, images) -> torch.Tensor:
+        """uint8 images (n, h, w) or (n, h, w, 3) → float tensor (n, c, s, s) ready for :meth:`load_model`'s model.
+
+        Grey ↔ RGB as the model needs, a bilinear resize (antialiased) straight to the input size (no crop: the
+        datasets here are small, centred images), then MNIST or ImageNet normalisation."""
+        a = np.asarray(images)
+        if a.dtype != np.uint8 or a.ndim not in (3, 4) or (a.ndim == 4 and a.shape[-1] not in (1, 3)):
+            raise InvalidInputError(f"images must be uint8 (n, h, w) or (n, h, w, 3), got {a.dtype} {a.shape}",
+                                    "convert images to uint8 first")
+        x = torch.from_numpy(np.ascontiguousarray(a)).float().div_(255.0)
+        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        if self.channels == 1 and x.shape[1] == 3:
+            x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        elif self.channels == 3 and x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        s = self.input_size
+        if tuple(x.shape[-2:]) != (s, s):
+            x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        if self.channels == 1:
+            return (x - MNIST_MEAN) / MNIST_STD
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    def build(self) -> nn.Module:
+        """The architecture with random weights and the full classification head."""
+        if not self.is_torchvision:
+            return MnistCNN()
+        import torchvision
+
+        return getattr(torchvision.models, TORCHVISION[self.name][0])(weights=None)
+
+    def load_model(self, *, keep_classifier: bool = False) -> nn.Module:
+        """The model in eval mode, producing (n, output_dim) features from :meth:`transform`'s output."""
+        path = self.ensure_weights()
+        if not self.is_torchvision:
+            expected = _expected_sha(path)
+            if expected is not None and file_sha256(path) != expected:
+                raise DataUnavailableError(
+                    f"{path} has SHA-256 {file_sha256(path)[:16]}…, expected {expected[:16]}…: the weights file is "
+                    "corrupt or was replaced", RETRAIN_HINT)
+        model = self.build()
+        state = load_state_dict(path)
+        check_state_dict(model, state, arch=self.name, source=str(path))
+        model.load_state_dict(state)
+        if not keep_classifier:
+            _strip_classifier(self.name, model)
+        return model.eval()
+
+
+def _strip_classifier(name: str, model: nn.Module) -> None:
+    if name.startswith("resnet"):
+        model.fc = nn.Identity()
+    elif name in ("vgg16", "alexnet", "efficientnet_b0"):
+        model.classifier[-1] = nn.Identity()
+    elif name == "vit_b_16":
+        model.heads = nn.Identity()
+    # mnist_cnn: forward() already stops before the classifier
+
+
+_REGISTRY: tuple[Backbone, ...] = (
+    Backbone("mnist_cnn", _DESCRIPTIONS["mnist_cnn"], 128, 28, 1, "mnist_cnn.pt"),
+    *(Backbone(name, _DESCRIPTIONS[name], dim, 224, 3, fname) for name, (_, dim, fname) in TORCHVISION.items()),
+)
+
+
+def backbone_names() -> list[str]:
+    return [b.name for b in _REGISTRY]
+
+
+def list_backbones() -> list[Backbone]:
+    """Every registered backbone (default weights), ``mnist_cnn`` first; ``.available_offline()`` says if usable."""
+    return list(_REGISTRY)
+
+
+def get_backbone(name: str = DEFAULT_BACKBONE, weights=None, *, download: bool = False) -> Backbone:
+    """A backbone entry; ``weights`` = path to a user state_dict for that architecture (``None``: the default
+    source), ``download=True`` allows fetching official torchvision weights into the hub cache."""
+    key = str(name).strip().lower().replace("-", "_")
+    for b in _REGISTRY:
+        if b.name == key:
+            return b.with_weights(weights, download=download)
+    raise InvalidInputError(f"unknown backbone {name!r}", f"choose one of: {', '.join(backbone_names())}")
+
+
+# ---- the bundled CNN ---------------------------------------------------------------------------------------
+def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random rotation ±12°, scale ±10%, shift ±2.5 px (one affine warp per image); x is normalised."""
+    n = len(x)
+    angle = (torch.rand(n, generator=g) - 0.5) * 2 * math.radians(12)
+    scale = 1 + (torch.rand(n, generator=g) - 0.5) * 0.2
+    shift = (torch.rand(n, 2, generator=g) - 0.5) * 2 * (2.5 / 14)
+    c, s = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([c, -s, shift[:, 0]], 1), torch.stack([s, c, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    zero = -MNIST_MEAN / MNIST_STD  # background value after normalisation
+    return F.grid_sample(x - zero, grid, align_corners=False, padding_mode="zeros") + zero
+
+
+def _accuracy(model: MnistCNN, x: torch.Tensor, y: torch.Tensor) -> float:
+    model.eval()
+    with torch.no_grad():
+        pred = torch.cat([model.logits(x[i:i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
+    return float((pred == y).float().mean())
+
+
+def mnist_cnn_accuracy(weights=None, *, part: str = "query", split_seed: int = 0) -> float:
+    """Classification accuracy of the mnist_cnn weights (bundled by default) on a part of mnist5k."""
+    from hashviz.data import get_dataset
+
+    bb = get_backbone("mnist_cnn", weights)
+    model = bb.load_model(keep_classifier=True)
+    data = get_dataset("mnist5k", seed=split_seed)
+    idx = data.indices(part)
+    return _accuracy(model, bb.transform(data.load_images(idx)), torch.as_tensor(data.labels[idx]))
+
+
+def train_mnist_cnn(out_path=None, seed: int = 0, progress: Callable[[int, int], None] | None = None, *,
+                    epochs: int = 12, split_seed: int = 0, batch_size: int = 64) -> dict:
+    """Train the bundled CNN on the mnist5k train split (2,000 images) and write its state_dict to ``out_path``
+    (default ``assets/mnist_cnn.pt``) atomically, with ``<out_path>.sha256`` beside it.
+
+    Deterministic for a given seed, torch version and thread count: seeded init, a seeded generator for order and
+    augmentation, ``torch.use_deterministic_algorithms``. Adam + one-cycle schedule, light affine augmentation.
+    ``progress(done_epochs, epochs)`` after each epoch. Returns accuracies (train, query), time and the file hash.
+    """
+    from hashviz.data import get_dataset
+
+    if int(epochs) < 1:
+        raise InvalidInputError(f"epochs must be >= 1, got {epochs}", "the bundled weights use 12 epochs")
+    out = Path(out_path).expanduser() if out_path is not None else BUNDLED_WEIGHTS
+    t0 = time.perf_counter()
+    data = get_dataset("mnist5k", seed=split_seed)
+    bb = get_backbone("mnist_cnn")
+    train_idx, query_idx = data.indices("train"), data.indices("query")
+    x_train = bb.transform(data.load_images(train_idx))
+    y_train = torch.as_tensor(data.labels[train_idx].copy())
+    x_query = bb.transform(data.load_images(query_idx))
+    y_query = torch.as_tensor(data.labels[query_idx].copy())
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            g = torch.Generator().manual_seed(seed)
+            model = MnistCNN()
+            opt = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-4)
+            steps_per_epoch = math.ceil(len(x_train) / batch_size)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=int(epochs) * steps_per_epoch)
+            for epoch in range(int(epochs)):
+                model.train()
+                order = torch.randperm(len(x_train), generator=g)
+                for i in range(0, len(order), batch_size):
+                    b = order[i:i + batch_size]
+                    loss = F.cross_entropy(model.logits(_augment(x_train[b], g)), y_train[b])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                if progress is not None:
+                    progress(epoch + 1, int(epochs))
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+    model.eval()
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, out)
+    sha = file_sha256(out)
+    side = out.with_name(out.name + ".sha256")
+    side_tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
+    side_tmp.write_text(f"{sha}  {out.name}\n", encoding="utf-8")
+    os.replace(side_tmp, side)
+    return {"path": str(out), "sha256": sha, "state_sha256": state_dict_sha256(state), "seed": int(seed),
+            "split_seed": int(split_seed), "epochs": int(epochs), "n_train": len(train_idx),
+            "train_accuracy": _accuracy(model, x_train, y_train), "query_accuracy": _accuracy(model, x_query, y_query),
+            "seconds": time.perf_counter() - t0, "n_params": sum(p.numel() for p in model.parameters()),
+            "size_bytes": out.stat().st_size, "threads": torch.get_num_threads()}
+
+
+def state_dict_sha256(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and values — equal for equal weights, whatever the file bytes."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        v = state[k].detach().cpu().contiguous()
+        h.update(f"{k}|{v.dtype}|{tuple(v.shape)}|".encode())
+        h.update(v.numpy().tobytes() if v.dtype != torch.bfloat16 else v.float().numpy().tobytes())
+    return h.hexdigest()
