@@ -283,8 +283,8 @@ class Backbone:
                 raise DataUnavailableError(
                     f"{path} has SHA-256 {file_sha256(path)[:16]}…, expected {expected[:16]}…: the weights file is "
                     "corrupt or was replaced", RETRAIN_HINT)
+        state = load_state_dict(path)  # refuse a bad file before building anything
         model = self.build()
-        state = load_state_dict(path)
         check_state_dict(model, state, arch=self.name, source=str(path))
         model.load_state_dict(state)
         if not keep_classifier:
