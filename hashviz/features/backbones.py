@@ -251,7 +251,7 @@ class Backbone:
         if a.dtype != np.uint8 or a.ndim not in (3, 4) or (a.ndim == 4 and a.shape[-1] not in (1, 3)):
             raise InvalidInputError(f"images must be uint8 (n, h, w) or (n, h, w, 3), got {a.dtype} {a.shape}",
                                     "convert images to uint8 first")
-        x = torch.from_numpy(np.ascontiguousarray(a)).float().div_(255.0)
+        x = torch.from_numpy(a.astype(np.float32)).div_(255.0)  # astype copies: works for read-only arrays
         x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
         if self.channels == 1 and x.shape[1] == 3:
             x = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
