@@ -1,0 +1,93 @@
+"""Registry of hashing-head training objectives (one file per method in this folder).
+
+Adding a method = one new file ``hashviz/heads/losses/<method>.py`` whose class subclasses
+:class:`~hashviz.heads.losses.base.HeadLoss` and is decorated with :func:`register`, plus one line in
+``_METHOD_MODULES`` below. Modules are imported on first use of the registry (not at ``import hashviz``); a
+module named in the list but not present on disk is skipped, any other import error propagates.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from hashviz.errors import InvalidInputError
+from hashviz.heads.losses.base import HeadLoss, shared_label_similarity
+
+__all__ = [
+    "HEAD_METHODS",
+    "HeadLoss",
+    "get_loss",
+    "get_method",
+    "list_methods",
+    "register",
+    "shared_label_similarity",
+]
+
+# One line per method file, in the order they are listed to users.
+_METHOD_MODULES: tuple[str, ...] = (
+    "cel",
+    "orthohash",
+    "csq",
+    "shc",
+    "shrewd",
+    "dpsh",
+    "hashnet",
+    "spherical",
+)
+
+HEAD_METHODS: dict[str, type[HeadLoss]] = {}
+_ALIASES: dict[str, str] = {}
+_loaded = False
+
+
+def register(cls: type[HeadLoss]) -> type[HeadLoss]:
+    """Class decorator: add a HeadLoss subclass to the registry under ``cls.name`` (and its ``aliases``)."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{cls.__name__} needs a class attribute `name` to be registered")
+    if not (isinstance(cls, type) and issubclass(cls, HeadLoss)):
+        raise TypeError(f"{cls!r} is not a HeadLoss subclass")
+    HEAD_METHODS[name] = cls
+    for alias in getattr(cls, "aliases", ()):
+        _ALIASES[alias] = name
+    return cls
+
+
+def _load() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for module in _METHOD_MODULES:
+        full = f"{__name__}.{module}"
+        try:
+            importlib.import_module(full)
+        except ModuleNotFoundError as exc:
+            if exc.name != full:  # a real missing dependency inside the module: show it
+                raise
+    _loaded = True
+
+
+def list_methods() -> list[str]:
+    """Names of the registered head methods, in listing order (aliases not included)."""
+    _load()
+    order = {m: i for i, m in enumerate(_METHOD_MODULES)}
+    return sorted(HEAD_METHODS, key=lambda n: (order.get(n, len(order)), n))
+
+
+def get_method(name: str) -> type[HeadLoss]:
+    """The HeadLoss class registered under ``name`` (or an alias); unknown → InvalidInputError listing names."""
+    _load()
+    key = str(name).strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in HEAD_METHODS:
+        raise InvalidInputError(
+            f"unknown head method {name!r}",
+            hint=f"valid head methods: {', '.join(list_methods())}",
+        )
+    return HEAD_METHODS[key]
+
+
+def get_loss(name: str, n_bits: int, n_classes: int, *, multilabel: bool = False, **options: Any) -> HeadLoss:
+    """Construct the loss of head method ``name`` for ``n_bits`` bits and ``n_classes`` classes."""
+    return get_method(name)(n_bits, n_classes, multilabel=multilabel, **options)
