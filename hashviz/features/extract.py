@@ -68,12 +68,14 @@ def _write_atomic(path: Path, arr: np.ndarray) -> None:
 
 def extract_features(dataset, backbone="mnist_cnn", *, batch_size: int = 256,
                      progress: Callable[[int, int], None] | None = None, cache_dir=None,
-                     should_stop: Callable[[], bool] | None = None, use_cache: bool = True) -> np.ndarray:
+                     should_stop: Callable[[], bool] | None = None, use_cache: bool = True,
+                     device: str | None = None) -> np.ndarray:
     """Backbone features of every image of ``dataset``: float32 (n, output_dim), rows in dataset order.
 
     ``backbone``: a name or a :class:`~hashviz.features.backbones.Backbone` (with its weights). ``progress(done,
     total)`` after each batch (and once with (n, n) on a cache hit). ``should_stop()`` is polled before each
-    batch; when it returns True a :class:`~hashviz.errors.StoppedError` is raised and nothing is cached."""
+    batch; when it returns True a :class:`~hashviz.errors.StoppedError` is raised and nothing is cached.
+    ``device``: a torch device (default: CUDA when available, else CPU); it is not part of the cache key."""
     import torch
 
     if getattr(dataset, "embeddings", None) is not None or not dataset.has_images:
@@ -90,7 +92,8 @@ def extract_features(dataset, backbone="mnist_cnn", *, batch_size: int = 256,
             if progress is not None:
                 progress(n, n)
             return cached
-    model = bb.load_model()
+    dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = bb.load_model().to(dev)
     out = np.empty((n, d), dtype=np.float32)
     done = 0
     with torch.inference_mode():
@@ -99,12 +102,12 @@ def extract_features(dataset, backbone="mnist_cnn", *, batch_size: int = 256,
                 raise StoppedError(f"feature extraction stopped after {done} of {n} images; nothing was cached",
                                    "start it again to compute the features from the beginning")
             idx = np.arange(start, min(start + int(batch_size), n))
-            feats = model(bb.transform(dataset.load_images(idx)))
+            feats = model(bb.transform(dataset.load_images(idx)).to(dev))
             if feats.ndim != 2 or feats.shape[1] != d:
                 raise InvalidInputError(f"{bb.name} produced features of shape {tuple(feats.shape)}, "
                                         f"expected (.., {d})",
                                         "the weights do not match the backbone")
-            out[idx] = feats.float().numpy()
+            out[idx] = feats.float().cpu().numpy()
             done = int(idx[-1]) + 1
             if progress is not None:
                 progress(done, n)
