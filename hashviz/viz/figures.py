@@ -1,0 +1,245 @@
+"""Plotly figure builders for the app (each returns a ``go.Figure``; no Streamlit here).
+
+Colours are colour-blind safe: classes use the Okabe–Ito palette (black swapped for grey so dark themes stay
+readable) extended by two of Paul Tol's muted colours; continuous values use ``cividis``; correlations use the
+diverging ``RdBu``. Relevance is never colour alone: ✓/✗ marks go with the green/vermillion borders.
+Scatter plots switch to WebGL (``scattergl``) above :data:`WEBGL_THRESHOLD` points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999", "#882255",
+           "#332288")
+QUANTIZER_COLORS = {"sign": "#999999", "itq": "#E69F00", "hq": "#0072B2", "random": "#009E73"}
+RELEVANT_COLOR, IRRELEVANT_COLOR = "#009E73", "#D55E00"
+SEQUENTIAL = "cividis"
+DIVERGING = "RdBu"
+WEBGL_THRESHOLD = 10_000
+GREY = "rgba(150,150,150,0.35)"
+
+
+def class_color(i: int) -> str:
+    return PALETTE[int(i) % len(PALETTE)]
+
+
+def quantizer_color(name: str, i: int = 0) -> str:
+    return QUANTIZER_COLORS.get(str(name).split(":")[0].lower(), PALETTE[(i + 4) % len(PALETTE)])
+
+
+def _layout(fig: go.Figure, *, height: int = 360, title: str | None = None, **kw) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 20, b=10), title=title,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), **kw)
+    return fig
+
+
+def _scatter_cls(n: int):
+    return go.Scattergl if n > WEBGL_THRESHOLD else go.Scatter
+
+
+# ---- live rotation training -----------------------------------------------------------------------------------
+def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float] | None = None,
+                    loss_name: str = "loss") -> go.Figure:
+    """Left: loss and quantization error against steps; right: probe mAP against steps with reference lines
+    (e.g. ``{"sign": 0.41, "ITQ": 0.55}``). ``curve`` rows: ``step``, ``loss``, ``quantization_error`` and,
+    every few steps, ``map``."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss and quantization error", "probe mAP"),
+                        specs=[[{"secondary_y": True}, {}]], horizontal_spacing=0.1)
+    steps = [r["step"] for r in curve]
+    fig.add_trace(go.Scatter(x=steps, y=[r.get("loss") for r in curve], name=loss_name, mode="lines",
+                             line=dict(color=PALETTE[0])), row=1, col=1, secondary_y=False)
+    fig.add_trace(go.Scatter(x=steps, y=[r.get("quantization_error") for r in curve], name="quantization error",
+                             mode="lines", line=dict(color=PALETTE[5], dash="dot")), row=1, col=1, secondary_y=True)
+    pts = [r for r in curve if r.get("map") is not None]
+    fig.add_trace(go.Scatter(x=[r["step"] for r in pts], y=[r["map"] for r in pts], name="mAP (probe)",
+                             mode="lines+markers", line=dict(color=QUANTIZER_COLORS["hq"])), row=1, col=2)
+    for i, (name, value) in enumerate((references or {}).items()):
+        if value is None or not np.isfinite(value):
+            continue
+        fig.add_hline(y=float(value), row=1, col=2, line=dict(color=quantizer_color(name, i), dash="dash"),
+                      annotation_text=f"{name} {value:.3f}", annotation_position="bottom right")
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text=loss_name, row=1, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="quantization error", row=1, col=1, secondary_y=True)
+    fig.update_yaxes(title_text="mAP", row=1, col=2)
+    return _layout(fig, height=340)
+
+
+def coordinate_histogram(before: np.ndarray, after: np.ndarray, *, bins: int = 80,
+                         labels: tuple[str, str] = ("sign (no rotation)", "rotated")) -> go.Figure:
+    """Overlaid histograms of rotated coordinates (rows rescaled to norm √n_bits) with the ±1 targets marked:
+    a good rotation moves the mass onto ±1."""
+    fig = go.Figure()
+    lo = float(min(np.min(before), np.min(after), -1.5))
+    hi = float(max(np.max(before), np.max(after), 1.5))
+    edges = dict(start=lo, end=hi, size=(hi - lo) / bins)
+    for values, name, color in ((before, labels[0], QUANTIZER_COLORS["sign"]), (after, labels[1], PALETTE[0])):
+        fig.add_trace(go.Histogram(x=np.asarray(values).ravel(), xbins=edges, name=name, opacity=0.6,
+                                   marker_color=color, histnorm="probability density"))
+    for x in (-1, 1):
+        fig.add_vline(x=x, line=dict(color="black", dash="dash", width=1))
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title_text="coordinate value (targets ±1)")
+    return _layout(fig, height=300, title="rotated coordinates")
+
+
+def bit_balance_bars(balances: Mapping[str, np.ndarray]) -> go.Figure:
+    """Fraction of +1 per bit for each named code set; 0.5 (dashed) is a perfectly balanced bit."""
+    fig = go.Figure()
+    for i, (name, b) in enumerate(balances.items()):
+        b = np.asarray(b, dtype=float)
+        fig.add_trace(go.Bar(x=np.arange(len(b)), y=b, name=name, marker_color=quantizer_color(name, i)))
+    fig.add_hline(y=0.5, line=dict(color="black", dash="dash", width=1))
+    fig.update_xaxes(title_text="bit")
+    fig.update_yaxes(title_text="fraction of +1", range=[0, 1])
+    return _layout(fig, height=300, title="bit balance", barmode="group")
+
+
+# ---- maps of embeddings and codes -----------------------------------------------------------------------------
+def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_names: Sequence[str] = (),
+                  values: np.ndarray | None = None, value_name: str = "value", index: np.ndarray | None = None,
+                  selected: Sequence[int] | None = None, highlight: Sequence[int] | None = None,
+                  anchor: int | None = None, hover: Sequence[str] | None = None, title: str | None = None,
+                  height: int = 460) -> go.Figure:
+    """A 2-D map with a flat ``customdata`` row index on every point (for selections).
+
+    Coloured by class (``labels``, one trace per class) or by a continuous ``values`` (cividis). ``selected``
+    (row indices) keeps the rest visible but greyed; ``highlight`` rings points (e.g. Hamming neighbours of
+    ``anchor``, drawn as a star). ``index`` maps rows of ``xy`` to row ids (subsampled maps)."""
+    xy = np.asarray(xy, dtype=np.float32)
+    n = len(xy)
+    index = np.arange(n) if index is None else np.asarray(index)
+    Scatter = _scatter_cls(n)
+    fig = go.Figure()
+    sel = None if selected is None else set(int(i) for i in selected)
+    hover = None if hover is None else np.asarray(hover, dtype=object)
+
+    def add(mask, name, marker, showlegend=True):
+        rows = np.flatnonzero(mask)
+        kw = dict(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name, customdata=index[rows],
+                  marker=marker, showlegend=showlegend,
+                  hovertemplate="%{text}<extra></extra>" if hover is not None else None,
+                  text=None if hover is None else hover[rows])
+        if sel is not None:
+            kw["selectedpoints"] = [k for k, r in enumerate(index[rows]) if int(r) in sel]
+            kw["unselected"] = dict(marker=dict(color=GREY, opacity=0.35))
+        fig.add_trace(Scatter(**kw))
+
+    if values is not None:
+        v = np.asarray(values, dtype=float)
+        add(np.ones(n, bool), value_name, dict(size=5, color=v, colorscale=SEQUENTIAL, showscale=True,
+                                              colorbar=dict(title=value_name, thickness=12)), showlegend=False)
+    elif labels is not None and np.asarray(labels).ndim == 1:
+        labels = np.asarray(labels)
+        for c in np.unique(labels):
+            name = class_names[c] if c < len(class_names) else str(c)
+            add(labels == c, str(name), dict(size=5, color=class_color(c)))
+    else:
+        add(np.ones(n, bool), "points", dict(size=5, color=PALETTE[0]), showlegend=False)
+    if highlight is not None and len(highlight):
+        pos = {int(r): k for k, r in enumerate(index)}
+        rows = [pos[int(h)] for h in highlight if int(h) in pos]
+        fig.add_trace(Scatter(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name="Hamming neighbours",
+                              customdata=index[rows], marker=dict(size=11, color="rgba(0,0,0,0)",
+                                                                  line=dict(color="black", width=2))))
+    if anchor is not None:
+        pos = np.flatnonzero(index == int(anchor))
+        if len(pos):
+            fig.add_trace(Scatter(x=xy[pos, 0], y=xy[pos, 1], mode="markers", name="clicked point",
+                                  customdata=index[pos], marker=dict(size=16, symbol="star", color="#F0E442",
+                                                                     line=dict(color="black", width=1.5))))
+    fig.update_xaxes(showticklabels=False, title_text=None)
+    fig.update_yaxes(showticklabels=False, title_text=None, scaleanchor="x", scaleratio=1)
+    return _layout(fig, height=height, title=title, dragmode="lasso")
+
+
+def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *, labels: np.ndarray | None = None,
+                       class_names: Sequence[str] = (), titles: tuple[str, str] = ("before rotation", "after rotation"),
+                       max_points: int = 5000) -> go.Figure:
+    """Coordinates ``i`` and ``j`` of the (rescaled) embeddings before vs after rotation, with the four ±1
+    corners — the points the codes snap to — and the quadrant lines where a bit flips."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08)
+    before, after = np.asarray(before), np.asarray(after)
+    n = len(before)
+    rows = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(0).choice(n, max_points, False))
+    labels = None if labels is None else np.asarray(labels)
+    for col, U in ((1, before), (2, after)):
+        if labels is not None and labels.ndim == 1:
+            for c in np.unique(labels[rows]):
+                r = rows[labels[rows] == c]
+                name = class_names[c] if c < len(class_names) else str(c)
+                fig.add_trace(go.Scattergl(x=U[r, i], y=U[r, j], mode="markers", name=str(name), legendgroup=str(c),
+                                           showlegend=col == 1, marker=dict(size=4, color=class_color(c),
+                                                                            opacity=0.7)), row=1, col=col)
+        else:
+            fig.add_trace(go.Scattergl(x=U[rows, i], y=U[rows, j], mode="markers", showlegend=False,
+                                       marker=dict(size=4, color=PALETTE[0], opacity=0.7)), row=1, col=col)
+        fig.add_trace(go.Scatter(x=[-1, 1, 1, -1], y=[-1, -1, 1, 1], mode="markers", name="±1 corners",
+                                 legendgroup="corners", showlegend=col == 1,
+                                 marker=dict(size=14, symbol="x-thin", color="black", line=dict(width=3))),
+                      row=1, col=col)
+        fig.add_hline(y=0, line=dict(color="grey", width=1, dash="dot"), row=1, col=col)
+        fig.add_vline(x=0, line=dict(color="grey", width=1, dash="dot"), row=1, col=col)
+    fig.update_xaxes(title_text=f"coordinate {i}")
+    fig.update_yaxes(title_text=f"coordinate {j}")
+    return _layout(fig, height=420)
+
+
+# ---- comparisons ----------------------------------------------------------------------------------------------
+def map_vs_bits(table, *, metric: str = "map", label: str = "mAP@all") -> go.Figure:
+    """One line per quantizer: ``metric`` against n_bits. ``table``: rows with ``quantizer``, ``n_bits`` and
+    ``metric`` (a DataFrame or a list of dicts)."""
+    rows = table.to_dict("records") if hasattr(table, "to_dict") else list(table)
+    fig = go.Figure()
+    names = list(dict.fromkeys(r["quantizer"] for r in rows))
+    for i, name in enumerate(names):
+        pts = sorted((r for r in rows if r["quantizer"] == name), key=lambda r: r["n_bits"])
+        fig.add_trace(go.Scatter(x=[r["n_bits"] for r in pts], y=[r[metric] for r in pts], name=str(name),
+                                 mode="lines+markers", line=dict(color=quantizer_color(name, i))))
+    fig.update_xaxes(title_text="bits", tickvals=sorted({r["n_bits"] for r in rows}))
+    fig.update_yaxes(title_text=label)
+    return _layout(fig, height=340, title=f"{label} against code length")
+
+
+def pr_by_radius(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> go.Figure:
+    """Precision against recall as the Hamming radius grows from 0 (one marker per radius, radius on hover)."""
+    fig = go.Figure()
+    for i, (name, (precision, recall)) in enumerate(curves.items()):
+        r = np.arange(len(precision))
+        fig.add_trace(go.Scatter(x=np.asarray(recall), y=np.asarray(precision), name=str(name), mode="lines+markers",
+                                 customdata=r, hovertemplate="radius %{customdata}: P %{y:.3f}, R %{x:.3f}",
+                                 line=dict(color=quantizer_color(name, i))))
+    fig.update_xaxes(title_text="recall", range=[0, 1.02])
+    fig.update_yaxes(title_text="precision", range=[0, 1.02])
+    return _layout(fig, height=360, title="precision–recall by Hamming radius")
+
+
+def heatmap(matrix: np.ndarray, *, title: str, x: Sequence | None = None, y: Sequence | None = None,
+            zmin: float | None = None, zmax: float | None = None, colorscale: str = SEQUENTIAL,
+            colorbar_title: str = "") -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=np.asarray(matrix, dtype=float), x=x, y=y, zmin=zmin, zmax=zmax,
+                               colorscale=colorscale, colorbar=dict(title=colorbar_title, thickness=12)))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, height=340, title=title)
+
+
+def bit_correlation_heatmap(corr: np.ndarray, title: str = "bit correlation") -> go.Figure:
+    """Pearson correlation between bits (diagonal 1); independent bits are near 0 (white)."""
+    n = len(corr)
+    return heatmap(corr, title=title, x=list(range(n)), y=list(range(n)), zmin=-1, zmax=1, colorscale=DIVERGING,
+                   colorbar_title="r")
+
+
+def bit_balance_heatmap(balances: Mapping[str, np.ndarray], title: str = "bit balance (fraction of +1)"):
+    names = list(balances)
+    width = max(len(np.asarray(b)) for b in balances.values())
+    M = np.full((len(names), width), np.nan)
+    for k, b in enumerate(balances.values()):
+        M[k, :len(b)] = b
+    return heatmap(M, title=title, x=list(range(width)), y=names, zmin=0, zmax=1, colorscale=DIVERGING,
+                   colorbar_title="+1")

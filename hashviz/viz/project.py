@@ -1,0 +1,322 @@
+"""2-D projections for the app's maps: PCA (instant) and UMAP (seeded), cached on disk by config key.
+
+- :func:`pca_2d` — exact, deterministic (sign-fixed) PCA; shown at once while UMAP computes.
+- :func:`umap_2d` — UMAP of continuous embeddings (``metric="euclidean"``/``"cosine"``) or of binary codes
+  (``metric="hamming"``, ``unique=True`` so identical codes share one point, as they should).
+- :func:`aligned_code_layouts` — UMAP of the codes before and after a rotation with the second layout started
+  from the first one (``init=`` the mean first-layout position of the points sharing each code) and then
+  turned onto it by orthogonal Procrustes, so the two panels can be read side by side.
+- :func:`project` — cached front door: the result is saved under ``<home>/cache/projections/<key>.npy`` where the
+  key is a SHA-256 over the input array and every parameter, so the same request never computes twice.
+- :class:`ProjectionJobs` — a process-wide background worker: ``request`` returns the cached layout or ``None``
+  and starts the computation in a thread, so a page can draw PCA now and UMAP on a later rerun.
+  :func:`warm_up` compiles umap-learn's numba kernels in the background (about 45 s once per process).
+
+umap-learn is imported lazily inside functions: ``import hashviz.viz.project`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from hashviz.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+MAX_POINTS = 20_000  # above this, maps are drawn on a seeded subsample (with a note)
+PROJECTION_VERSION = 1
+
+
+# ---- keys and the disk cache ----------------------------------------------------------------------------------
+def projection_key(X: np.ndarray, **params) -> str:
+    """SHA-256 over the array (dtype, shape, bytes) and the JSON of ``params`` — the disk-cache key."""
+    a = np.ascontiguousarray(X)
+    h = hashlib.sha256()
+    h.update(f"v{PROJECTION_VERSION}|{a.dtype.str}|{a.shape}|".encode())
+    h.update(a.view(np.uint8).reshape(-1) if a.size else b"")
+    h.update(json.dumps(params, sort_keys=True, default=_json_default).encode())
+    return h.hexdigest()[:32]
+
+
+def _json_default(o):
+    if isinstance(o, np.ndarray):
+        return hashlib.sha256(np.ascontiguousarray(o).view(np.uint8).reshape(-1)).hexdigest()
+    if isinstance(o, np.generic):
+        return o.item()
+    return str(o)
+
+
+def default_cache_dir() -> Path:
+    from hashviz.paths import cache_dir
+
+    return cache_dir() / "projections"
+
+
+def _cache_path(key: str, cache_dir) -> Path:
+    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"{key}.npy"
+
+
+def load_cached(key: str, cache_dir=None, n: int | None = None) -> np.ndarray | None:
+    """The cached (n, 2) layout for ``key``, or ``None`` (missing, unreadable or the wrong shape)."""
+    path = _cache_path(key, cache_dir)
+    if not path.exists():
+        return None
+    try:
+        Y = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        log.warning("ignoring unreadable projection cache %s: %s", path, e)
+        return None
+    if Y.ndim != 2 or Y.shape[1] != 2 or (n is not None and len(Y) != n) or not np.isfinite(Y).all():
+        log.warning("ignoring projection cache %s with shape %s", path, Y.shape)
+        return None
+    return Y
+
+
+def save_cached(key: str, Y: np.ndarray, cache_dir=None) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves half a layout."""
+    path = _cache_path(key, cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, np.asarray(Y, dtype=np.float32), allow_pickle=False)
+    os.replace(tmp, path)
+    return path
+
+
+# ---- the projections ------------------------------------------------------------------------------------------
+def _check(X) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2 or len(X) < 2 or X.shape[1] < 1:
+        raise InvalidInputError(f"a projection needs a 2-D array with at least 2 rows, got shape {X.shape}",
+                                "pass embeddings (n, d) or bits (n, n_bits)")
+    if X.dtype != bool and not np.isfinite(X).all():
+        raise InvalidInputError("cannot project arrays with NaN or infinite values", "clean the embeddings first")
+    return X
+
+
+def pca_2d(X) -> np.ndarray:
+    """First two principal components (float32 (n, 2)); signs fixed so the largest loading is positive.
+
+    Works for bool bits too (as 0/1). A 1-D input gets a zero second coordinate."""
+    X = _check(X).astype(np.float64)
+    Xc = X - X.mean(axis=0)
+    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+    comps = vt[:2]
+    signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(axis=1)])
+    signs[signs == 0] = 1
+    Y = Xc @ (comps * signs[:, None]).T
+    if Y.shape[1] < 2:
+        Y = np.hstack([Y, np.zeros((len(Y), 2 - Y.shape[1]))])
+    return Y.astype(np.float32)
+
+
+def umap_2d(X, *, metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
+            init=None, n_epochs: int | None = 200) -> np.ndarray:
+    """Seeded UMAP to 2-D. ``metric="hamming"`` treats ``X`` as bits and collapses identical rows first
+    (``unique=True``); ``init`` is then one row per *unique* row in ``np.unique(X, axis=0)`` order."""
+    import umap  # lazy: ~4 s import, numba compilation on first use
+
+    X = _check(X)
+    hamming = metric == "hamming"
+    if hamming:
+        X = X.astype(bool)
+    n_unique = len(np.unique(X, axis=0)) if hamming else len(X)
+    if n_unique < 3:  # UMAP needs a neighbourhood; fall back to PCA of the few distinct points
+        return pca_2d(X)
+    k = int(min(n_neighbors, n_unique - 1))
+    model = umap.UMAP(n_components=2, n_neighbors=k, min_dist=min_dist, metric=metric, random_state=seed,
+                      unique=hamming, init="spectral" if init is None else np.asarray(init, dtype=np.float32),
+                      n_epochs=n_epochs, n_jobs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Y = model.fit_transform(X)
+    Y = np.asarray(Y, dtype=np.float32)
+    if not np.isfinite(Y).all():  # disconnected components can leave NaNs in rare cases
+        Y = np.nan_to_num(Y)
+    return Y
+
+
+def procrustes_align(Y: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Move ``Y`` onto ``reference`` by translation, uniform scale and an orthogonal map (reflection allowed),
+    minimising the squared distance between corresponding rows. Returns float32 (n, 2)."""
+    Y = np.asarray(Y, dtype=np.float64)
+    R = np.asarray(reference, dtype=np.float64)
+    if Y.shape != R.shape:
+        raise InvalidInputError(f"cannot align layouts of shapes {Y.shape} and {R.shape}", "same points in both")
+    my, mr = Y.mean(axis=0), R.mean(axis=0)
+    Yc, Rc = Y - my, R - mr
+    u, s, vt = np.linalg.svd(Yc.T @ Rc)
+    Q = u @ vt
+    norm = (Yc ** 2).sum()
+    scale = s.sum() / norm if norm > 0 else 1.0
+    return (scale * Yc @ Q + mr).astype(np.float32)
+
+
+def _unique_init(bits: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Mean reference position of the points sharing each unique row of ``bits`` (np.unique order)."""
+    _, inverse = np.unique(bits, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    n_u = int(inverse.max()) + 1
+    sums = np.zeros((n_u, 2))
+    np.add.at(sums, inverse, reference)
+    counts = np.bincount(inverse, minlength=n_u)[:, None]
+    init = sums / counts
+    # UMAP dislikes exactly coincident starting points: jitter deterministically by a tiny amount
+    spread = float(np.ptp(init, axis=0).max()) or 1.0
+    jitter = np.random.default_rng(0).standard_normal(init.shape) * 1e-4 * spread
+    return (init + jitter).astype(np.float32)
+
+
+def aligned_code_layouts(bits_before, bits_after, *, seed: int = 0, n_neighbors: int = 15,
+                         cache_dir=None, method: str = "umap") -> tuple[np.ndarray, np.ndarray]:
+    """Layouts of the codes before and after a rotation, the second started from and aligned to the first.
+
+    ``method="umap"``: Hamming UMAP (``unique=True``); ``"pca"``: PCA of the bits. Both cached on disk."""
+    before = project(bits_before, method=method, metric="hamming", seed=seed, n_neighbors=n_neighbors,
+                     cache_dir=cache_dir)
+    after = project(bits_after, method=method, metric="hamming", seed=seed, n_neighbors=n_neighbors,
+                    cache_dir=cache_dir, reference=before)
+    return before, after
+
+
+def project(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15,
+            cache_dir=None, reference: np.ndarray | None = None, use_cache: bool = True) -> np.ndarray:
+    """Cached 2-D layout of ``X`` (float32 (n, 2)).
+
+    ``method``: ``"umap"`` or ``"pca"``. ``metric="hamming"`` means ``X`` holds bits. ``reference``: a layout of
+    the same points to start from (UMAP ``init``) and align to (Procrustes), for before/after pairs."""
+    if method not in ("umap", "pca"):
+        raise InvalidInputError(f"unknown projection method {method!r}", "use 'umap' or 'pca'")
+    X = _check(X)
+    if metric == "hamming":
+        X = X.astype(bool)
+    key = projection_key(X, method=method, metric=metric, seed=seed, n_neighbors=n_neighbors,
+                         reference=reference)
+    if use_cache:
+        cached = load_cached(key, cache_dir, n=len(X))
+        if cached is not None:
+            return cached
+    if method == "pca":
+        Y = pca_2d(X)
+    else:
+        init = None
+        if reference is not None and metric == "hamming":
+            init = _unique_init(X, reference)
+        elif reference is not None:
+            init = np.asarray(reference, dtype=np.float32)
+        Y = umap_2d(X, metric=metric, seed=seed, n_neighbors=n_neighbors, init=init)
+    if reference is not None:
+        Y = procrustes_align(Y, reference)
+    if use_cache:
+        save_cached(key, Y, cache_dir)
+    return Y
+
+
+def subsample(n: int, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded subsample of ``range(n)`` of at most ``max_points`` (all when n is small)."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+
+
+# ---- background work ------------------------------------------------------------------------------------------
+class ProjectionJobs:
+    """One background thread computing layouts; results land in the disk cache, futures are kept by key.
+
+    Shared by every browser session of the process: it holds only immutable results keyed by content."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashviz-projection")
+        self._jobs: dict[str, Future] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, key: str, fn: Callable[[], object]) -> Future:
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is None or (job.done() and job.exception() is not None):
+                job = self._pool.submit(fn)
+                self._jobs[key] = job
+            return job
+
+    def poll(self, key: str, fn: Callable[[], object]):
+        """The result if done (re-raising its error), else ``None`` after making sure it is running."""
+        job = self.submit(key, fn)
+        if job.done():
+            return job.result()
+        return None
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(not j.done() for j in self._jobs.values())
+
+
+_JOBS: ProjectionJobs | None = None
+_JOBS_LOCK = threading.Lock()
+_WARM = threading.Event()
+_WARM_STARTED = threading.Event()
+
+
+def jobs() -> ProjectionJobs:
+    global _JOBS
+    with _JOBS_LOCK:
+        if _JOBS is None:
+            _JOBS = ProjectionJobs()
+        return _JOBS
+
+
+def _warm_up_now() -> float:
+    t0 = time.perf_counter()
+    try:
+        rng = np.random.default_rng(0)
+        bits = rng.random((300, 16)) > 0.5
+        umap_2d(bits, metric="hamming", n_epochs=5)
+        umap_2d(rng.standard_normal((300, 8)).astype(np.float32), metric="euclidean", n_epochs=5)
+    except Exception:  # warm-up is best effort; the real call will report errors
+        log.exception("UMAP warm-up failed")
+    finally:
+        _WARM.set()
+    return time.perf_counter() - t0
+
+
+def warm_up(background: bool = True) -> None:
+    """Import umap-learn and compile its kernels once per process (in a daemon thread by default)."""
+    if _WARM_STARTED.is_set():
+        return
+    _WARM_STARTED.set()
+    if background:
+        threading.Thread(target=_warm_up_now, name="hashviz-umap-warmup", daemon=True).start()
+    else:
+        _warm_up_now()
+
+
+def is_warm() -> bool:
+    return _WARM.is_set()
+
+
+def request_layout(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15,
+                   cache_dir=None, reference: np.ndarray | None = None) -> np.ndarray | None:
+    """The cached layout, or ``None`` while it is computed in the background (call again later)."""
+    X = _check(X)
+    if metric == "hamming":
+        X = X.astype(bool)
+    key = projection_key(X, method=method, metric=metric, seed=seed, n_neighbors=n_neighbors, reference=reference)
+    cached = load_cached(key, cache_dir, n=len(X))
+    if cached is not None:
+        return cached
+
+    def work():
+        return project(X, method=method, metric=metric, seed=seed, n_neighbors=n_neighbors, cache_dir=cache_dir,
+                       reference=reference)
+
+    return jobs().poll(key, work)

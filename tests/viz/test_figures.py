@@ -1,0 +1,98 @@
+"""Figure builders: the data in the traces is the data given, selections and highlights are where asked."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hashviz.viz import figures as F
+from hashviz.viz.images import bit_string, image_grid_html
+
+
+def test_palette_is_distinct_and_quantizers_have_fixed_colours():
+    assert len(set(F.PALETTE)) == len(F.PALETTE) >= 10
+    assert F.quantizer_color("hq") == F.QUANTIZER_COLORS["hq"]
+    assert F.class_color(10) == F.class_color(0)
+
+
+def test_embedding_map_flat_customdata_and_greyed_selection():
+    rng = np.random.default_rng(0)
+    xy = rng.standard_normal((30, 2))
+    labels = np.repeat([0, 1, 2], 10)
+    fig = F.embedding_map(xy, labels=labels, class_names=["a", "b", "c"], selected=[1, 12, 25], highlight=[3, 4],
+                          anchor=2)
+    data = fig.data
+    classes = [t for t in data if t.name in ("a", "b", "c")]
+    assert [t.name for t in classes] == ["a", "b", "c"]
+    ids = np.concatenate([np.asarray(t.customdata) for t in classes])
+    assert sorted(ids.tolist()) == list(range(30))
+    # selectedpoints are positions inside each trace whose customdata are the selected rows
+    chosen = [int(np.asarray(t.customdata)[k]) for t in classes for k in t.selectedpoints]
+    assert sorted(chosen) == [1, 12, 25]
+    ring = next(t for t in data if t.name == "Hamming neighbours")
+    assert sorted(np.asarray(ring.customdata).tolist()) == [3, 4]
+    star = next(t for t in data if t.name == "clicked point")
+    assert np.allclose([star.x[0], star.y[0]], xy[2])
+    assert fig.layout.dragmode == "lasso"
+
+
+def test_embedding_map_uses_webgl_for_big_sets_and_values_colouring():
+    xy = np.zeros((F.WEBGL_THRESHOLD + 1, 2))
+    fig = F.embedding_map(xy, values=np.arange(len(xy)))
+    assert fig.data[0].type == "scattergl"
+    assert fig.data[0].marker.colorscale is not None
+    assert F.embedding_map(np.zeros((5, 2))).data[0].type == "scatter"
+
+
+def test_embedding_map_with_subsample_index():
+    xy = np.arange(10, dtype=float).reshape(5, 2)
+    index = np.array([3, 8, 10, 11, 40])
+    fig = F.embedding_map(xy, index=index, selected=[8, 40], anchor=10)
+    assert list(fig.data[0].customdata) == index.tolist()
+    assert sorted(fig.data[0].selectedpoints) == [1, 4]
+    star = fig.data[-1]
+    assert (star.x[0], star.y[0]) == (4.0, 5.0)
+
+
+def test_training_curves_and_references():
+    curve = [{"step": s, "loss": 1.0 / (s + 1), "quantization_error": 0.5 / (s + 1),
+              "map": 0.5 + s / 100 if s % 5 == 0 else None} for s in range(20)]
+    fig = F.training_curves(curve, references={"sign": 0.4, "ITQ": 0.6})
+    loss, qerr, mAP = fig.data[:3]
+    assert list(loss.x) == list(range(20)) and np.isclose(loss.y[3], 0.25)
+    assert list(mAP.x) == [0, 5, 10, 15]
+    assert {round(s.y0, 3) for s in fig.layout.shapes} == {0.4, 0.6}
+
+
+def test_histogram_coordinate_scatter_and_comparisons():
+    rng = np.random.default_rng(1)
+    b, a = rng.standard_normal((100, 4)), np.sign(rng.standard_normal((100, 4)))
+    fig = F.coordinate_histogram(b, a)
+    assert len(fig.data) == 2 and {s.x0 for s in fig.layout.shapes} == {-1, 1}
+    sc = F.coordinate_scatter(b, a, 0, 3, labels=np.repeat([0, 1], 50), class_names=["x", "y"])
+    corners = [t for t in sc.data if t.name == "±1 corners"]
+    assert len(corners) == 2 and sorted(zip(corners[0].x, corners[0].y)) == [(-1, -1), (-1, 1), (1, -1), (1, 1)]
+    first = next(t for t in sc.data if t.name == "x")
+    assert np.allclose(first.x, b[:50, 0]) and np.allclose(first.y, b[:50, 3])
+    rows = [{"quantizer": q, "n_bits": nb, "map": m} for q, m0 in (("sign", 0.3), ("hq", 0.5))
+            for nb, m in ((32, m0 + 0.1), (16, m0))]
+    mv = F.map_vs_bits(rows)
+    assert [t.name for t in mv.data] == ["sign", "hq"] and list(mv.data[1].x) == [16, 32]
+    pr = F.pr_by_radius({"hq": (np.array([1.0, 0.8]), np.array([0.1, 0.5]))})
+    assert list(pr.data[0].customdata) == [0, 1]
+    hm = F.bit_correlation_heatmap(np.eye(3))
+    assert hm.data[0].zmin == -1 and hm.data[0].zmax == 1
+    bb = F.bit_balance_heatmap({"sign": np.array([0.5, 0.2]), "hq": np.array([0.4, 0.6])})
+    assert np.allclose(bb.data[0].z, [[0.5, 0.2], [0.4, 0.6]])
+
+
+def test_image_grid_html_borders_marks_and_tooltips():
+    imgs = np.zeros((3, 8, 8), np.uint8)
+    html = image_grid_html(imgs, captions=["d=0", "d=1", "d=2"], tooltips=["0101", "1<1", "x"],
+                           relevant=[True, False, None])
+    assert html.count("<img") == 3 and html.count("data:image/png;base64,") == 3
+    assert F.RELEVANT_COLOR in html and F.IRRELEVANT_COLOR in html
+    assert "✓ d=0" in html and "✗ d=1" in html and 'title="1&lt;1"' in html
+
+
+def test_bit_string_groups():
+    assert bit_string(np.array([1, 0, 1, 1, 0, 0, 0, 0, 1], bool)) == "10110000 1"
