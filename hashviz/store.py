@@ -250,6 +250,9 @@ class RunStore:
             return None, ""
         status_path = path / "status"
         if not status_path.is_file():
+            names = {p.name for p in path.iterdir() if not p.name.startswith(".")}
+            if names <= {"config.json", "curve.jsonl"}:
+                return None, ""  # training under way with no checkpoint yet (only its curve): not an entry
             return None, "no status file (an interrupted write)"
         try:
             status = json.loads(status_path.read_text(encoding="utf-8"))
