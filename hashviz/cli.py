@@ -88,6 +88,180 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+class _StageBars:
+    """One tqdm bar per pipeline stage on stderr, driven by ``progress(stage, done, total)``."""
+
+    LABELS = {"dataset": "load dataset", "features": "backbone features", "heads": "train heads",
+              "quantizers": "fit quantizers"}
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled, self.stage, self.bar = enabled, None, None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = _progress(total or None, self.LABELS.get(stage, stage))
+        if self.bar is not None:
+            if total and self.bar.total != total:
+                self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.bar = None
+
+
+def _json_safe(x):
+    if isinstance(x, float) and x != x:  # NaN → null
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+@command
+def add_prepare(sub) -> None:
+    p = sub.add_parser("prepare", help="dataset → features → hashing heads → embeddings → quantizers, cached",
+                       description="Load a dataset, extract backbone features, train one hashing head per bit "
+                                   "length, save the embeddings (.npz), fit the quantizers on the train split and "
+                                   "print mAP@all (ties expected, query vs database). Everything is stored under "
+                                   "<home>/runs, so a second run is instant.")
+    p.add_argument("--dataset", default="mnist5k", help="a name from `python -m hashviz datasets` (default mnist5k)")
+    p.add_argument("--path", default=None, help="file or folder for imagefolder / listfile / embeddings")
+    p.add_argument("--root", default=None, help="dataset root (CIFAR: the folder holding cifar-10-batches-py)")
+    p.add_argument("--backbone", default="mnist_cnn", help="a name from `python -m hashviz backbones`")
+    p.add_argument("--weights", default=None, help="a state_dict file for the backbone (default: bundled/hub)")
+    p.add_argument("--head", default="cel", help="hashing head method (default cel)")
+    p.add_argument("--bits", type=int, nargs="+", default=None, help="bit lengths (default 16 32 48 64)")
+    p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq"],
+                   help="quantizers to fit (sign itq hq random)")
+    p.add_argument("--epochs", type=int, default=None, help="head training epochs")
+    p.add_argument("--lr", type=float, default=None, help="head learning rate")
+    p.add_argument("--hidden", type=int, nargs="*", default=None, help="head hidden widths (none: linear head)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--home", default=None, help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
+    p.add_argument("--json", action="store_true", help='print one JSON object {"runs": [...]} on stdout')
+    p.set_defaults(func=cmd_prepare)
+
+
+def cmd_prepare(args) -> int:
+    from hashviz.pipeline import format_summary, prepare
+    from hashviz.store import RunStore
+
+    dataset_options = {k: v for k, v in (("path", args.path), ("root", args.root)) if v is not None}
+    head_options = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr)) if v is not None}
+    if args.hidden is not None:
+        head_options["hidden"] = tuple(args.hidden)
+    bars = _StageBars(enabled=True)
+    try:
+        result = prepare(args.dataset, args.backbone, args.head, args.bits, store=RunStore(args.home),
+                         seed=args.seed, dataset_options=dataset_options, head_options=head_options,
+                         progress=bars, quantizers=args.quantizers, weights=args.weights)
+    finally:
+        bars.close()
+    if args.json:
+        out = {"runs": [{"n_bits": r.n_bits, "embeddings": str(r.embeddings), "map": dict(r.map)}
+                        for r in result.runs],
+               "key": result.key, "store": str(result.root / "runs"), "seconds": result.seconds,
+               "cached": result.cached}
+        print(json.dumps(_json_safe(out), indent=2))
+    else:
+        print("\n".join(format_summary(result)))
+    return 0
+
+
+@command
+def add_datasets(sub) -> None:
+    p = sub.add_parser("datasets", help="list dataset sources and whether each is usable offline now")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_datasets)
+
+
+def cmd_datasets(args) -> int:
+    from hashviz.data import list_datasets
+
+    rows = []
+    for e in list_datasets():
+        ok, why = e.available_offline()
+        rows.append({"name": e.name, "description": e.description, "offline": bool(ok), "status": why,
+                     "default": bool(e.default), "needs_path": bool(e.needs_path)})
+    _print_listing(rows, args.json)
+    return 0
+
+
+@command
+def add_backbones(sub) -> None:
+    p = sub.add_parser("backbones", help="list backbones and whether their weights are on disk now")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_backbones)
+
+
+def cmd_backbones(args) -> int:
+    from hashviz.features import list_backbones
+
+    rows = []
+    for b in list_backbones():
+        ok, why = b.available_offline()
+        rows.append({"name": b.name, "description": b.description, "output_dim": b.output_dim,
+                     "offline": bool(ok), "status": why})
+    _print_listing(rows, args.json)
+    return 0
+
+
+def _print_listing(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    width = max(len(r["name"]) for r in rows) + 2
+    for r in rows:
+        mark = "offline ok " if r["offline"] else "unavailable"
+        print(f"{r['name']:<{width}} {mark}  {r['description']}")
+        print(f"{'':<{width}} {'':11}  {r['status']}")
+
+
+@command
+def add_train_backbone(sub) -> None:
+    p = sub.add_parser("train-backbone", help="recreate the bundled MNIST CNN weights (assets/mnist_cnn.pt)",
+                       description="Train the small MNIST CNN on the mnist5k train split only and write its "
+                                   "state_dict (and a .sha256 file beside it).")
+    p.add_argument("--out", default=None, help="output file (default assets/mnist_cnn.pt)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: as the bundled weights)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train_backbone)
+
+
+def cmd_train_backbone(args) -> int:
+    from hashviz.features import train_mnist_cnn
+
+    bar = _progress(None, "train mnist_cnn")
+
+    def tick(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    kwargs = {"epochs": args.epochs} if args.epochs is not None else {}
+    try:
+        info = train_mnist_cnn(args.out, seed=args.seed, progress=tick, **kwargs)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        print(f"wrote {info['path']} (sha256 {info['sha256']})")
+        print(f"train accuracy {info['train_accuracy']:.4f}, query accuracy {info['query_accuracy']:.4f}, "
+              f"{info['seconds']:.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hashviz", description="Deep hashing explorer (headless).")
     sub = parser.add_subparsers(dest="command", required=True)
