@@ -97,9 +97,10 @@ def random_balanced_centers(n_classes: int, n_bits: int, *, rng: np.random.Gener
     """``n_classes`` rows: the rows of ``fixed`` (kept as they are) then balanced random rows, each at least
     ``min_distance`` bits from all earlier rows (default: more than n_bits/4, CSQ's acceptance test).
 
-    Rows are drawn in blocks of candidates; if ``tries`` candidates fail for one row, the distance is lowered
-    by one and the search goes on (so the call always returns). Balanced rows run out when n_classes exceeds
-    C(n_bits, n_bits/2); then unbalanced (Bernoulli) candidates are used.
+    Rows are drawn in blocks of candidates; if ``tries`` balanced candidates fail for one row, unbalanced
+    (Bernoulli) candidates are mixed in from then on (e.g. no balanced 16-bit row is 5 bits from all 32 rows of
+    [H; −H], but bent functions are 6 away); if those fail too, the distance is lowered by one and the search goes
+    on, so the call always returns.
     """
     _check(n_classes, n_bits)
     want = n_bits // 4 + 1 if min_distance is None else int(min_distance)
@@ -107,11 +108,12 @@ def random_balanced_centers(n_classes: int, n_bits: int, *, rng: np.random.Gener
     rows = [] if fixed is None else [np.asarray(r, dtype=np.int8) for r in np.asarray(fixed)]
     kept = np.array(rows, dtype=np.int64).reshape(len(rows), n_bits)
     block = 256
+    mixed = False
     while len(rows) < n_classes:
         found = False
         for _ in range(max(1, tries // block)):
             cand = _balanced_rows(block, n_bits, rng)
-            if want <= 1:  # balanced rows can all be taken: mix in Bernoulli rows
+            if mixed or want <= 1:  # no balanced row fits: try Bernoulli rows too
                 cand[block // 2:] = np.where(rng.random((block - block // 2, n_bits)) < 0.5, 1, -1)
             if len(kept):
                 d = (n_bits - cand.astype(np.int64) @ kept.T) // 2
@@ -125,6 +127,9 @@ def random_balanced_centers(n_classes: int, n_bits: int, *, rng: np.random.Gener
                 found = True
                 break
         if not found:
+            if not mixed:
+                mixed = True
+                continue
             if want <= 1:
                 raise InvalidInputError(f"could not draw {n_classes} distinct centres in {n_bits} bits",
                                         "use more bits")

@@ -11,7 +11,10 @@ Formulas implemented, z = raw head outputs (K = n_bits), for every pair i < j of
     δ_ij = semantic distance of the items' labels = height(LCA) / height(root) ∈ [0, 1]
            (multi-label: the smallest distance over their label pairs)
     d_ij = ‖z_i − z_j‖₁ / (2K)                 (= Hamming distance / K when z is ±1)
-    L_sim = mean_{i<j} |d_ij − δ_ij|^p          p = 2 by default (``power``)
+    L_sim = mean_{i<j} |d_ij − r·δ_ij|^p        p = 2 (``power``), r = 0.5 (``distance_scale``)
+
+r = 0.5 maps "unrelated" (δ = 1) to K/2 bits, the distance of independent random codes: δ = 1 cannot mean
+antipodal codes for more than two groups at once.
 
 Empirical KL term (the kNN divergence estimator of Wang, Kulkarni & Verdú 2009, k = 1) between the batch's
 embedding distribution P and a binary, uniform target Q, from the B batch rows x_i and m = B target samples t_j:
@@ -23,9 +26,10 @@ Small ν pulls embeddings onto the target's support (±1: binary), large ρ keep
 ``kl="marginal"`` (default): per bit, x = z_·k in 1-D, Q = ½N(−1, σ²) + ½N(+1, σ²) (σ = ``target_sigma`` = 0.1),
 D̂ averaged over the K bits. ``kl="joint"``: d = K, Q = uniform over the corners {±1}^K plus N(0, σ²) noise,
 D̂ divided by K. Target samples are redrawn every step from the loss's own seeded generator; distances get
-ε = 1e-6 inside the logs.
+ε = ``kl_eps`` = 0.1 inside the logs (a floor on the 1/ρ push between near-identical values: without it the
+estimator's gradient is dominated by the closest pair of the batch and training fails).
 
-    L = L_sim + λ_KL · D̂                      λ_KL = ``kl_weight`` = 0.1
+    L = L_sim + λ_KL · D̂                      λ_KL = ``kl_weight`` = 0.005
 
 ``embed(h)`` = h. ``extra()``/``state_arrays()`` hold the class distance matrix. Only the paper's abstract could be
 consulted here; the exact distance normalisation and the marginal estimator are our reading (docs/methods.md).
@@ -82,15 +86,18 @@ class ShrewdLoss(HeadLoss):
     supports_multilabel: ClassVar[bool] = True
     needs_hierarchy: ClassVar[bool] = True
 
-    def __init__(self, n_bits: int, n_classes: int, *, multilabel: bool = False, kl_weight: float = 0.1,
-                 kl: str = "marginal", power: float = 2.0, target_sigma: float = 0.1,
+    def __init__(self, n_bits: int, n_classes: int, *, multilabel: bool = False, kl_weight: float = 0.005,
+                 kl: str = "marginal", power: float = 2.0, target_sigma: float = 0.1, distance_scale: float = 0.5,
+                 kl_eps: float = 0.1,
                  class_names: list[str] | tuple[str, ...] | None = None, seed: int = 0, **options: Any) -> None:
         super().__init__(n_bits, n_classes, multilabel=multilabel, **options)
         if kl not in ("marginal", "joint"):
             raise InvalidInputError(f"unknown SHREWD kl estimator {kl!r}", "choose 'marginal' or 'joint'")
         if float(kl_weight) < 0 or float(power) <= 0 or float(target_sigma) <= 0:
-            raise InvalidInputError("kl_weight must be >= 0, power and target_sigma > 0", "defaults: 0.1, 2, 0.1")
+            raise InvalidInputError("kl_weight must be >= 0, power and target_sigma > 0", "defaults: 0.005, 2, 0.1")
         self.kl_weight = float(kl_weight)
+        self.distance_scale = float(distance_scale)
+        self.kl_eps = float(kl_eps)
         self.kl = kl
         self.power = float(power)
         self.target_sigma = float(target_sigma)
@@ -113,13 +120,13 @@ class ShrewdLoss(HeadLoss):
     def kl_term(self, z: torch.Tensor) -> torch.Tensor:
         b, k = z.shape
         if self.kl == "joint":
-            return knn_kl(z, self._targets(b, k, z)) / k
+            return knn_kl(z, self._targets(b, k, z), eps=self.kl_eps) / k
         x = z.T[:, :, None]  # (K, B, 1): one 1-D sample set per bit
         t = self._targets(k * b, 1, z).reshape(k, b, 1)
         dxx = (x - x.transpose(1, 2)).abs() + torch.diag(torch.full((b,), float("inf"), device=z.device))
         rho = dxx.amin(dim=2)  # (K, B)
         nu = (x - t.transpose(1, 2)).abs().amin(dim=2)
-        return (torch.log(nu + 1e-6) - torch.log(rho + 1e-6)).mean() + math.log(b / (b - 1))
+        return (torch.log(nu + self.kl_eps) - torch.log(rho + self.kl_eps)).mean() + math.log(b / (b - 1))
 
     def forward(self, h: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         if self.class_distance.numel() == 0:
@@ -127,7 +134,7 @@ class ShrewdLoss(HeadLoss):
         b = h.shape[0]
         if b < 2:
             return h.sum() * 0.0, {"similarity": 0.0, "kl": 0.0}
-        delta = item_distances(y, self.class_distance.to(h.device))
+        delta = self.distance_scale * item_distances(y, self.class_distance.to(h.device))
         d = torch.cdist(h, h, p=1) / (2.0 * self.n_bits)
         upper = torch.triu(torch.ones(b, b, dtype=torch.bool, device=h.device), diagonal=1)
         l_sim = ((d - delta)[upper].abs() ** self.power).mean()
