@@ -351,6 +351,11 @@ class RunStore:
                      extra: Mapping | None, state_dict: Mapping | None,
                      files: Mapping[str, bytes | Callable[[Path], Any]] | None, arrays_name: str) -> Entry:
         path = self.path_for(stage, config)
+        for name in files or {}:
+            if (not isinstance(name, str) or name in _RESERVED or "/" in name or "\\" in name or not name
+                    or name.startswith(".") or name.startswith("checkpoint-")):
+                raise InvalidInputError(f"file name {name!r} is reserved or not a plain name",
+                                        f"reserved: {', '.join(sorted(_RESERVED))}")
         path.mkdir(parents=True, exist_ok=True)
         old_status, _ = self._verify(path)
         names: dict[str, None] = {}
@@ -369,13 +374,11 @@ class RunStore:
             _write_atomic(path / "weights.pt", lambda f: torch.save(tensors, f))
             names["weights.pt"] = None
         for name, content in (files or {}).items():
-            if name in _RESERVED or "/" in name or name.startswith(".") or name.startswith("checkpoint-"):
-                raise InvalidInputError(f"file name {name!r} is reserved or not a plain name",
-                                        f"reserved: {', '.join(sorted(_RESERVED))}")
             if isinstance(content, bytes | bytearray):
                 _write_bytes(path / name, bytes(content))
             else:
-                tmp = path / f".{name}.{os.getpid()}.{time.monotonic_ns()}.part"
+                # the temporary name ends with the real name, so writers that add a suffix (np.savez) don't
+                tmp = path / f".part-{os.getpid()}-{time.monotonic_ns()}-{name}"
                 try:
                     content(tmp)
                     if not tmp.is_file():
