@@ -40,7 +40,7 @@ class StageConfig:
     def __post_init__(self) -> None:
         for f in fields(self):  # type: ignore[arg-type]
             v = getattr(self, f.name)
-            if isinstance(v, Mapping):
+            if f.type == "Mapping" or isinstance(v, Mapping):
                 object.__setattr__(self, f.name, _frozen_mapping(v))
             elif f.type in ("int", "float") and isinstance(v, int | float) and not isinstance(v, bool):
                 # 10 and 10.0 must give the same key; an int field holding 2.5 is an error

@@ -60,21 +60,25 @@ class StoreWarning(UserWarning):
 
 
 # ---- keys ---------------------------------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    """JSON-ready copy: dataclasses/objects with to_dict, tuples → lists, numpy scalars → Python, paths → str."""
+def _plain(value: Any, *, strict: bool = True) -> Any:
+    """JSON-ready copy: dataclasses/objects with to_dict, tuples → lists, numpy scalars → Python, paths → str.
+
+    ``strict``: a NaN or infinite float is an error (configs); otherwise it becomes ``None`` (results)."""
     if hasattr(value, "to_dict") and callable(value.to_dict):
         value = value.to_dict()
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, strict=strict) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [_plain(v, strict=strict) for v in value]
     if isinstance(value, np.generic):
-        return value.item()
+        return _plain(value.item(), strict=strict)
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return _plain(value.tolist(), strict=strict)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
+        if not strict:
+            return None
         raise InvalidInputError(f"config values must be finite numbers, got {value}", "use finite numbers")
     if value is None or isinstance(value, str | int | float | bool):
         return value
@@ -365,7 +369,8 @@ class RunStore:
             _write_npz(path / arrays_name, arrays)
             names[arrays_name] = None
         if extra is not None:
-            _write_bytes(path / "extra.json", (json.dumps(_plain(extra), sort_keys=True, indent=1) + "\n").encode())
+            text = json.dumps(_plain(extra, strict=False), sort_keys=True, indent=1) + "\n"
+            _write_bytes(path / "extra.json", text.encode())
             names["extra.json"] = None
         if state_dict is not None:
             import torch
@@ -403,7 +408,7 @@ class RunStore:
             if p.name not in keep and not p.name.startswith("."):
                 p.unlink(missing_ok=True)
         return Entry(stage=stage, key=path.name, path=path, config=json.loads(canonical_json(config)),
-                     status=status, extra=dict(_plain(extra)) if extra is not None else {},
+                     status=status, extra=dict(_plain(extra, strict=False)) if extra is not None else {},
                      _arrays={k: np.asarray(v) for k, v in arrays.items()} if arrays is not None else None)
 
     def put(self, stage: str, config: Any, *, arrays: Mapping[str, np.ndarray] | None = None,
@@ -454,7 +459,7 @@ class RunStore:
         path.mkdir(parents=True, exist_ok=True)
         if not (path / "config.json").is_file():
             _write_bytes(path / "config.json", (json.dumps(_plain(config), sort_keys=True, indent=1) + "\n").encode())
-        lines = [json.dumps(_plain(r), sort_keys=True, separators=(",", ":")) for r in rows]
+        lines = [json.dumps(_plain(r, strict=False), sort_keys=True, separators=(",", ":")) for r in rows]
         if not lines:
             return 0
         curve = path / "curve.jsonl"
