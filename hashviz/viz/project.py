@@ -291,7 +291,7 @@ def _warm_up_now() -> float:
 
 def warm_up(background: bool = True) -> None:
     """Import umap-learn and compile its kernels once per process (in a daemon thread by default)."""
-    if _WARM_STARTED.is_set():
+    if _WARM_STARTED.is_set() or os.environ.get("HASHVIZ_UMAP_WARMUP", "1") == "0":
         return
     _WARM_STARTED.set()
     if background:

@@ -1,0 +1,139 @@
+"""Background jobs and per-session live objects, UI-free.
+
+- :class:`PrepareJob`: runs :func:`hashviz.ui.runs.prepare` in a daemon thread, records progress per stage and
+  stops on request; pages poll it from a fragment, so navigating away does not kill the work.
+- :class:`SessionObjects`: a process-wide map ``(session id, name) → object`` for things that are per user and
+  mutable (a live rotation fit). Session state keeps only the names; two browser sessions never share or see
+  each other's objects; entries of ended sessions are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from hashviz.errors import HashvizError, StoppedError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrepareJob:
+    """One preparation in a background thread. ``stages``: stage → (done, total) in the order seen."""
+
+    params: Mapping
+    stages: dict = field(default_factory=dict)
+    status: str = "running"  # running | done | stopped | failed
+    error: HashvizError | None = None
+    message: str = ""
+    result: object = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hashviz-prepare", daemon=True)
+
+    def start(self) -> PrepareJob:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.time()) - self.started
+
+    def join(self, timeout: float | None = None) -> PrepareJob:
+        self._thread.join(timeout)
+        return self
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        self.stages[stage] = (int(done), int(total))
+
+    def _run(self) -> None:
+        from hashviz.ui import runs
+
+        try:
+            self.result = runs.prepare(**dict(self.params), progress=self._progress, should_stop=self._stop.is_set)
+            self.status = "done"
+        except StoppedError as e:
+            self.status, self.error = "stopped", e
+        except HashvizError as e:
+            self.status, self.error = "failed", e
+        except Exception as e:  # unexpected: short message for the page, the traceback to the log
+            log.error("prepare failed:\n%s", traceback.format_exc())
+            self.status, self.message = "failed", f"{type(e).__name__}: {e}"
+        finally:
+            self.finished = time.time()
+
+
+class PrepareJobs:
+    """Jobs by config key: two sessions asking for the same run share one job (its result is immutable)."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, PrepareJob] = {}
+        self._lock = threading.Lock()
+
+    def start(self, key: str, params: Mapping) -> PrepareJob:
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is None or not job.running:
+                job = PrepareJob(params).start()
+                self._jobs[key] = job
+            return job
+
+    def get(self, key: str | None) -> PrepareJob | None:
+        with self._lock:
+            return self._jobs.get(key) if key else None
+
+
+class SessionObjects:
+    """``(session_id, name) → object``; :meth:`prune` drops sessions for which ``alive(session_id)`` is False."""
+
+    def __init__(self, max_sessions: int = 64) -> None:
+        self._items: dict[str, dict[str, object]] = {}
+        self._lock = threading.Lock()
+        self.max_sessions = max_sessions
+
+    def get(self, session: str, name: str):
+        with self._lock:
+            return self._items.get(session, {}).get(name)
+
+    def put(self, session: str, name: str, obj) -> None:
+        with self._lock:
+            self._items.setdefault(session, {})[name] = obj
+            while len(self._items) > self.max_sessions:  # oldest session first (dicts keep insertion order)
+                self._items.pop(next(iter(self._items)))
+
+    def pop(self, session: str, name: str):
+        with self._lock:
+            return self._items.get(session, {}).pop(name, None)
+
+    def names(self, session: str) -> list[str]:
+        with self._lock:
+            return list(self._items.get(session, {}))
+
+    def prune(self, alive: Callable[[str], bool]) -> int:
+        with self._lock:
+            dead = [s for s in self._items if not alive(s)]
+            for s in dead:
+                del self._items[s]
+            return len(dead)
+
+
+PREPARE_JOBS = PrepareJobs()
+SESSION_OBJECTS = SessionObjects()

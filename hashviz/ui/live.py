@@ -1,0 +1,177 @@
+"""Live rotation training, UI-free: advance a quantizer's ``fit_steps`` a few steps at a time, record a curve,
+score mAP on a fixed probe subset every few steps, checkpoint curve and rotation.
+
+The app's rotation page keeps one :class:`LiveRotation` per browser session (see :mod:`hashviz.ui.trainers`)
+and calls :meth:`LiveRotation.advance` from an ``st.fragment(run_every=…)`` tick: each tick runs steps for a
+small time budget and returns, so the page stays responsive and a Stop toggle outside the fragment works.
+Nothing here imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hashviz.embeddings import Embeddings
+
+PROBE_QUERIES = 250  # fixed, seeded subset of the query split used for live mAP
+
+
+def probe_indices(emb: Embeddings, n_queries: int = PROBE_QUERIES, seed: int = 0) -> np.ndarray:
+    """Row indices (into ``emb.part("query")``) of a fixed, seeded probe subset of the queries."""
+    nq = int(emb.mask("query").sum())
+    if nq <= n_queries:
+        return np.arange(nq)
+    return np.sort(np.random.default_rng(seed).choice(nq, size=n_queries, replace=False))
+
+
+def probe_map(emb: Embeddings, quantizer, probe: np.ndarray, *, ties: str = "expected") -> float:
+    """mAP@all of the probe queries against the whole database with ``quantizer``'s codes."""
+    from hashviz.retrieval.metrics import mean_average_precision
+
+    q, db = emb.part("query"), emb.part("database")
+    return float(mean_average_precision(quantizer.encode(q.z[probe]), quantizer.encode(db.z),
+                                        q.labels[probe], db.labels, ties=ties))
+
+
+@dataclass
+class LiveRotation:
+    """One live fit of quantizer ``name`` on the train split of ``emb``.
+
+    ``curve``: dict rows ``step, epoch, loss, quantization_error`` (+ ``map`` every ``map_every`` steps and at
+    the end). ``status``: ``"ready"``, ``"running"``, ``"stopped"``, ``"done"`` or ``"restored"`` (from a
+    checkpoint). ``checkpoint(self)`` is called at most every ``checkpoint_seconds`` and when the fit ends."""
+
+    emb: Embeddings
+    name: str = "hq"
+    options: Mapping = field(default_factory=dict)
+    map_every: int = 10
+    probe_queries: int = PROBE_QUERIES
+    seed: int = 0
+    checkpoint: Callable[[LiveRotation], None] | None = None
+    checkpoint_seconds: float = 1.0
+    curve: list[dict] = field(default_factory=list)
+    status: str = "ready"
+    quantizer: object = None
+    rotation: np.ndarray | None = None
+    steps_per_second: float = 0.0
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        self.probe = probe_indices(self.emb, self.probe_queries, self.seed)
+        self._it = None
+        self._last_checkpoint = 0.0
+        self._fit_seconds = 0.0
+
+    # ---- lifecycle ----------------------------------------------------------------------------------------
+    def start(self) -> LiveRotation:
+        from hashviz.quantize import make_quantizer
+        from hashviz.quantize.base import quantization_error
+
+        self.quantizer = make_quantizer(self.name, self.emb.dim, **dict(self.options))
+        train = self.emb.part("train")
+        y = train.labels if getattr(self.quantizer, "needs_labels", False) else None
+        self._it = self.quantizer.fit_steps(train.z, y)  # validates now, sets the initial rotation
+        self.rotation = np.asarray(self.quantizer.rotation_, dtype=np.float64)
+        self.curve = [{"step": 0, "epoch": 0.0, "loss": None,
+                       "quantization_error": quantization_error(self.quantizer.transform(train.z)),
+                       "map": probe_map(self.emb, self.quantizer, self.probe)}]
+        self.status = "running"
+        self._fit_seconds = 0.0
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.curve[-1]["step"]) if self.curve else 0
+
+    def advance(self, *, max_steps: int | None = None, max_seconds: float = 0.25) -> int:
+        """Run fit steps until ``max_steps`` or ``max_seconds``; returns how many ran (0 when not running)."""
+        if not self.running or self._it is None:
+            return 0
+        t0 = time.perf_counter()
+        ran = 0
+        while True:
+            try:
+                st = next(self._it)
+            except StopIteration:
+                self._finish("done")
+                break
+            ran += 1
+            row = {"step": int(st.step), "epoch": float(st.epoch), "loss": float(st.loss),
+                   "quantization_error": float(st.quantization_error)}
+            if self.map_every and st.step % self.map_every == 0:
+                row["map"] = probe_map(self.emb, self.quantizer, self.probe)
+            self.curve.append(row)
+            if (max_steps is not None and ran >= max_steps) or time.perf_counter() - t0 >= max_seconds:
+                break
+        dt = time.perf_counter() - t0
+        self._fit_seconds += dt
+        if ran and dt > 0:
+            self.steps_per_second = ran / dt
+        self.rotation = np.asarray(self.quantizer.rotation_, dtype=np.float64)
+        if self.running and time.perf_counter() - self._last_checkpoint >= self.checkpoint_seconds:
+            self._save()
+        return ran
+
+    def stop(self) -> None:
+        if self.running:
+            self._finish("stopped")
+
+    def _finish(self, status: str) -> None:
+        self.status = status
+        self._it = None
+        if self.quantizer is not None:
+            self.rotation = np.asarray(self.quantizer.rotation_, dtype=np.float64)
+            if self.curve and self.curve[-1].get("map") is None:
+                self.curve[-1]["map"] = probe_map(self.emb, self.quantizer, self.probe)
+        self._save()
+
+    def _save(self) -> None:
+        self._last_checkpoint = time.perf_counter()
+        if self.checkpoint is not None:
+            self.checkpoint(self)
+
+    # ---- restore from a checkpoint ------------------------------------------------------------------------
+    def restore(self, curve: list[dict], rotation: np.ndarray, status: str = "restored") -> LiveRotation:
+        """Show a saved curve and rotation (training cannot resume mid-way: Start begins a new fit)."""
+        from hashviz.quantize import make_quantizer
+
+        self.curve = [dict(r) for r in curve]
+        self.quantizer = make_quantizer("sign", self.emb.dim).set_rotation(rotation)
+        self.rotation = np.asarray(rotation, dtype=np.float64)
+        self.status = status
+        self._it = None
+        return self
+
+    # ---- views --------------------------------------------------------------------------------------------
+    def fitted(self):
+        """A quantizer with the current rotation (for encoding), or ``None`` before :meth:`start`."""
+        if self.rotation is None:
+            return None
+        from hashviz.quantize import make_quantizer
+
+        return make_quantizer("sign", self.emb.dim).set_rotation(self.rotation)
+
+    def rotated_sample(self, n: int = 2000, rotation: np.ndarray | None = None) -> np.ndarray:
+        """Rotated, rescaled (norm √n_bits) coordinates of up to ``n`` database rows (for the histogram);
+        ``rotation`` overrides the current one (e.g. the identity for the "before" view)."""
+        from hashviz.quantize.base import sphere_rows
+
+        db = self.emb.part("database").z
+        rows = np.arange(len(db)) if len(db) <= n else np.random.default_rng(0).choice(len(db), n, replace=False)
+        R = rotation if rotation is not None else np.eye(self.emb.dim) if self.rotation is None else self.rotation
+        return sphere_rows((db[rows] @ R).astype(np.float32))
+
+    def summary(self) -> dict:
+        last = self.curve[-1] if self.curve else {}
+        maps = [r["map"] for r in self.curve if r.get("map") is not None]
+        return {"status": self.status, "step": self.n_steps, "loss": last.get("loss"),
+                "quantization_error": last.get("quantization_error"), "map": maps[-1] if maps else None,
+                "steps_per_second": self.steps_per_second, "fit_seconds": self._fit_seconds}

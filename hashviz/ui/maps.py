@@ -1,0 +1,78 @@
+"""Codes & embeddings views: layouts (PCA now, UMAP when ready), selection state, Hamming neighbours."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from hashviz.ui import state
+from hashviz.viz import project as P
+
+SEL, ANCHOR = "hv_sel", "hv_sel_anchor"  # selected rows (list of ints) and a clicked row (int) — choices only
+
+
+def bits_of(q, z: np.ndarray) -> np.ndarray:
+    return q.transform(z) >= 0
+
+
+def per_point_error(q, z: np.ndarray) -> np.ndarray:
+    """Quantization error of each row: mean over bits of (|u| − 1)², u rescaled to norm √n_bits."""
+    from hashviz.quantize.base import sphere_rows
+
+    u = sphere_rows(q.transform(z).astype(np.float64))
+    return np.mean((np.abs(u) - 1.0) ** 2, axis=1)
+
+
+def layout(X: np.ndarray, metric: str, reference: np.ndarray | None = None, pca_reference=None,
+           umap: bool = True):
+    """(layout, is_umap): the UMAP when cached/ready, else PCA at once (UMAP keeps computing in the background).
+    ``umap=False``: PCA only, nothing started (e.g. while the layout it must align to is still computing)."""
+    if umap:
+        Y = state.attempt(P.request_layout, X, method="umap", metric=metric, reference=reference, stop=False,
+                          what="computing UMAP")
+        if Y is not None:
+            return Y, True
+    return P.project(X, method="pca", metric=metric, reference=pca_reference), False
+
+
+def poll_pending() -> None:
+    """Fragment body while UMAPs compute: a full rerun once the background work is done."""
+    if P.jobs().running() == 0:
+        st.rerun()
+
+
+def on_select(chart_key: str):
+    """An ``on_select`` callback storing the selected rows (flat ``customdata`` ids) in session state."""
+    def callback() -> None:
+        event = st.session_state.get(chart_key) or {}
+        points = (event.get("selection") or {}).get("points") or []
+        rows = []
+        for p in points:
+            cd = p.get("customdata")
+            if isinstance(cd, list | tuple):
+                cd = cd[0] if cd else None
+            if cd is not None:
+                rows.append(int(cd))
+        rows = sorted(set(rows))
+        st.session_state[SEL] = rows
+        st.session_state[ANCHOR] = rows[0] if len(rows) == 1 else None
+    return callback
+
+
+def selection(n: int) -> tuple[list[int], int | None]:
+    rows = [int(r) for r in st.session_state.get(SEL) or [] if 0 <= int(r) < n]
+    anchor = st.session_state.get(ANCHOR)
+    anchor = int(anchor) if anchor is not None and 0 <= int(anchor) < n else None
+    return rows, anchor
+
+
+def neighbours(bits: np.ndarray, anchor: int, k: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest rows to ``anchor`` in Hamming distance of the codes (ties by row index), itself excluded."""
+    from hashviz.codes import pack_bits
+    from hashviz.retrieval.search import top_k
+
+    codes = pack_bits(bits)
+    idx, dist = top_k(codes[anchor:anchor + 1], codes, min(k + 1, len(codes)))
+    idx, dist = np.asarray(idx)[0], np.asarray(dist)[0]
+    keep = idx != anchor
+    return idx[keep][:k], dist[keep][:k]

@@ -1,0 +1,122 @@
+"""The live rotation panel: a per-session :class:`~hashviz.ui.live.LiveRotation`, advanced a few steps per
+``st.fragment(run_every=…)`` tick, checkpointed to the run folder, restored after a reload."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import streamlit as st
+
+from hashviz.ui import runs, state
+from hashviz.ui.live import LiveRotation, probe_indices, probe_map
+from hashviz.viz import figures
+
+TICK_SECONDS = 0.4  # fragment period: ≥ 2 chart updates per second
+STEP_BUDGET = 0.25  # seconds of fitting per tick
+
+
+def trainer_name(key: str, n_bits: int) -> str:
+    return f"rotation:{key}:{n_bits}"
+
+
+def fit_label(name: str, options: dict) -> str:
+    base = state.QUANTIZER_NAMES.get(name, name)
+    if name == "hq":
+        return f"{base}-{options.get('loss', 'l2')}"
+    return "random-search" if name == "random" else base
+
+
+@st.cache_data(max_entries=32, show_spinner="scoring sign and ITQ on the probe queries…")
+def references(key: str, n_bits: int) -> dict:
+    """Probe mAP of sign and ITQ on the same embeddings: the reference lines of the live chart."""
+    emb = state.embeddings(key, n_bits)
+    probe = probe_indices(emb)
+    return {name: probe_map(emb, state.fitted(key, n_bits, q), probe) for q, name in (("sign", "sign"),
+                                                                                     ("itq", "ITQ"))}
+
+
+def _saver(key: str, n_bits: int, label: str, options: dict):
+    def save(t: LiveRotation) -> None:
+        mean = getattr(t.quantizer, "mean_", None)
+        runs.save_rotation(key, n_bits, label, rotation=t.rotation, curve=t.curve, status=t.status,
+                           params={"quantizer": t.name, "options": dict(options), "map_every": t.map_every,
+                                   "probe_queries": len(t.probe)}, mean=mean)
+    return save
+
+
+def current(key: str, n_bits: int) -> LiveRotation | None:
+    """This session's fit for (run, bits); after a reload, the newest checkpoint on disk comes back."""
+    name = trainer_name(key, n_bits)
+    t = state.session_object(name)
+    if t is not None:
+        return t
+    labels = runs.list_rotations(key, n_bits)
+    if not labels:
+        return None
+    saved = max((runs.load_rotation(key, n_bits, lb) for lb in labels), key=lambda s: s.get("saved", 0))
+    params = saved.get("params", {})
+    t = LiveRotation(state.embeddings(key, n_bits), params.get("quantizer", "hq"), params.get("options", {}))
+    t.restore(saved["curve"], saved["rotation"], status=f"restored ({saved.get('status', '?')})")
+    t.label = saved["label"]
+    state.put_session_object(name, t)
+    return t
+
+
+def start(key: str, n_bits: int, name: str, options: dict) -> LiveRotation:
+    label = fit_label(name, options)
+    t = LiveRotation(state.embeddings(key, n_bits), name, options, checkpoint=_saver(key, n_bits, label, options))
+    t.label = label
+    state.attempt(t.start, what="starting the fit")
+    state.put_session_object(trainer_name(key, n_bits), t)
+    return t
+
+
+def reset(key: str, n_bits: int) -> None:
+    t = state.pop_session_object(trainer_name(key, n_bits))
+    if t is not None:
+        t.stop()
+        runs.delete_rotation(key, n_bits, t.label or fit_label(t.name, dict(t.options)))
+
+
+def panel(key: str, n_bits: int) -> None:
+    """The charts; ticks on its own while the fit runs (the fragment is re-declared with run_every)."""
+    t = state.session_object(trainer_name(key, n_bits))
+    every = TICK_SECONDS if t is not None and t.running else None
+    st.fragment(run_every=every)(_tick)(key, n_bits)
+
+
+def _tick(key: str, n_bits: int) -> None:
+    t = state.session_object(trainer_name(key, n_bits))
+    if t is None:
+        st.info("Press **Start** to train a rotation; the curves appear here and update while it runs.")
+        return
+    was_running = t.running
+    if was_running:
+        state.attempt(t.advance, max_seconds=STEP_BUDGET, what="fitting")
+    s = t.summary()
+    c = st.columns(5)
+    c[0].metric("status", s["status"])
+    c[1].metric("step", s["step"])
+    c[2].metric("quantization error", f"{s['quantization_error']:.4f}" if s["quantization_error"] is not None else "–")
+    c[3].metric("probe mAP", f"{s['map']:.4f}" if s["map"] is not None else "–")
+    c[4].metric("steps/s", f"{s['steps_per_second']:.0f}" if s["steps_per_second"] else "–")
+    st.plotly_chart(figures.training_curves(t.curve, references=references(key, n_bits),
+                                            loss_name=f"loss ({dict(t.options).get('loss', t.name)})"),
+                    key="hv_curve_chart")
+    left, right = st.columns(2)
+    emb = state.embeddings(key, n_bits)
+    from hashviz.retrieval.metrics import bit_balance
+
+    sample = t.rotated_sample()
+    before = t.rotated_sample(rotation=np.eye(n_bits))
+    left.plotly_chart(figures.coordinate_histogram(before, sample), key="hv_hist_chart")
+    db = emb.part("database").z
+    q = t.fitted()
+    balances = {"sign": bit_balance(db >= 0), t.label or "rotated": bit_balance(q.transform(db) >= 0)}
+    right.plotly_chart(figures.bit_balance_bars(balances), key="hv_balance_chart")
+    st.session_state["hv_curve_len"] = len(t.curve)  # for tests and the browser check: the curve grows
+    st.caption(f"Curve rows: {len(t.curve)} · probe: {len(t.probe)} queries vs the whole database, mAP every "
+               f"{t.map_every} steps · checkpoint: {json.dumps(t.label)}")
+    if was_running and not t.running:
+        st.rerun()  # the fit ended during this tick: redraw the buttons

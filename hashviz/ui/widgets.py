@@ -1,0 +1,128 @@
+"""Composite Streamlit widgets used by the pages (so pages stay short): preparation form and progress,
+embeddings upload, image grids."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import streamlit as st
+
+from hashviz.ui import runs, state
+from hashviz.ui.jobs import PREPARE_JOBS
+from hashviz.viz.images import image_grid_html
+
+JOB = "hv_prepare_job"
+BIT_CHOICES = (8, 16, 24, 32, 48, 64, 96, 128)
+
+
+def start_prepare(params: dict) -> None:
+    key = json.dumps(params, sort_keys=True, default=str)
+    PREPARE_JOBS.start(key, params)
+    st.session_state[JOB] = key
+
+
+def prepare_default_button(label: str = "Prepare default", primary: bool = True) -> None:
+    if st.button(label, type="primary" if primary else "secondary", key="hv_prepare_default",
+                 help="mnist5k (offline) · bundled CNN · CEL heads · 16/32/48/64 bits"):
+        start_prepare(dict(runs.DEFAULT_RUN, bits=list(runs.DEFAULT_BITS)))
+
+
+@st.fragment(run_every=0.5)
+def prepare_progress() -> None:
+    """Live progress of this session's preparation; Stop keeps finished bit lengths."""
+    job = PREPARE_JOBS.get(st.session_state.get(JOB))
+    if job is None:
+        return
+    label = {"running": "Preparing…", "done": "Prepared", "stopped": "Stopped", "failed": "Failed"}[job.status]
+    with st.status(f"{label} ({job.elapsed:.0f} s)", expanded=job.running,
+                   state="running" if job.running else "complete" if job.status == "done" else "error"):
+        for stage, (done, total) in job.stages.items():
+            st.progress(min(done / max(total, 1), 1.0), text=f"{stage}: {done}/{total}")
+        if job.running:
+            if st.button("Stop", key="hv_prepare_stop"):
+                job.stop()
+        elif job.error is not None:
+            state.show_error(job.error)
+        elif job.message:
+            st.error(f"Preparation failed ({job.message}); details in the server log.")
+    if not job.running:
+        st.session_state.pop(JOB, None)
+        if job.status == "done" and job.result is not None:
+            st.session_state[state.RUN] = job.result.key
+            st.rerun()  # full rerun: the sidebar lists the new run
+
+
+def prepare_form() -> None:
+    """Dataset, backbone, head and bit lengths → Prepare (runs in the background)."""
+    from hashviz.data import list_datasets
+    from hashviz.features.backbones import list_backbones
+    from hashviz.heads.losses import list_methods
+
+    entries = {e.name: e for e in list_datasets() if e.name != "embeddings"}
+    c1, c2, c3 = st.columns(3)
+    name = c1.selectbox("Dataset", list(entries), format_func=lambda n: f"{n} — {entries[n].description}")
+    entry = entries[name]
+    options = {}
+    if entry.needs_path:
+        options["path"] = c1.text_input("Local path (folder or list file)", placeholder="/data/my_images")
+        if name == "listfile":
+            options["root"] = c1.text_input("Image root folder", placeholder="/data/nus-wide/images")
+    elif name.startswith("cifar"):
+        options["root"] = c1.text_input("CIFAR root (leave empty for the default)") or None
+    ok, why = entry.available_offline(**{k: v for k, v in options.items() if v})
+    c1.caption(("✅ " if ok else "⛔ ") + why)
+    bbs = {b.name: b for b in list_backbones()}
+    bb = c2.selectbox("Pretrained backbone", list(bbs), format_func=lambda n: f"{n} — {bbs[n].description}")
+    weights = c2.file_uploader("…or your own state_dict (.pt/.pth)", type=["pt", "pth"], key="hv_weights")
+    head = c3.selectbox("Hashing head", list_methods(), help="cel: cosine embedding loss, no quantization term")
+    bits = c3.multiselect("Bit lengths", BIT_CHOICES, default=list(runs.DEFAULT_BITS))
+    if st.button("Prepare", type="primary", disabled=not bits or (entry.needs_path and not options.get("path"))):
+        path = None
+        if weights is not None:
+            path = state.attempt(runs.save_weights_upload, weights.getvalue(), weights.name, bb,
+                                 what="checking the weights file")
+        start_prepare({"dataset": name, "dataset_options": options, "backbone": bb, "backbone_weights": path,
+                       "head": head, "bits": sorted(bits)})
+
+
+def embeddings_upload() -> None:
+    """Bring your own embeddings: validated, saved as a run of its own, then every page works on it."""
+    from hashviz.embeddings import EXPECTED_LAYOUT
+
+    up = st.file_uploader("Embeddings file (.npz)", type=["npz"], help=EXPECTED_LAYOUT, key="hv_npz")
+    if up is None:
+        st.caption(EXPECTED_LAYOUT)
+        return
+    limit = int(st.get_option("server.maxUploadSize")) * 1_000_000
+    run = state.attempt(runs.import_embeddings, up.getvalue(), up.name, limit, what="reading the upload", stop=False)
+    if run is None:
+        return
+    emb = state.embeddings(run.key, run.bits[0])
+    st.success(f"{up.name}: {emb.n} rows × {emb.dim} dims; {int(emb.mask('query').sum())} queries, "
+               f"{int(emb.mask('database').sum())} database, {int(emb.mask('train').sum())} train — saved as a run.")
+    if st.session_state.get(state.RUN) != run.key and st.button("Use it as the current run", key="hv_use_upload"):
+        st.session_state[state.RUN] = run.key
+        st.rerun()
+    if st.button("Evaluate sign / ITQ / HQ now", key="hv_eval_upload"):
+        from hashviz.evaluate import evaluate, results_table
+
+        res = state.attempt(lambda: [evaluate(emb, n) for n in ("sign", "itq", "hq")], what="evaluating")
+        st.dataframe(results_table(res), hide_index=True)
+
+
+def grid(images: np.ndarray, **kw) -> None:
+    st.html(image_grid_html(images, **kw))
+
+
+def class_samples(key: str, n_bits: int, per_class: int = 8) -> None:
+    """A few images of each class (database split), one row per class."""
+    emb = state.embeddings(key, n_bits)
+    if emb.multilabel:
+        rows = np.arange(min(emb.n, per_class * 10))
+        grid(state.thumbs(key, n_bits, rows, 40), size=40)
+        return
+    for c, name in enumerate(emb.class_names[:20]):
+        rows = np.flatnonzero(emb.labels == c)[:per_class]
+        if len(rows):
+            st.html(f"<b>{name}</b>" + image_grid_html(state.thumbs(key, n_bits, rows, 40), size=40))

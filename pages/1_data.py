@@ -1,0 +1,46 @@
+"""Data & model: pick a dataset, a pretrained backbone, a hashing head and bit lengths, and prepare them."""
+
+import streamlit as st
+
+from hashviz.ui import runs, state, widgets
+
+state.intro("Data & model", (
+    "Deep hashing turns each image into a short binary code: a pretrained network extracts features, a hashing "
+    "head maps them to continuous embeddings with one dimension per bit, and a quantizer snaps those to bits. "
+    "Prepare a dataset, a backbone and a head here once; every other page then works on the stored result."))
+
+ctx = state.context()
+widgets.prepare_progress()
+
+if ctx.run is None:
+    st.info("Nothing is prepared yet. **Prepare default** trains CEL hashing heads on 5,000 MNIST digits with the "
+            "bundled CNN (offline, about two minutes on two cores, with progress below).", icon="👉")
+    widgets.prepare_default_button()
+
+tab_images, tab_npz = st.tabs(["Prepare from images", "Bring your own embeddings (.npz)"])
+with tab_images:
+    widgets.prepare_form()
+    if ctx.run is not None:
+        widgets.prepare_default_button("Prepare default (mnist5k · mnist_cnn · cel)", primary=False)
+with tab_npz:
+    widgets.embeddings_upload()
+
+if ctx.run is not None:
+    st.subheader(f"Current run: {ctx.run.label}")
+    emb = state.attempt(state.embeddings, ctx.key, ctx.n_bits, what="loading the embeddings")
+    parts = {p: int(emb.mask(p).sum()) for p in ("query", "database", "train")}
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("queries", parts["query"])
+    c2.metric("database", parts["database"])
+    c3.metric("train (⊂ database)", parts["train"])
+    c4.metric("classes", len(emb.class_names))
+    summary = ctx.run.summary
+    if summary:
+        st.caption("mAP@all on query vs database (ties: expected), per bit length:")
+        st.dataframe([{"bits": int(b), **{state.QUANTIZER_NAMES.get(k, k): v for k, v in m.items()}}
+                      for b, m in sorted(summary.items(), key=lambda kv: int(kv[0]))], hide_index=True)
+    with st.expander("Sample images per class", expanded=True):
+        state.attempt(widgets.class_samples, ctx.key, ctx.n_bits, what="drawing thumbnails")
+    with st.expander("All prepared runs"):
+        st.dataframe([{"run": r.label, "bits": ", ".join(map(str, r.bits)), "status": r.status, "key": r.key}
+                      for r in runs.list_runs()], hide_index=True)
