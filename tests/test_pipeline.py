@@ -1,0 +1,149 @@
+"""prepare end to end on the small `digits` dataset: files, scores, caching, corruption, stopping, errors."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from hashviz.data import get_dataset
+from hashviz.embeddings import Embeddings
+from hashviz.errors import HashvizError, InvalidInputError, StoppedError
+from hashviz.evaluate import evaluate
+from hashviz.pipeline import format_summary, list_prepared, load_prepared, load_quantizer, prepare
+from hashviz.store import RunStore, StoreWarning
+
+FAST = {"epochs": 4}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("store")
+    calls = []
+    result = prepare("digits", bits=(16, 8), store=root, head_options=FAST,
+                     progress=lambda s, d, n: calls.append((s, d, n)))
+    return root, result, calls
+
+
+def test_prepare_writes_embeddings_and_scores(prepared):
+    root, result, calls = prepared
+    ds = get_dataset("digits", seed=0)
+    assert [r.n_bits for r in result.runs] == [16, 8] and not result.cached
+    assert result.dataset == "digits" and result.backbone == "mnist_cnn" and result.head == "cel"
+    for run in result.runs:
+        assert run.embeddings.is_file() and run.embeddings.is_relative_to(root / "runs")
+        emb = Embeddings.load(run.embeddings)
+        assert emb.z.shape == (ds.n, run.n_bits) and emb.z.dtype == np.float32
+        assert np.array_equal(emb.labels, ds.labels) and np.array_equal(emb.split, ds.split)
+        assert np.array_equal(emb.ids, np.arange(ds.n)) and emb.class_names == ds.class_names
+        assert emb.thumbnails is not None and np.array_equal(emb.thumbnails, ds.images)
+        assert {"dataset": "digits", "backbone": "mnist_cnn", "head": "cel", "seed": 0}.items() <= emb.meta.items()
+        assert list(run.map) == ["sign", "itq", "hq"]
+        for name, value in run.map.items():
+            assert 0.1 < value <= 1.0
+            # the stored rotation reproduces the stored score exactly
+            q = load_quantizer(run.quantizers[name], root)
+            again = evaluate(emb, name, fitted=q, top_k=1000, ties="expected")
+            assert again.map == pytest.approx(value, abs=1e-12)
+            assert run.evaluations[name]["ties"] == "expected" and run.evaluations[name]["n_query"] == 300
+    head = RunStore(root).get_key("heads", result.runs[0].head_key)
+    assert head.extra["settings"]["n_train"] == int((ds.split == 0).sum())  # trained on the train split only
+    assert len(head.curve()) == 4 * round(1000 / 256) and "weights.pt" in head.files
+    stages = [c[0] for c in calls]
+    assert stages.index("features") < stages.index("heads") < stages.index("quantizers")
+    assert calls[-1] == ("quantizers", 6, 6)
+    lines = format_summary(result)
+    assert any(" 16 bits" in line and "hq" in line for line in lines)
+
+
+def test_rerun_is_read_back(prepared):
+    root, first, _ = prepared
+    calls = []
+    again = prepare("digits", bits=(16, 8), store=root, head_options=FAST,
+                    progress=lambda s, d, n: calls.append(s))
+    assert again.cached and again.key == first.key
+    assert [r.map for r in again.runs] == [r.map for r in first.runs]
+    assert [r.embeddings for r in again.runs] == [r.embeddings for r in first.runs]
+    assert set(calls) == {"dataset"}  # no features, no heads, no quantizers
+    # a subset of the bit lengths reuses every stage but gets its own prepared record
+    calls.clear()
+    sub = prepare("digits", bits=(8,), store=root, head_options=FAST, progress=lambda s, d, n: calls.append(s))
+    assert not sub.cached and "heads" not in calls and "quantizers" not in calls
+    assert sub.runs[0].map == first.run(8).map
+
+
+def test_list_and_load_prepared(prepared):
+    root, first, _ = prepared
+    found = list_prepared(root)
+    assert first.key in [r.key for r in found]
+    loaded = load_prepared(first.key, root)
+    assert loaded.cached and loaded.bits == (16, 8) and loaded.run(16).map == first.run(16).map
+    assert load_prepared("0" * 16, root) is None
+    with pytest.raises(InvalidInputError):
+        loaded.run(64)
+
+
+def test_corrupt_embeddings_are_recomputed_identically(prepared, tmp_path):
+    root, first, _ = prepared
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    victim = copy / first.run(16).embeddings.relative_to(root)
+    data = bytearray(victim.read_bytes())
+    data[-100] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    calls = []
+    with pytest.warns(StoreWarning, match="corrupt"):
+        again = prepare("digits", bits=(16, 8), store=copy, head_options=FAST,
+                        progress=lambda s, d, n: calls.append(s))
+    assert not again.cached and "heads" in calls  # recomputed, not used
+    assert again.run(16).map == pytest.approx(first.run(16).map, abs=1e-9)  # deterministic
+    assert np.array_equal(Embeddings.load(again.run(16).embeddings).z, Embeddings.load(first.run(16).embeddings).z)
+
+
+def test_stop_leaves_no_partial_head(prepared, tmp_path):
+    root, *_ = prepared
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    seen = []
+    before = len(RunStore(copy).list("heads"))
+    with pytest.raises(StoppedError):
+        prepare("digits", bits=(16,), store=copy, head_options={"epochs": 2, "lr": 1e-3},
+                progress=lambda s, d, n: seen.append(s), should_stop=lambda: "heads" in seen)
+    assert len(RunStore(copy).list("heads")) == before
+
+
+def test_embeddings_file_skips_backbone_and_head(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 50)
+    z = (rng.standard_normal((4, 12))[labels] + 0.3 * rng.standard_normal((200, 12))).astype(np.float32)
+    path = tmp_path / "mine.npz"
+    np.savez(path, z=z, labels=labels)
+    res = prepare("embeddings", dataset_options={"path": str(path)}, store=tmp_path / "s", quantizers=("sign", "itq"))
+    assert res.backbone is None and res.head is None and len(res.runs) == 1
+    run = res.runs[0]
+    assert run.n_bits == 12 and run.head_key is None and set(run.map) == {"sign", "itq"}
+    assert np.allclose(Embeddings.load(run.embeddings).z, z)
+    assert prepare("embeddings", dataset_options={"path": str(path)}, store=tmp_path / "s",
+                   quantizers=("sign", "itq")).cached
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"dataset": "nope"}, "unknown dataset 'nope'"),
+    ({"head": "nope"}, "unknown head method 'nope'"),
+    ({"backbone": "nope"}, "unknown backbone 'nope'"),
+    ({"bits": (0,)}, "out of range 1..1024"),
+    ({"bits": (2000,)}, "out of range 1..1024"),
+    ({"bits": (4,)}, "8..128"),
+    ({"bits": (256,)}, "8..128"),
+    ({"bits": ()}, "no bit lengths"),
+    ({"bits": (16.5,)}, "integers"),
+    ({"quantizers": ("sign", "pq")}, "unknown quantizer 'pq'"),
+    ({"head_options": {"margn": 0.1}}, "unknown option"),
+    ({"dataset_options": {"seed": 3}}, "seed"),
+])
+def test_bad_inputs_have_clear_messages(tmp_path, kwargs, message):
+    args = {"dataset": "digits", **kwargs}
+    with pytest.raises(HashvizError, match=message):
+        prepare(store=tmp_path, **args)
+    assert not (tmp_path / "runs").exists()  # nothing computed before the inputs were checked
