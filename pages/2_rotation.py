@@ -22,11 +22,11 @@ name = c1.selectbox("Quantizer", list(labels), format_func=labels.get, key="hv_r
 options = {}
 if name == "hq":
     options["loss"] = c2.selectbox("Loss", ["l2", "l1", "bit_var", "min_entry"],
-                                   help="l2: mean (Z − sgn Z)², the paper's main setting")
-    options["lr"] = c3.number_input("Learning rate", 1e-4, 1.0, 0.01, format="%.4f")
-    bs = c4.number_input("Batch size (0 = full batch)", 0, 100_000, 0, step=128)
+                                   help="l2: mean (Z − sgn Z)², the paper's main setting", key="hv_rot_loss")
+    options["lr"] = c3.number_input("Learning rate", 1e-4, 1.0, 0.01, format="%.4f", key="hv_rot_lr")
+    bs = c4.number_input("Batch size (0 = full batch)", 0, 100_000, 0, step=128, key="hv_rot_bs")
     options["batch_size"] = int(bs) or None
-    options["steps"] = int(c5.number_input("Steps", 10, 5000, 300, step=50))
+    options["steps"] = int(c5.number_input("Steps", 10, 5000, 300, step=50, key="hv_rot_steps"))
 elif name == "itq":
     options["n_iter"] = int(c2.number_input("Iterations", 1, 500, 50))
 else:

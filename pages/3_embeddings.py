@@ -6,7 +6,7 @@ import streamlit as st
 from hashviz.quantize.base import sphere_rows
 from hashviz.ui import maps, state, widgets
 from hashviz.viz import figures
-from hashviz.viz.project import MAX_POINTS, subsample
+from hashviz.viz.project import MAX_POINTS, subsample, umap_enabled
 
 state.intro("Codes & embeddings", (
     "A rotation leaves Euclidean and cosine distances between embeddings unchanged, so a map of the continuous "
@@ -39,14 +39,16 @@ pending = False
 
 
 def draw(xy, title, chart_key, codes=None, values=None, is_umap=True):
-    highlight = maps.neighbours(codes, int(np.searchsorted(rows, anchor)))[0] if (
-        anchor is not None and codes is not None and anchor in rows) else None
+    ring = None
+    if anchor is not None and codes is not None and anchor in rows:
+        ring = rows[maps.neighbours(codes, int(np.searchsorted(rows, anchor)))[0]]
+    if not is_umap:
+        title += " — PCA" + (", UMAP computing…" if umap_enabled() else "")
     fig = figures.embedding_map(xy, labels=labels, class_names=emb.class_names, values=values, index=rows,
-                                selected=sel or None, anchor=anchor, title=title + ("" if is_umap else " — PCA, "
-                                "UMAP computing…"), highlight=None if highlight is None else rows[highlight],
+                                selected=sel or None, anchor=anchor, title=title, highlight=ring,
                                 value_name="quantization error")
-    st.plotly_chart(fig, key=chart_key, on_select=maps.on_select(chart_key), selection_mode=("lasso", "box",
-                                                                                              "points"))
+    st.plotly_chart(fig, key=chart_key, on_select=maps.on_select(chart_key),
+                    selection_mode=("lasso", "box", "points"))
 
 
 xy_z, umap_z = maps.layout(z, "euclidean")
@@ -57,7 +59,7 @@ draw(xy_z, "continuous embeddings (Euclidean UMAP): identical before and after a
 xy_b, umap_b = maps.layout(bits_b, "hamming")
 xy_a, umap_a = maps.layout(bits_a, "hamming", reference=xy_b if umap_b else None,
                            pca_reference=None if umap_b else xy_b, umap=umap_b)
-pending |= not (umap_b and umap_a)
+pending = (pending or not (umap_b and umap_a)) and umap_enabled()
 err_b = maps.per_point_error(q_before, z) if colour != "class" else None
 err_a = maps.per_point_error(q_after, z) if colour != "class" else None
 left, right = st.columns(2)

@@ -88,27 +88,51 @@ def init_from_param(key: str, name: str, cast: Callable = str, valid=None) -> No
 
 
 # ---- cached data (shared across sessions; never mutated) -------------------------------------------------------
+def _home() -> str:
+    from hashviz.paths import home
+
+    return str(home())
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
-def embeddings(key: str, n_bits: int):
+def _embeddings(home: str, key: str, n_bits: int):
     return runs.load_embeddings(key, n_bits)
 
 
+def embeddings(key: str, n_bits: int):
+    """The run's embeddings for ``n_bits`` (cached per home folder, run key and bit length)."""
+    return _embeddings(_home(), key, int(n_bits))
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
-def dataset(key: str):
+def _dataset(home: str, key: str):
     return runs.load_dataset(key)
 
 
-@st.cache_resource(max_entries=64, show_spinner="fitting the quantizer on the train split…")
+def dataset(key: str):
+    return _dataset(_home(), key)
+
+
 def fitted(key: str, n_bits: int, name: str, options_json: str = "{}"):
-    """A quantizer fitted on the run's train split (cached per run, bit length, name and options)."""
+    return _fitted(_home(), key, int(n_bits), name, options_json)
+
+
+@st.cache_resource(max_entries=64, show_spinner="fitting the quantizer on the train split…")
+def _fitted(home: str, key: str, n_bits: int, name: str, options_json: str = "{}"):
+    """The quantizer ``prepare`` fitted and stored for this run (the CLI's), else one fitted now on the train
+    split (cached per run, bit length, name and options)."""
     from hashviz.evaluate import fit_quantizer
 
+    if options_json == "{}":
+        q = runs.stored_quantizer(key, n_bits, name)
+        if q is not None:
+            return q
     q, _ = fit_quantizer(embeddings(key, n_bits), name, json.loads(options_json))
     return q
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _checkpoint(key: str, n_bits: int, label: str, stamp: float):
+def _checkpoint(home: str, key: str, n_bits: int, label: str, stamp: float):
     from hashviz.quantize import make_quantizer
 
     saved = runs.load_rotation(key, n_bits, label)
@@ -117,7 +141,7 @@ def _checkpoint(key: str, n_bits: int, label: str, stamp: float):
 
 def checkpoint_quantizer(key: str, n_bits: int, label: str):
     saved = runs.load_rotation(key, n_bits, label)
-    return _checkpoint(key, n_bits, label, float(saved.get("saved", 0)))
+    return _checkpoint(_home(), key, n_bits, label, float(saved.get("saved", 0)))
 
 
 def quantizers(key: str, n_bits: int, names=("sign", "itq", "hq"), with_live: bool = True) -> dict:
@@ -132,7 +156,8 @@ def quantizers(key: str, n_bits: int, names=("sign", "itq", "hq"), with_live: bo
 
 
 def thumbs(key: str, n_bits: int, rows, size: int = 56):
-    return runs.thumbnails(key, embeddings(key, n_bits), rows, size)
+    emb = embeddings(key, n_bits)
+    return runs.thumbnails(key, emb, rows, size, dataset=None if emb.thumbnails is not None else dataset(key))
 
 
 # ---- session ---------------------------------------------------------------------------------------------------

@@ -304,10 +304,19 @@ def is_warm() -> bool:
     return _WARM.is_set()
 
 
+def umap_enabled() -> bool:
+    """False when ``HASHVIZ_UMAP=0``: maps stay on PCA and nothing runs in the background."""
+    return os.environ.get("HASHVIZ_UMAP", "1") != "0"
+
+
 def request_layout(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15,
                    cache_dir=None, reference: np.ndarray | None = None) -> np.ndarray | None:
-    """The cached layout, or ``None`` while it is computed in the background (call again later)."""
+    """The cached layout, or ``None`` while it is computed in the background (call again later).
+
+    ``HASHVIZ_UMAP=0`` in the environment turns background UMAP off (PCA only; used by the app tests)."""
     X = _check(X)
+    if method == "umap" and not umap_enabled():
+        return None
     if metric == "hamming":
         X = X.astype(bool)
     key = projection_key(X, method=method, metric=metric, seed=seed, n_neighbors=n_neighbors, reference=reference)

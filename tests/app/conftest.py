@@ -1,0 +1,67 @@
+"""App test fixtures: a store prepared once per session on a small config, and a fresh home per test.
+
+The prepared store is mnist5k with the bundled CNN and CEL heads at 16 and 32 bits (2 head epochs) — the same
+pipeline as "Prepare default", only shorter. HASHVIZ_UMAP=0 keeps background UMAP out of AppTest runs (pages
+show PCA); the browser tests run a real server with UMAP on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+SMALL_BITS = (16, 32)
+
+
+@pytest.fixture(scope="session")
+def filled_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("filled_home")
+    old = os.environ.get("HASHVIZ_HOME")
+    os.environ["HASHVIZ_HOME"] = str(home)
+    try:
+        from hashviz.ui import runs
+
+        runs.prepare("mnist5k", "mnist_cnn", "cel", SMALL_BITS, head_options={"epochs": 2})
+    finally:
+        if old is None:
+            os.environ.pop("HASHVIZ_HOME", None)
+        else:
+            os.environ["HASHVIZ_HOME"] = old
+    return home
+
+
+@pytest.fixture
+def app_env(monkeypatch):
+    monkeypatch.setenv("HASHVIZ_UMAP", "0")
+    monkeypatch.setenv("HASHVIZ_UMAP_WARMUP", "0")
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch, app_env) -> Path:
+    monkeypatch.setenv("HASHVIZ_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def filled(filled_home, monkeypatch, app_env) -> Path:
+    monkeypatch.setenv("HASHVIZ_HOME", str(filled_home))
+    return filled_home
+
+
+def open_app(page: str | None = None, query: dict | None = None, timeout: float = 120):
+    """An AppTest of app.py, run once (on ``page`` when given; query params set before the first run)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if page is not None:
+        at.switch_page(page).run()
+    return at
+
+
+def problems(at) -> list[str]:
+    return [e.value for e in at.exception] + [e.value for e in at.error]

@@ -1,0 +1,208 @@
+"""Every page through Streamlit's AppTest: fresh home, prepared store, live training, selection, uploads, URLs."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from hashviz.embeddings import Embeddings
+from tests.app.conftest import SMALL_BITS, open_app, problems
+
+PAGES = ["pages/1_data.py", "pages/2_rotation.py", "pages/3_embeddings.py", "pages/4_queries.py",
+         "pages/5_compare.py"]
+
+
+def _texts(at) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info])
+
+
+def _run_key(home):
+    from hashviz.ui import runs
+
+    return runs.list_runs()[0].key
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_page_on_a_fresh_home_gives_the_next_step(fresh, page):
+    at = open_app(page)
+    assert problems(at) == []
+    assert len(at.title) == 1 and len(at.markdown[0].value.split(". ")) >= 2  # the two-sentence intro
+    if page == "pages/1_data.py":
+        assert any(b.label == "Prepare default" for b in at.button)
+    else:
+        assert "Nothing is prepared yet" in _texts(at)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_page_renders_on_a_prepared_store(filled, page):
+    at = open_app(page)
+    assert problems(at) == []
+    text = _texts(at)
+    assert "Nothing is prepared yet" not in text
+    if page == "pages/1_data.py":
+        assert {m.label: m.value for m in at.metric}["queries"] == "1000"
+        assert len(at.get("html")) >= 10  # a sample row per class
+    if page == "pages/4_queries.py":
+        heads = [m.value for m in at.markdown if m.value.startswith("#### ")]
+        assert heads == [f"#### {b} bits" for b in SMALL_BITS]
+        assert "AP " in text
+    if page == "pages/5_compare.py":
+        df = at.dataframe[0].value
+        assert len(df) == len(SMALL_BITS) * 3 and set(df["quantizer"]) == {"sign", "ITQ", "HQ"}
+        assert any("ties expected" in c for c in df.columns)
+
+
+def test_compare_numbers_equal_the_cli(filled, capsys):
+    """Headless parity: the Compare table and `python -m hashviz evaluate --json` give the same numbers."""
+    from hashviz import cli
+    from hashviz.pipeline import list_prepared
+
+    at = open_app("pages/5_compare.py")
+    df = at.dataframe[0].value
+    emb_path = list_prepared()[0].run(16).embeddings
+    for name, label in (("sign", "sign"), ("hq", "HQ")):
+        assert cli.main(["evaluate", str(emb_path), "--quantizer", name, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        row = df[(df["quantizer"] == label) & (df["n_bits"] == 16)].iloc[0]
+        assert row["mAP@all (ties expected)"] == pytest.approx(out["map"], abs=1e-12)
+        assert row["quantization error"] == pytest.approx(out["quantization_error"], rel=1e-6)
+
+
+def test_rotation_steps_grow_the_curve_and_a_reload_shows_it(filled):
+    at = open_app("pages/2_rotation.py")
+    at.selectbox(key="hv_rot_q").set_value("hq").run()
+    at.number_input(key="hv_rot_steps").set_value(2000)  # long enough to watch it run
+    at.button(key="hv_rot_start").click().run()
+    assert problems(at) == []
+    lengths = [at.session_state["hv_curve_len"]]
+    for _ in range(3):  # fragments do not tick in AppTest: each run() is one tick
+        at.run()
+        lengths.append(at.session_state["hv_curve_len"])
+    assert lengths[0] >= 1 and all(b > a for a, b in zip(lengths, lengths[1:])), lengths
+    at.button(key="hv_rot_stop").click().run()
+    status = {m.label: m.value for m in at.metric}
+    assert status["status"] == "stopped"
+    stopped_len = at.session_state["hv_curve_len"]
+    # a new session (a reload) finds the checkpoint: same curve, status restored
+    from hashviz.ui.jobs import SESSION_OBJECTS
+
+    SESSION_OBJECTS.prune(lambda s: False)
+    again = open_app("pages/2_rotation.py")
+    assert problems(again) == []
+    assert again.session_state["hv_curve_len"] == stopped_len
+    assert "restored" in {m.label: m.value for m in again.metric}["status"]
+    # the result is offered to the other pages
+    cmp = open_app("pages/5_compare.py")
+    assert "live HQ-l2" in set(cmp.dataframe[0].value["quantizer"])
+    again.button(key="hv_rot_reset").click().run()
+    SESSION_OBJECTS.prune(lambda s: False)
+
+
+def test_injected_selection_fills_the_grid_and_a_click_rings_neighbours(filled):
+    at = open_app("pages/3_embeddings.py")
+    assert problems(at) == []
+    n_html = len(at.get("html"))
+    at.session_state["hv_sel"] = [3, 10, 42, 99]
+    at.run()
+    grids = [h.proto.body for h in at.get("html")]
+    assert len(grids) == n_html + 1 and grids[-1].count("<img") == 4
+    assert "4 selected" in _texts(at)
+    at.session_state["hv_sel"] = [42]
+    at.session_state["hv_sel_anchor"] = 42
+    at.run()
+    heads = [m.value for m in at.markdown if m.value.startswith("**Nearest codes to point 42")]
+    assert len(heads) == 2
+    neighbour_grids = [h.proto.body for h in at.get("html")][-2:]
+    assert all(g.count("<img") == 12 and "d=" in g for g in neighbour_grids)
+
+
+def test_neighbours_are_true_hamming_neighbours():
+    from hashviz.ui.maps import neighbours
+
+    rng = np.random.default_rng(0)
+    bits = rng.random((200, 16)) > 0.5
+    idx, dist = neighbours(bits, 7, k=10)
+    brute = (bits != bits[7]).sum(1)
+    brute[7] = 99
+    order = np.lexsort((np.arange(200), brute))[:10]
+    assert idx.tolist() == order.tolist() and dist.tolist() == brute[order].tolist()
+
+
+def _npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("content, message", [
+    (_npz(features=np.zeros((10, 8))), "no 'labels'"),
+    (_npz(z=np.zeros((10, 8)), labels=np.zeros(9, int)), "labels have shape (9,) but z has 10 rows"),
+    (_npz(z=np.full((10, 8), np.nan), labels=np.zeros(10, int)), "NaN"),
+    (b"this is not a zip file", "not a readable .npz"),
+])
+def test_bad_uploads_show_the_error_and_the_app_keeps_working(fresh, content, message):
+    at = open_app("pages/1_data.py")
+    at.file_uploader(key="hv_npz").set_value(("bad.npz", content, "application/octet-stream")).run()
+    errors = [e.value for e in at.error]
+    assert any(message in e for e in errors), errors
+    assert [e.value for e in at.exception] == []
+    assert any(b.label == "Prepare default" for b in at.button)  # the rest of the page is still there
+
+
+def test_wrong_state_dict_upload_is_refused_with_the_mismatch(fresh):
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"not.a.layer": torch.zeros(3)}, buf)
+    at = open_app("pages/1_data.py")
+    at.file_uploader(key="hv_weights").set_value(("w.pt", buf.getvalue(), "application/octet-stream"))
+    next(b for b in at.button if b.label == "Prepare").click().run()
+    assert at.error and "mnist_cnn" in " ".join(e.value for e in at.error)
+    assert [e.value for e in at.exception] == []
+
+
+def test_export_npz_loads_back_and_uploads_as_a_run(filled, tmp_path, monkeypatch):
+    from hashviz.ui import compare, runs
+
+    key = _run_key(filled)
+    emb = runs.load_embeddings(key, 16)
+    qs = {"sign": runs.stored_quantizer(key, 16, "sign"), "HQ": runs.stored_quantizer(key, 16, "hq")}
+    data = compare.export_npz(emb, qs, {"provenance": {"seed": 0}})
+    back = Embeddings.load(io.BytesIO(data))
+    assert np.array_equal(back.z, emb.z) and np.array_equal(back.labels, emb.labels)
+    assert np.array_equal(back.split, emb.split)
+    with np.load(io.BytesIO(data)) as f:
+        assert np.array_equal(f["codes_hq"], qs["HQ"].encode(emb.z))
+        assert np.allclose(f["rotation_hq"], qs["HQ"].rotation_)
+    monkeypatch.setenv("HASHVIZ_HOME", str(tmp_path / "other_home"))
+    at = open_app("pages/1_data.py")
+    at.file_uploader(key="hv_npz").set_value(("export.npz", data, "application/octet-stream")).run()
+    assert problems(at) == []
+    assert any("saved as a run" in s.value for s in at.success)
+
+
+def test_query_params_restore_the_view(filled):
+    key = _run_key(filled)
+    at = open_app("pages/4_queries.py", query={"run": key, "bits": "32", "k": "7", "ties": "optimistic",
+                                                "seed": "3"})
+    assert problems(at) == []
+    assert at.session_state["hv_bits"] == 32
+    assert at.number_input(key="hv_q_k").value == 7 and at.selectbox(key="hv_q_ties").value == "optimistic"
+    grids = [h.proto.body for h in at.get("html")]
+    assert grids[-1].count("<img") == 7
+    assert at.query_params["bits"] == "32" and at.query_params["ties"] == "optimistic"
+
+
+def test_sessions_keep_their_own_objects():
+    from hashviz.ui.jobs import SessionObjects
+
+    so = SessionObjects(max_sessions=2)
+    so.put("a", "fit", 1)
+    so.put("b", "fit", 2)
+    assert so.get("a", "fit") == 1 and so.get("b", "fit") == 2
+    so.put("c", "fit", 3)  # the oldest session goes first
+    assert so.get("a", "fit") is None and so.get("c", "fit") == 3
+    assert so.prune(lambda s: s == "c") == 1 and so.names("c") == ["fit"]
