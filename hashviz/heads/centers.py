@@ -18,6 +18,10 @@ Every generator takes a ``numpy.random.Generator`` and is deterministic given it
   (OrthoHash's "optimised" codebook spirit: spread the targets as far apart as possible).
 - :func:`multilabel_centers` — the centre of a multi-label item: sign of the sum of its labels' centres
   (CSQ), zeros broken by a fixed random ±1 vector.
+- :func:`similarity_centers` — SHC's stage 2: centres whose (1/n_bits)·C Cᵀ approaches a class similarity while
+  every pair stays at least a minimum Hamming distance apart.
+- :func:`rng_from_generator` — the numpy Generator the losses draw centres from (one draw of the trainer's
+  ``torch.Generator``).
 """
 
 from __future__ import annotations
