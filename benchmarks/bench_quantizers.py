@@ -32,7 +32,7 @@ from hashviz.quantize.base import sphere_rows  # noqa: E402
 from hashviz.retrieval.metrics import mean_average_precision  # noqa: E402
 
 
-def make_data(n=50_000, d=64, n_classes=10, noise=0.5, seed=0):
+def make_data(n=50_000, d=64, n_classes=10, noise=1.5, seed=0):
     rng = np.random.default_rng(seed)
     means = np.sign(rng.standard_normal((n_classes, d)))
     q, r = np.linalg.qr(rng.standard_normal((d, d)))

@@ -41,6 +41,9 @@ SCHEDULES = ("fast", "paper")
 PAPER_BATCH, PAPER_EPOCHS, PAPER_LR, PAPER_LR_BIT_VAR = 128, 300, 0.1, 0.01
 #: ours
 FAST_LR, FAST_STEPS, FAST_MAX_BATCH = 0.01, 300, 131_072
+#: l2 in the default schedule: the gradient of a smoothed l2 (sgn -> tanh(z / tau)), tau annealed geometrically
+#: from FAST_TAU[0] to FAST_TAU[1] (in units of the rms entry of the rotated rows: 1 for sphere rows)
+FAST_TAU = (0.5, 0.01)
 
 
 def householder_rotation(V: np.ndarray) -> np.ndarray:
@@ -186,6 +189,7 @@ class HouseholderQuantizer(BaseQuantizer):
             householder_vjp,
             l2_full_batch,
             loss_and_grad,
+            smoothed_l2_grad,
         )
 
         n, d = X.shape
@@ -193,6 +197,14 @@ class HouseholderQuantizer(BaseQuantizer):
         batch, total, lr0, paper = cfg["batch"], cfg["steps"], cfg["lr"], cfg["paper"]
         full = batch >= n
         shortcut = full and self.loss == "l2"
+        smooth = not paper and self.loss == "l2"
+        rms = math.sqrt(float(np.square(X.numpy(), dtype=np.float64).mean()))       # 1 for sphere rows
+        tau0, tau1 = FAST_TAU
+
+        def tau(k: int) -> float:
+            if not smooth:
+                return 0.0
+            return rms * tau0 * (tau1 / tau0) ** ((k - 1) / max(1, total - 1))
         if shortcut:
             XtX = X.T @ X
             sq_norm = float(np.square(X.numpy(), dtype=np.float64).sum())
@@ -211,6 +223,7 @@ class HouseholderQuantizer(BaseQuantizer):
                     yield Xp[s:s + batch]
 
         def record(step: int, Z, loss_value: float, rows_seen: int, lr: float) -> FitStep:
+            terms = {"lr": lr, "tau": tau(step)} if smooth else {"lr": lr}
             if sphere and self.loss == "l2":
                 qe = loss_value
             elif Z is None:
@@ -222,7 +235,7 @@ class HouseholderQuantizer(BaseQuantizer):
                 qe = float((U.abs() - 1).square().mean())
             self.n_steps_ = step
             self.loss_, self.quantization_error_ = loss_value, qe
-            return FitStep(step=step, epoch=rows_seen / n, loss=loss_value, quantization_error=qe, terms={"lr": lr})
+            return FitStep(step=step, epoch=rows_seen / n, loss=loss_value, quantization_error=qe, terms=terms)
 
         stream = batches()
         rows_seen = 0
@@ -231,11 +244,13 @@ class HouseholderQuantizer(BaseQuantizer):
             Xb = next(stream)
             R, cache = householder_forward(self._V)
             if shortcut:
-                L, G_R = l2_full_batch(R, X, XtX, sq_norm)
+                L, G_R = l2_full_batch(R, X, XtX, sq_norm, tau=tau(k))
                 Z = None
             else:
                 Z = Xb @ R
                 L, G_Z = loss_and_grad(self.loss, Z)
+                if smooth:
+                    G_Z = smoothed_l2_grad(Z, tau(k))
                 G_R = Xb.T @ G_Z
             if k > 1:                       # loss of R_{k-1} on this batch: report it before updating
                 yield record(k - 1, Z, float(L), rows_seen, lr_prev)
@@ -243,8 +258,8 @@ class HouseholderQuantizer(BaseQuantizer):
             if paper:                       # plain SGD, constant lr, no momentum
                 lr = lr0
                 self._V = self._V - lr * g
-            else:                           # Adam with cosine decay over the planned steps
-                lr = lr0 * 0.5 * (1.0 + math.cos(math.pi * (k - 1) / total))
+            else:                           # Adam, constant lr (the annealed smoothing does the settling)
+                lr = lr0
                 m.mul_(beta1).add_(g, alpha=1 - beta1)
                 v2.mul_(beta2).addcmul_(g, g, value=1 - beta2)
                 step = lr / (1 - beta1 ** k)

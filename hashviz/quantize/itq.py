@@ -70,14 +70,14 @@ class ITQQuantizer(BaseQuantizer):
 
         with torch_threads():
             R = self.rotation_
-            C = sign_gram(Vt, torch.from_numpy(R.astype(np.float32))).double().numpy()    # V^T B_1
+            C = sign_gram(Vt, torch.from_numpy(R.astype(np.float32)))[0].double().numpy()    # V^T B_1
             before = objective(R, C)
             for k in range(1, int(self.n_iter) + 1):
                 U, s, Wt = (t.numpy() for t in torch.linalg.svd(torch.from_numpy(C)))   # V^T B_k = U S W^T
                 R = U @ Wt                                          # argmax <R, V^T B_k>: minimises ||B_k - V R||
                 procrustes = max(0.0, (const - 2.0 * float(s.sum())) / nd)
                 R32 = torch.from_numpy(R.astype(np.float32))
-                C = sign_gram(Vt, R32).double().numpy()             # V^T B_(k+1), B_(k+1) = sgn(V R_k)
+                C = sign_gram(Vt, R32)[0].double().numpy()             # V^T B_(k+1), B_(k+1) = sgn(V R_k)
                 loss = objective(R, C)
                 qe = loss if sphere else quantization_error((Vt @ R32).numpy())
                 self.rotation_, self.n_iter_ = R, k
