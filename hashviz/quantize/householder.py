@@ -12,10 +12,15 @@ Two schedules:
 - ``schedule="paper"`` reproduces the authors' runs: plain SGD (no momentum), batch 128, 300 epochs, lr 0.1
   (0.01 for ``bit_var``), rows shuffled every epoch by a generator seeded with ``random_state``.
 - ``schedule="fast"`` (default, ours): full-batch steps (batches of at most 131,072 rows for larger sets), R
-  formed once per step in compact WY form (one Gram matrix, one triangular solve, one matmul), one matmul with
-  the batch, the gradient by autograd through that short graph, Adam with lr 0.01 and cosine decay over 300
-  steps. It reaches the paper schedule's final loss tens of times sooner; see docs/quantizers.md for the
-  reasoning and docs/benchmarks.md for the measurements.
+  formed once per step in compact WY form (one Gram matrix, one triangular solve, two small matmuls), the
+  gradient in closed form (for l2: dL/dR = 2 (X^T X R - X^T S) / N, i.e. one thin matmul X R, one sign and one
+  thin matmul X^T S; pulled back to the v_i by the WY derivative — no autograd graph), Adam (lr 0.01) for 300
+  steps. For l2 the step follows the gradient of a smoothed l2 (sgn z -> tanh(z / tau), tau annealed
+  geometrically from 0.5 to 0.01): the exact l2 is piecewise quadratic with a kink wherever an entry crosses 0,
+  full-batch descent on it stalls at the first kinks (minibatch noise is what lets the paper's SGD keep
+  improving), and the annealed smoothing plays the role of that noise deterministically. The loss reported is
+  always the exact l2. It reaches the paper schedule's final loss tens of times sooner; see docs/quantizers.md
+  for the reasoning and docs/benchmarks.md for the measurements.
 
 ``fit_steps`` yields one :class:`FitStep` per optimiser update. The step-k record describes ``rotation_`` after k
 updates: its ``loss`` and ``quantization_error`` are measured on the batch the next update uses (computed by
@@ -76,7 +81,7 @@ class HouseholderQuantizer(BaseQuantizer):
     """HQ: rotation = product of n_bits Householder reflections trained on a quantization loss.
 
     Options: ``loss`` in ("l2", "l1", "bit_var", "min_entry"); ``schedule`` "fast" (default) or "paper";
-    ``lr`` (default 0.01 for Adam in "fast"; 0.1, or 0.01 for bit_var, for SGD in "paper"); ``batch_size``
+    ``lr`` (default 0.01 for Adam in "fast"; 0.1, or 0.01 for bit_var, for plain SGD in "paper"); ``batch_size``
     (default: full batch up to 131,072 rows in "fast", 128 in "paper"); ``epochs`` or ``steps`` (not both;
     defaults 300 steps in "fast", 300 epochs in "paper"); ``preprocess`` "sphere" or "none"; ``random_state``
     seeds the shuffling.
