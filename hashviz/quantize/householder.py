@@ -15,8 +15,8 @@ Two schedules:
   formed once per step in compact WY form (one Gram matrix, one triangular solve, two small matmuls), the
   gradient in closed form (for l2: dL/dR = 2 (X^T X R - X^T S) / N, i.e. one thin matmul X R, one sign and one
   thin matmul X^T S; pulled back to the v_i by the WY derivative — no autograd graph), Adam (lr 0.01) for 300
-  steps. For l2 the step follows the gradient of a smoothed l2 (sgn z -> tanh(z / tau), tau annealed
-  geometrically from 0.5 to 0.01): the exact l2 is piecewise quadratic with a kink wherever an entry crosses 0,
+  steps. For l2 the step follows the gradient of a Huber-smoothed l2 (sgn z -> clamp(z / tau, -1, 1), tau
+  annealed geometrically from 1 to 0.01): the exact l2 is piecewise quadratic with a kink wherever an entry crosses 0,
   full-batch descent on it stalls at the first kinks (minibatch noise is what lets the paper's SGD keep
   improving), and the annealed smoothing plays the role of that noise deterministically. The loss reported is
   always the exact l2. It reaches the paper schedule's final loss tens of times sooner; see docs/quantizers.md
@@ -46,9 +46,9 @@ SCHEDULES = ("fast", "paper")
 PAPER_BATCH, PAPER_EPOCHS, PAPER_LR, PAPER_LR_BIT_VAR = 128, 300, 0.1, 0.01
 #: ours
 FAST_LR, FAST_STEPS, FAST_MAX_BATCH = 0.01, 300, 131_072
-#: l2 in the default schedule: the gradient of a smoothed l2 (sgn -> tanh(z / tau)), tau annealed geometrically
-#: from FAST_TAU[0] to FAST_TAU[1] (in units of the rms entry of the rotated rows: 1 for sphere rows)
-FAST_TAU = (0.5, 0.01)
+#: l2 in the default schedule: the gradient of a Huber-smoothed l2 (sgn -> clamp(z / tau, -1, 1)), tau annealed
+#: geometrically from FAST_TAU[0] to FAST_TAU[1] (in units of the rms entry of the rotated rows: 1 for sphere rows)
+FAST_TAU = (1.0, 0.01)
 
 
 def householder_rotation(V: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ For l2 on a full batch there is a shortcut: with S = sgn(XR) and N = X.numel(), 
 orthogonal R,
   L = (||X||^2 - 2 sum |XR|) / N + 1,     dL/dR = 2 (X^T X R - X^T S) / N,
 so one step costs one matmul X R, one sign, one matmul X^T S — :func:`l2_full_batch`, which also offers the
-gradient of a smoothed l2 (sgn -> tanh(. / tau)) used by HQ's default schedule.
+gradient of a smoothed (Huber) l2 (sgn -> clamp(. / tau, -1, 1)) used by HQ's default schedule.
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ def loss_and_grad(name: str, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 
 
 def sign_gram(X: torch.Tensor, R: torch.Tensor, *, tau: float = 0.0, block: int = 4096):
-    """(X^T S, sum |X R|) with S = sgn(X R), or tanh(X R / tau) when tau > 0; over row blocks (each block's X R
-    stays in cache, ~20% faster than two full-size matmuls)."""
+    """(X^T S, sum |X R|) with S = sgn(X R), or clamp(X R / tau, -1, 1) when tau > 0; over row blocks (each
+    block's X R stays in cache, ~20% faster than two full-size matmuls)."""
     one = torch.ones((), dtype=X.dtype, device=X.device)
     C = torch.zeros(X.shape[1], R.shape[1], dtype=X.dtype, device=X.device)
     buf = torch.empty(min(block, X.shape[0]), R.shape[1], dtype=X.dtype, device=X.device)
@@ -112,9 +112,9 @@ def sign_gram(X: torch.Tensor, R: torch.Tensor, *, tau: float = 0.0, block: int 
         Xb = X[s:s + block]
         Z = buf[:Xb.shape[0]]
         torch.mm(Xb, R, out=Z)
-        abs_sum += float(torch.linalg.vector_norm(Z, ord=1, dtype=torch.float64))
+        abs_sum += float(torch.linalg.vector_norm(Z, ord=1))          # float32 per block, float64 across
         if tau > 0:
-            torch.tanh(Z.mul_(1.0 / tau), out=Z)
+            Z.mul_(1.0 / tau).clamp_(-1.0, 1.0)
         else:
             torch.copysign(one.expand_as(Z), Z, out=Z)
         C.addmm_(Xb.T, Z)
@@ -124,8 +124,10 @@ def sign_gram(X: torch.Tensor, R: torch.Tensor, *, tau: float = 0.0, block: int 
 def l2_full_batch(R: torch.Tensor, X: torch.Tensor, XtX: torch.Tensor, sq_norm: float, *, tau: float = 0.0):
     """(loss, dL/dR) of l2 on the whole of X via the shortcut in the module docstring (Z is never stored).
 
-    With ``tau > 0`` the gradient is that of the smoothed loss mean(Z^2) - 2 mean(tau log cosh(Z / tau)) + 1
-    (sgn replaced by tanh(. / tau); it tends to l2 as tau -> 0); the loss returned is always the exact l2.
+    With ``tau > 0`` the gradient is that of the smoothed loss mean(Z^2) - 2 mean(huber_tau(Z)) + 1, with
+    huber_tau(z) = z^2 / (2 tau) for |z| <= tau and |z| - tau / 2 beyond (sgn replaced by clamp(. / tau, -1, 1),
+    free where tanh cost 10 ms per 50,000 x 64 pass; it tends to l2 as tau -> 0); the loss returned is always the
+    exact l2.
     """
     XtS, abs_sum = sign_gram(X, R, tau=tau)
     N = X.numel()
@@ -133,9 +135,18 @@ def l2_full_batch(R: torch.Tensor, X: torch.Tensor, XtX: torch.Tensor, sq_norm: 
     return loss, (XtX @ R - XtS) * (2.0 / N)
 
 
+def smoothed_l2(Z: torch.Tensor, tau: float) -> torch.Tensor:
+    """The smoothed l2 of :func:`l2_full_batch`: mean(Z^2) - 2 mean(huber_tau(Z)) + 1 (l2 itself for tau = 0)."""
+    if tau <= 0:
+        return l2(Z)
+    A = Z.abs()
+    huber = torch.where(A <= tau, Z.square() / (2 * tau), A - tau / 2)
+    return (Z.square() - 2 * huber).mean() + 1
+
+
 def smoothed_l2_grad(Z: torch.Tensor, tau: float) -> torch.Tensor:
-    """d/dZ of the smoothed l2 (see :func:`l2_full_batch`): 2 (Z - tanh(Z / tau)) / Z.numel()."""
-    return (Z - torch.tanh(Z / tau)) * (2.0 / Z.numel())
+    """d/dZ of :func:`smoothed_l2`: 2 (Z - clamp(Z / tau, -1, 1)) / Z.numel()."""
+    return (Z - (Z / tau).clamp(-1.0, 1.0)) * (2.0 / Z.numel())
 
 
 def _wy(V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

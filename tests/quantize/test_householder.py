@@ -56,6 +56,15 @@ def test_closed_form_gradients_match_autograd(loss):
         value2, G_R = ob.l2_full_batch(R, X, X.T @ X, float(X.square().sum()))
         assert value2 == pytest.approx(L, rel=1e-10)
         np.testing.assert_allclose(G_R.numpy(), (X.T @ G_Z).numpy(), atol=1e-12)
+        # the smoothed l2 of the default schedule: closed-form gradients against autograd, exact l2 reported
+        for tau in (0.05, 0.7):
+            Ra = ob.householder_product(Va)
+            (auto_s,) = torch.autograd.grad(ob.smoothed_l2(X @ Ra, tau), Va)
+            value3, G_R3 = ob.l2_full_batch(R, X, X.T @ X, float(X.square().sum()), tau=tau)
+            assert value3 == pytest.approx(L, rel=1e-10)
+            np.testing.assert_allclose(ob.householder_vjp(V, cache, G_R3).numpy(), auto_s.numpy(), atol=1e-12)
+            G_Zs = ob.smoothed_l2_grad(X @ R, tau)
+            np.testing.assert_allclose((X.T @ G_Zs).numpy(), G_R3.numpy(), atol=1e-12)
 
 
 def test_losses_by_definition():
@@ -125,9 +134,9 @@ def test_l2_loss_is_the_quantization_error(labelled):
     # the full-batch default decreases the loss at every step early on, and overall
     assert steps[-1].loss < steps[0].loss
     assert q.schedule_ == {"optimizer": "adam", "batch": 300, "lr": 0.01, "steps": 20}
-    # the l2 steps follow a smoothed l2 whose width tau is annealed geometrically from 0.5 to 0.01
+    # the l2 steps follow a smoothed l2 whose width tau is annealed geometrically from 1 to 0.01
     taus = [s.terms["tau"] for s in steps]
-    assert taus[0] == pytest.approx(0.5) and taus[-1] == pytest.approx(0.01)     # tau of the update made
+    assert taus[0] == pytest.approx(1.0) and taus[-1] == pytest.approx(0.01)     # tau of the update made
     assert all(b < a for a, b in itertools.pairwise(taus))
 
 
