@@ -134,9 +134,9 @@ def test_l2_loss_is_the_quantization_error(labelled):
     # the full-batch default decreases the loss at every step early on, and overall
     assert steps[-1].loss < steps[0].loss
     assert q.schedule_ == {"optimizer": "adam", "batch": 300, "lr": 0.01, "steps": 20}
-    # the l2 steps follow a smoothed l2 whose width tau is annealed geometrically from 1 to 0.01
+    # the l2 steps follow a smoothed l2 whose width tau is annealed geometrically from 2 to 0.01
     taus = [s.terms["tau"] for s in steps]
-    assert taus[0] == pytest.approx(1.0) and taus[-1] == pytest.approx(0.01)     # tau of the update made
+    assert taus[0] == pytest.approx(2.0) and taus[-1] == pytest.approx(0.01)     # tau of the update made
     assert all(b < a for a, b in itertools.pairwise(taus))
 
 
