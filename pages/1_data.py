@@ -14,7 +14,8 @@ widgets.prepare_progress()
 
 if ctx.run is None:
     st.info("Nothing is prepared yet. **Prepare default** trains CEL hashing heads on 5,000 MNIST digits with the "
-            "bundled CNN (offline, about two minutes on two cores, with progress below).", icon="👉")
+            "bundled CNN (offline, about two minutes on two cores, with progress below).",
+            icon=":material/arrow_forward:")
     widgets.prepare_default_button()
 
 tab_images, tab_npz = st.tabs(["Prepare from images", "Bring your own embeddings (.npz)"])

@@ -26,21 +26,24 @@ if name == "hq":
     options["lr"] = c3.number_input("Learning rate", 1e-4, 1.0, 0.01, format="%.4f", key="hv_rot_lr")
     bs = c4.number_input("Batch size (0 = full batch)", 0, 100_000, 0, step=128, key="hv_rot_bs")
     options["batch_size"] = int(bs) or None
-    options["steps"] = int(c5.number_input("Steps", 10, 5000, 300, step=50, key="hv_rot_steps"))
+    options["steps"] = int(c5.number_input("Steps", 10, 50_000, 300, step=50, key="hv_rot_steps"))
 elif name == "itq":
     options["n_iter"] = int(c2.number_input("Iterations", 1, 500, 50))
 else:
-    options["steps"] = int(c2.number_input("Steps", 10, 5000, 300, step=50))
+    options["steps"] = int(c2.number_input("Steps", 10, 50_000, 300, step=50))
 state.set_params(quantizer=name)
 
 b1, b2, b3, _ = st.columns([1, 1, 1, 5])
 running = t is not None and t.running
 if b1.button("Start", type="primary", disabled=running, key="hv_rot_start"):
-    t = training.start(key, n_bits, name, options)
+    training.start(key, n_bits, name, options)
+    st.rerun()  # redraw the buttons (Stop enabled) before the fragment starts ticking
 if b2.button("Stop", disabled=not running, key="hv_rot_stop") and t is not None:
     t.stop()
+    st.rerun()
 if b3.button("Reset", disabled=t is None, key="hv_rot_reset"):
     training.reset(key, n_bits)
+    st.rerun()
 
 training.panel(key, n_bits)
 st.caption("The curve and the rotation are saved to the run folder about once a second and when the fit ends: "

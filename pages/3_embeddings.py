@@ -34,61 +34,63 @@ state.set_params(after=after)
 q_before, q_after = qs["sign"], qs[after]
 bits_b, bits_a = maps.bits_of(q_before, z), maps.bits_of(q_after, z)
 
-sel, anchor = maps.selection(emb.n)
-pending = False
-
-
-def draw(xy, title, chart_key, codes=None, values=None, is_umap=True):
+def draw(xy, title, chart_key, sel_anchor, codes=None, values=None, is_umap=True):
+    anchor = sel_anchor[1]
     ring = None
     if anchor is not None and codes is not None and anchor in rows:
         ring = rows[maps.neighbours(codes, int(np.searchsorted(rows, anchor)))[0]]
     if not is_umap:
         title += " — PCA" + (", UMAP computing…" if umap_enabled() else "")
+    # plotly greys the unselected points itself; the figure changes only when a click rings neighbours
     fig = figures.embedding_map(xy, labels=labels, class_names=emb.class_names, values=values, index=rows,
-                                selected=sel or None, anchor=anchor, title=title, highlight=ring,
-                                value_name="quantization error")
+                                anchor=anchor, title=title, highlight=ring, value_name="quantization error")
     st.plotly_chart(fig, key=chart_key, on_select=maps.on_select(chart_key),
                     selection_mode=("lasso", "box", "points"))
 
 
-xy_z, umap_z = maps.layout(z, "euclidean")
-pending |= not umap_z
-draw(xy_z, "continuous embeddings (Euclidean UMAP): identical before and after any rotation", "hv_map_z",
-     is_umap=umap_z)
+@st.fragment
+def maps_and_selection():
+    """Maps, selection grid and neighbours: a lasso reruns only this part of the page."""
+    sel_anchor = maps.selection(emb.n)
+    sel, anchor = sel_anchor
+    xy_z, umap_z = maps.layout(z, "euclidean")
+    draw(xy_z, "continuous embeddings (Euclidean UMAP): identical before and after any rotation", "hv_map_z",
+         sel_anchor, is_umap=umap_z)
+    xy_b, umap_b = maps.layout(bits_b, "hamming")
+    xy_a, umap_a = maps.layout(bits_a, "hamming", reference=xy_b if umap_b else None,
+                               pca_reference=None if umap_b else xy_b, umap=umap_b)
+    err_b = maps.per_point_error(q_before, z) if colour != "class" else None
+    err_a = maps.per_point_error(q_after, z) if colour != "class" else None
+    left, right = st.columns(2)
+    with left:
+        draw(xy_b, "codes before: sign(z)", "hv_map_before", sel_anchor, bits_b, err_b, umap_b)
+    with right:
+        draw(xy_a, f"codes after: {after} (aligned to the left map)", "hv_map_after", sel_anchor, bits_a, err_a,
+             umap_a)
+    if not (umap_z and umap_b and umap_a) and umap_enabled():
+        st.caption("UMAP is computing in a background process (about 15 s the first time in a fresh server, a few "
+                   "seconds per map after); PCA is shown meanwhile. Layouts are cached on disk by content.")
+        st.fragment(run_every=2.0)(maps.poll_pending)()
+    st.subheader("Selected images")
+    if not sel:
+        st.caption("Draw a lasso or a box around points in any map (or click one point) to see their images here.")
+    else:
+        shown = sel[:80]
+        st.caption(f"{len(sel)} selected" + (f", first {len(shown)} shown" if len(sel) > len(shown) else ""))
+        widgets.grid(state.thumbs(key, n_bits, shown, 48), size=48,
+                     captions=[emb.class_names[emb.labels[r]] if not emb.multilabel else "" for r in shown])
+    if anchor is not None:
+        a = int(np.searchsorted(rows, anchor))
+        for name, codes in (("sign", bits_b), (after, bits_a)):
+            nb, dist = maps.neighbours(codes, a)
+            st.markdown(f"**Nearest codes to point {anchor} with {name}** (Hamming distance):")
+            rel = [bool(np.any(emb.labels[rows[i]] & emb.labels[anchor])) if emb.multilabel
+                   else bool(emb.labels[rows[i]] == emb.labels[anchor]) for i in nb]
+            widgets.grid(state.thumbs(key, n_bits, rows[nb], 48), size=48, captions=[f"d={d}" for d in dist],
+                         relevant=rel)
 
-xy_b, umap_b = maps.layout(bits_b, "hamming")
-xy_a, umap_a = maps.layout(bits_a, "hamming", reference=xy_b if umap_b else None,
-                           pca_reference=None if umap_b else xy_b, umap=umap_b)
-pending = (pending or not (umap_b and umap_a)) and umap_enabled()
-err_b = maps.per_point_error(q_before, z) if colour != "class" else None
-err_a = maps.per_point_error(q_after, z) if colour != "class" else None
-left, right = st.columns(2)
-with left:
-    draw(xy_b, "codes before: sign(z)", "hv_map_before", bits_b, err_b, umap_b)
-with right:
-    draw(xy_a, f"codes after: {after} (aligned to the left map)", "hv_map_after", bits_a, err_a, umap_a)
-if pending:
-    st.caption("⏳ UMAP is computing in the background (the first one in a fresh server compiles for ~45 s); PCA "
-               "is shown meanwhile. Layouts are cached on disk, so this happens once per set of codes.")
-    st.fragment(run_every=2.0)(maps.poll_pending)()
 
-st.subheader("Selected images")
-if not sel:
-    st.caption("Draw a lasso or a box around points in any map (or click one point) to see their images here.")
-else:
-    shown = sel[:80]
-    st.caption(f"{len(sel)} selected" + (f", first {len(shown)} shown" if len(sel) > len(shown) else ""))
-    widgets.grid(state.thumbs(key, n_bits, shown, 48), size=48,
-                 captions=[emb.class_names[emb.labels[r]] if not emb.multilabel else "" for r in shown])
-if anchor is not None:
-    a = int(np.searchsorted(rows, anchor))
-    for name, codes in (("sign", bits_b), (after, bits_a)):
-        nb, dist = maps.neighbours(codes, a)
-        st.markdown(f"**Nearest codes to point {anchor} with {name}** (Hamming distance):")
-        rel = [bool(np.any(emb.labels[rows[i]] & emb.labels[anchor])) if emb.multilabel
-               else bool(emb.labels[rows[i]] == emb.labels[anchor]) for i in nb]
-        widgets.grid(state.thumbs(key, n_bits, rows[nb], 48), size=48, captions=[f"d={d}" for d in dist],
-                     relevant=rel)
+maps_and_selection()
 
 st.subheader("Two coordinates, before vs after")
 i1, i2 = st.columns(2)

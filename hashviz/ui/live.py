@@ -175,3 +175,18 @@ class LiveRotation:
         return {"status": self.status, "step": self.n_steps, "loss": last.get("loss"),
                 "quantization_error": last.get("quantization_error"), "map": maps[-1] if maps else None,
                 "steps_per_second": self.steps_per_second, "fit_seconds": self._fit_seconds}
+
+
+def warm_up_fitting() -> None:
+    """Import torch and run a few HQ steps and one mAP on tiny data, so the first Start in a fresh server
+    does not pay those one-off costs (called from the app's background warm-up thread)."""
+    from hashviz.quantize import make_quantizer
+    from hashviz.retrieval.metrics import mean_average_precision
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 8)).astype(np.float32)
+    q = make_quantizer("hq", 8, steps=3)
+    for _ in q.fit_steps(X):
+        pass
+    codes = q.encode(X)
+    mean_average_precision(codes, codes, np.arange(64) % 4, np.arange(64) % 4)

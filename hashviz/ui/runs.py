@@ -210,9 +210,34 @@ def save_rotation(key: str, n_bits: int, label: str, *, rotation: np.ndarray, cu
     store().checkpoint(ROTATION_STAGE, _rot_config(key, n_bits, label), arrays, extra=extra, status=state)
 
 
+def _read_checkpoint(st, entry_key: str):
+    """A live-rotation entry read with ``strict=True`` and one retry: another session may be replacing its
+    checkpoint at this moment, and a non-strict read would set the entry aside as corrupt."""
+    import time
+
+    for attempt in range(3):
+        try:
+            return st.get_key(ROTATION_STAGE, entry_key, strict=True, running=True)
+        except StoreError:
+            if attempt == 2:
+                return None
+            time.sleep(0.05)
+    return None
+
+
 def _rotation_entries(key: str, n_bits: int):
-    return [e for e in store().list(ROTATION_STAGE, running=True)
-            if e.config.get("prepared") == key and int(e.config.get("n_bits", -1)) == int(n_bits)]
+    st = store()
+    folder = st.runs / ROTATION_STAGE
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not p.is_dir():
+            continue
+        e = _read_checkpoint(st, p.name)
+        if e is not None and e.config.get("prepared") == key and int(e.config.get("n_bits", -1)) == int(n_bits):
+            out.append(e)
+    return sorted(out, key=lambda e: e.status.get("written", 0))
 
 
 def list_rotations(key: str, n_bits: int) -> list[str]:
@@ -222,7 +247,8 @@ def list_rotations(key: str, n_bits: int) -> list[str]:
 
 def load_rotation(key: str, n_bits: int, label: str) -> dict:
     """{"rotation", "mean", "curve", "params", "status", "label", "saved"} of a saved live fit."""
-    entry = store().get(ROTATION_STAGE, _rot_config(key, n_bits, label), running=True)
+    st = store()
+    entry = _read_checkpoint(st, st.key(_rot_config(key, n_bits, label)))
     if entry is None:
         raise StoreError(f"no saved rotation {label!r} for {n_bits} bits", "train one on Rotation (live)")
     R = entry.arrays["rotation"]

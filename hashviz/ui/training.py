@@ -12,8 +12,9 @@ from hashviz.ui import runs, state
 from hashviz.ui.live import LiveRotation, probe_indices, probe_map
 from hashviz.viz import figures
 
-TICK_SECONDS = 0.4  # fragment period: ≥ 2 chart updates per second
-STEP_BUDGET = 0.25  # seconds of fitting per tick
+TICK_SECONDS = 0.25  # curve fragment period: aims at ≥ 2 chart updates per second
+SLOW_TICK_SECONDS = 1.0  # histogram and bit balance: once a second is enough to see them move
+STEP_BUDGET = 0.12  # seconds of fitting per tick (the rest of the tick draws)
 
 
 def trainer_name(key: str, n_bits: int) -> str:
@@ -39,9 +40,12 @@ def references(key: str, n_bits: int) -> dict:
 def _saver(key: str, n_bits: int, label: str, options: dict):
     def save(t: LiveRotation) -> None:
         mean = getattr(t.quantizer, "mean_", None)
-        runs.save_rotation(key, n_bits, label, rotation=t.rotation, curve=t.curve, status=t.status,
-                           params={"quantizer": t.name, "options": dict(options), "map_every": t.map_every,
-                                   "probe_queries": len(t.probe)}, mean=mean)
+        try:
+            runs.save_rotation(key, n_bits, label, rotation=t.rotation, curve=t.curve, status=t.status,
+                               params={"quantizer": t.name, "options": dict(options), "map_every": t.map_every,
+                                       "probe_queries": len(t.probe)}, mean=mean)
+        except Exception:  # a failed checkpoint must not stop the fit; the next one (in ~1 s) tries again
+            state.log.exception("checkpoint of the live rotation failed")
     return save
 
 
@@ -80,10 +84,13 @@ def reset(key: str, n_bits: int) -> None:
 
 
 def panel(key: str, n_bits: int) -> None:
-    """The charts; ticks on its own while the fit runs (the fragment is re-declared with run_every)."""
+    """The charts; they tick on their own while the fit runs (fragments re-declared with run_every): the curves
+    (which also advance the fit) several times a second, the histogram and bit balance once a second."""
     t = state.session_object(trainer_name(key, n_bits))
-    every = TICK_SECONDS if t is not None and t.running else None
-    st.fragment(run_every=every)(_tick)(key, n_bits)
+    running = t is not None and t.running
+    st.fragment(run_every=TICK_SECONDS if running else None)(_tick)(key, n_bits)
+    if t is not None:
+        st.fragment(run_every=SLOW_TICK_SECONDS if running else None)(_distributions)(key, n_bits)
 
 
 def _tick(key: str, n_bits: int) -> None:
@@ -104,19 +111,22 @@ def _tick(key: str, n_bits: int) -> None:
     st.plotly_chart(figures.training_curves(t.curve, references=references(key, n_bits),
                                             loss_name=f"loss ({dict(t.options).get('loss', t.name)})"),
                     key="hv_curve_chart")
-    left, right = st.columns(2)
-    emb = state.embeddings(key, n_bits)
-    from hashviz.retrieval.metrics import bit_balance
-
-    sample = t.rotated_sample()
-    before = t.rotated_sample(rotation=np.eye(n_bits))
-    left.plotly_chart(figures.coordinate_histogram(before, sample), key="hv_hist_chart")
-    db = emb.part("database").z
-    q = t.fitted()
-    balances = {"sign": bit_balance(db >= 0), t.label or "rotated": bit_balance(q.transform(db) >= 0)}
-    right.plotly_chart(figures.bit_balance_bars(balances), key="hv_balance_chart")
     st.session_state["hv_curve_len"] = len(t.curve)  # for tests and the browser check: the curve grows
     st.caption(f"Curve rows: {len(t.curve)} · probe: {len(t.probe)} queries vs the whole database, mAP every "
                f"{t.map_every} steps · checkpoint: {json.dumps(t.label)}")
     if was_running and not t.running:
         st.rerun()  # the fit ended during this tick: redraw the buttons
+
+
+def _distributions(key: str, n_bits: int) -> None:
+    t = state.session_object(trainer_name(key, n_bits))
+    if t is None:
+        return
+    from hashviz.retrieval.metrics import bit_balance
+
+    left, right = st.columns(2)
+    left.plotly_chart(figures.coordinate_histogram(t.rotated_sample(rotation=np.eye(n_bits)), t.rotated_sample()),
+                      key="hv_hist_chart")
+    db = state.embeddings(key, n_bits).part("database").z
+    balances = {"sign": bit_balance(db >= 0), t.label or "rotated": bit_balance(t.fitted().transform(db) >= 0)}
+    right.plotly_chart(figures.bit_balance_bars(balances), key="hv_balance_chart")

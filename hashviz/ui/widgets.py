@@ -71,7 +71,7 @@ def prepare_form() -> None:
     elif name.startswith("cifar"):
         options["root"] = c1.text_input("CIFAR root (leave empty for the default)") or None
     ok, why = entry.available_offline(**{k: v for k, v in options.items() if v})
-    c1.caption(("✅ " if ok else "⛔ ") + why)
+    c1.caption(("available offline: " if ok else "not available: ") + why)
     bbs = {b.name: b for b in list_backbones()}
     bb = c2.selectbox("Pretrained backbone", list(bbs), format_func=lambda n: f"{n} — {bbs[n].description}")
     weights = c2.file_uploader("…or your own state_dict (.pt/.pth)", type=["pt", "pth"], key="hv_weights")

@@ -47,43 +47,52 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
                     loss_name: str = "loss") -> go.Figure:
     """Left: loss and quantization error against steps; right: probe mAP against steps with reference lines
     (e.g. ``{"sign": 0.41, "ITQ": 0.55}``). ``curve`` rows: ``step``, ``loss``, ``quantization_error`` and,
-    every few steps, ``map``."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss and quantization error", "probe mAP"),
-                        specs=[[{"secondary_y": True}, {}]], horizontal_spacing=0.1)
+    every few steps, ``map``. Laid out by hand (no make_subplots, which is slow): it is redrawn several times
+    a second while a rotation trains."""
     steps = [r["step"] for r in curve]
-    fig.add_trace(go.Scatter(x=steps, y=[r.get("loss") for r in curve], name=loss_name, mode="lines",
-                             line=dict(color=PALETTE[0])), row=1, col=1, secondary_y=False)
-    fig.add_trace(go.Scatter(x=steps, y=[r.get("quantization_error") for r in curve], name="quantization error",
-                             mode="lines", line=dict(color=PALETTE[5], dash="dot")), row=1, col=1, secondary_y=True)
     pts = [r for r in curve if r.get("map") is not None]
-    fig.add_trace(go.Scatter(x=[r["step"] for r in pts], y=[r["map"] for r in pts], name="mAP (probe)",
-                             mode="lines+markers", line=dict(color=QUANTIZER_COLORS["hq"])), row=1, col=2)
+    data = [
+        go.Scatter(x=steps, y=[r.get("loss") for r in curve], name=loss_name, mode="lines",
+                   line=dict(color=PALETTE[0]), xaxis="x", yaxis="y"),
+        go.Scatter(x=steps, y=[r.get("quantization_error") for r in curve], name="quantization error",
+                   mode="lines", line=dict(color=PALETTE[5], dash="dot"), xaxis="x", yaxis="y2"),
+        go.Scatter(x=[r["step"] for r in pts], y=[r["map"] for r in pts], name="mAP (probe)",
+                   mode="lines+markers", line=dict(color=QUANTIZER_COLORS["hq"]), xaxis="x2", yaxis="y3"),
+    ]
+    shapes, notes = [], []
     for i, (name, value) in enumerate((references or {}).items()):
         if value is None or not np.isfinite(value):
             continue
-        fig.add_hline(y=float(value), row=1, col=2, line=dict(color=quantizer_color(name, i), dash="dash"),
-                      annotation_text=f"{name} {value:.3f}", annotation_position="bottom right")
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text=loss_name, row=1, col=1, secondary_y=False)
-    fig.update_yaxes(title_text="quantization error", row=1, col=1, secondary_y=True)
-    fig.update_yaxes(title_text="mAP", row=1, col=2)
-    return _layout(fig, height=340)
+        color = quantizer_color(name, i)
+        shapes.append(dict(type="line", xref="x2 domain", yref="y3", x0=0, x1=1, y0=float(value), y1=float(value),
+                           line=dict(color=color, dash="dash")))
+        notes.append(dict(xref="x2 domain", yref="y3", x=1, y=float(value), text=f"{name} {value:.3f}",
+                          showarrow=False, xanchor="right", yanchor="bottom", font=dict(color=color)))
+    layout = dict(
+        xaxis=dict(domain=[0, 0.4], title=dict(text="step")), xaxis2=dict(domain=[0.55, 1], title=dict(text="step")),
+        yaxis=dict(title=dict(text=loss_name)),
+        yaxis2=dict(title=dict(text="quantization error"), overlaying="y", side="right", showgrid=False),
+        yaxis3=dict(title=dict(text="probe mAP"), anchor="x2"), shapes=shapes, annotations=notes)
+    return _layout(go.Figure(data=data, layout=layout), height=340)
 
 
 def coordinate_histogram(before: np.ndarray, after: np.ndarray, *, bins: int = 80,
                          labels: tuple[str, str] = ("sign (no rotation)", "rotated")) -> go.Figure:
-    """Overlaid histograms of rotated coordinates (rows rescaled to norm √n_bits) with the ±1 targets marked:
-    a good rotation moves the mass onto ±1."""
+    """Overlaid histograms (densities, binned here so only bin heights travel to the browser) of rotated
+    coordinates — rows rescaled to norm √n_bits — with the ±1 targets marked: a good rotation moves the mass
+    onto ±1."""
+    before, after = np.asarray(before, dtype=float).ravel(), np.asarray(after, dtype=float).ravel()
+    lo = float(min(before.min(initial=0), after.min(initial=0), -1.5))
+    hi = float(max(before.max(initial=0), after.max(initial=0), 1.5))
+    edges = np.linspace(lo, hi, bins + 1)
+    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
     fig = go.Figure()
-    lo = float(min(np.min(before), np.min(after), -1.5))
-    hi = float(max(np.max(before), np.max(after), 1.5))
-    edges = dict(start=lo, end=hi, size=(hi - lo) / bins)
     for values, name, color in ((before, labels[0], QUANTIZER_COLORS["sign"]), (after, labels[1], PALETTE[0])):
-        fig.add_trace(go.Histogram(x=np.asarray(values).ravel(), xbins=edges, name=name, opacity=0.6,
-                                   marker_color=color, histnorm="probability density"))
+        density, _ = np.histogram(values, bins=edges, density=True)
+        fig.add_trace(go.Bar(x=centres, y=density, width=width, name=name, opacity=0.6, marker_color=color))
     for x in (-1, 1):
         fig.add_vline(x=x, line=dict(color="black", dash="dash", width=1))
-    fig.update_layout(barmode="overlay")
+    fig.update_layout(barmode="overlay", bargap=0)
     fig.update_xaxes(title_text="coordinate value (targets ±1)")
     return _layout(fig, height=300, title="rotated coordinates")
 

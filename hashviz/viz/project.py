@@ -25,7 +25,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -123,28 +122,39 @@ def pca_2d(X) -> np.ndarray:
 
 def umap_2d(X, *, metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
             init=None, n_epochs: int | None = 200) -> np.ndarray:
-    """Seeded UMAP to 2-D. ``metric="hamming"`` treats ``X`` as bits and collapses identical rows first
-    (``unique=True``); ``init`` is then one row per *unique* row in ``np.unique(X, axis=0)`` order."""
+    """Seeded UMAP to 2-D. ``metric="hamming"`` treats ``X`` as bits and collapses identical rows first (what
+    umap's ``unique=True`` does: identical codes get one point); ``init`` is then one row per *unique* row in
+    ``np.unique(X, axis=0)`` order.
+
+    The k nearest neighbours are computed exactly with scikit-learn and handed to UMAP (``precomputed_knn``):
+    for the few thousand to 20,000 points the app draws this is fast, and it avoids compiling pynndescent
+    (about 45 s in every fresh process)."""
     import umap  # lazy: ~4 s import, numba compilation on first use
+    from sklearn.neighbors import NearestNeighbors
 
     X = _check(X)
     hamming = metric == "hamming"
+    inverse = None
     if hamming:
-        X = X.astype(bool)
-    n_unique = len(np.unique(X, axis=0)) if hamming else len(X)
-    if n_unique < 3:  # UMAP needs a neighbourhood; fall back to PCA of the few distinct points
-        return pca_2d(X)
-    k = int(min(n_neighbors, n_unique - 1))
+        X, inverse = np.unique(X.astype(bool), axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    n = len(X)
+    if n < 4:  # UMAP needs a neighbourhood; fall back to PCA of the few distinct points
+        Y = pca_2d(X) if n >= 2 else np.zeros((n, 2), np.float32)
+        return Y if inverse is None else Y[inverse]
+    k = int(min(n_neighbors, n - 1))
+    data = X.astype(np.float32) if not hamming else X
+    knn_d, knn_i = NearestNeighbors(n_neighbors=k, metric=metric).fit(data).kneighbors(data)
     model = umap.UMAP(n_components=2, n_neighbors=k, min_dist=min_dist, metric=metric, random_state=seed,
-                      unique=hamming, init="spectral" if init is None else np.asarray(init, dtype=np.float32),
-                      n_epochs=n_epochs, n_jobs=1)
+                      init="spectral" if init is None else np.asarray(init, dtype=np.float32),
+                      n_epochs=n_epochs, n_jobs=1, precomputed_knn=(knn_i, knn_d.astype(np.float32), None))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        Y = model.fit_transform(X)
+        Y = model.fit_transform(data)
     Y = np.asarray(Y, dtype=np.float32)
     if not np.isfinite(Y).all():  # disconnected components can leave NaNs in rare cases
         Y = np.nan_to_num(Y)
-    return Y
+    return Y if inverse is None else Y[inverse]
 
 
 def procrustes_align(Y: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -232,38 +242,81 @@ def subsample(n: int, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray
 
 # ---- background work ------------------------------------------------------------------------------------------
 class ProjectionJobs:
-    """One background thread computing layouts; results land in the disk cache, futures are kept by key.
+    """Layouts computed by one long-lived worker *process* (``python -m hashviz.viz.worker``); results land in
+    the disk cache. A separate process, not a thread: umap-learn's numba compilation and layout loops hold the
+    GIL for long stretches, which would freeze the server's other sessions (and the live training charts). A
+    plain subprocess, not multiprocessing: spawning from inside a Streamlit server would re-import the app.
 
-    Shared by every browser session of the process: it holds only immutable results keyed by content."""
+    Jobs are sent as JSON lines on the worker's stdin (input arrays in ``.npy`` files next to the cache); the
+    worker answers ``ok KEY`` or ``err KEY MESSAGE``. Shared by every browser session of the server: it holds
+    only immutable results keyed by content."""
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hashviz-projection")
-        self._jobs: dict[str, Future] = {}
+        self._proc = None
+        self._pending: dict[str, float] = {}
+        self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def submit(self, key: str, fn: Callable[[], object]) -> Future:
-        with self._lock:
-            job = self._jobs.get(key)
-            if job is None or (job.done() and job.exception() is not None):
-                job = self._pool.submit(fn)
-                self._jobs[key] = job
-            return job
+    def _ensure(self):
+        if self._proc is None or self._proc.poll() is not None:
+            import atexit
+            import subprocess
+            import sys
 
-    def poll(self, key: str, fn: Callable[[], object]):
-        """The result if done (re-raising its error), else ``None`` after making sure it is running."""
-        job = self.submit(key, fn)
-        if job.done():
-            return job.result()
-        return None
+            self._proc = subprocess.Popen([sys.executable, "-m", "hashviz.viz.worker"], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, text=True, bufsize=1)
+            self._pending.clear()
+            threading.Thread(target=self._read, args=(self._proc,), name="hashviz-projection-reader",
+                             daemon=True).start()
+            atexit.register(self.shutdown)
+        return self._proc
+
+    def _read(self, proc) -> None:
+        for line in proc.stdout:
+            parts = line.rstrip("\n").split(" ", 2)
+            if len(parts) >= 2 and parts[0] in ("ok", "err"):
+                with self._lock:
+                    self._pending.pop(parts[1], None)
+                    if parts[0] == "err":
+                        self._errors[parts[1]] = parts[2] if len(parts) > 2 else "failed"
+        with self._lock:  # the worker ended: nothing is pending any more
+            self._pending.clear()
+
+    def shutdown(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.stdin.close()
+                proc.wait(5)
+            except Exception:
+                proc.kill()
+
+    def submit(self, key: str, job: dict) -> None:
+        """Send ``job`` unless ``key`` is already pending; a job that failed before is tried again."""
+        with self._lock:
+            if key in self._pending:
+                return
+            self._errors.pop(key, None)
+            proc = self._ensure()
+            self._pending[key] = time.time()
+            try:
+                proc.stdin.write(json.dumps({"key": key, **job}) + "\n")
+                proc.stdin.flush()
+            except (BrokenPipeError, OSError) as e:
+                self._pending.pop(key, None)
+                self._errors[key] = f"the projection worker is gone ({e})"
+
+    def error(self, key: str) -> str | None:
+        with self._lock:
+            return self._errors.get(key)
 
     def running(self) -> int:
         with self._lock:
-            return sum(not j.done() for j in self._jobs.values())
+            return sum(1 for k in self._pending if k != "warm-up")
 
 
 _JOBS: ProjectionJobs | None = None
 _JOBS_LOCK = threading.Lock()
-_WARM = threading.Event()
 _WARM_STARTED = threading.Event()
 
 
@@ -275,33 +328,33 @@ def jobs() -> ProjectionJobs:
         return _JOBS
 
 
-def _warm_up_now() -> float:
+def _warm_up_umap() -> float:
+    """Compile umap-learn's kernels (runs in the worker process)."""
     t0 = time.perf_counter()
-    try:
-        rng = np.random.default_rng(0)
-        bits = rng.random((300, 16)) > 0.5
-        umap_2d(bits, metric="hamming", n_epochs=5)
-        umap_2d(rng.standard_normal((300, 8)).astype(np.float32), metric="euclidean", n_epochs=5)
-    except Exception:  # warm-up is best effort; the real call will report errors
-        log.exception("UMAP warm-up failed")
-    finally:
-        _WARM.set()
+    rng = np.random.default_rng(0)
+    umap_2d(rng.random((300, 16)) > 0.5, metric="hamming", n_epochs=5)
+    umap_2d(rng.standard_normal((300, 8)).astype(np.float32), metric="euclidean", n_epochs=5)
     return time.perf_counter() - t0
 
 
-def warm_up(background: bool = True) -> None:
-    """Import umap-learn and compile its kernels once per process (in a daemon thread by default)."""
+def warm_up(background: bool = True, before: Callable[[], object] | None = None) -> None:
+    """Once per server: start the projection worker and compile UMAP there; ``before`` runs in a daemon thread
+    of this process (e.g. the app's warm-up of torch and the metrics). ``HASHVIZ_UMAP_WARMUP=0`` skips it."""
     if _WARM_STARTED.is_set() or os.environ.get("HASHVIZ_UMAP_WARMUP", "1") == "0":
         return
     _WARM_STARTED.set()
-    if background:
-        threading.Thread(target=_warm_up_now, name="hashviz-umap-warmup", daemon=True).start()
-    else:
-        _warm_up_now()
-
-
-def is_warm() -> bool:
-    return _WARM.is_set()
+    if umap_enabled():
+        jobs().submit("warm-up", {"op": "warm-up"})
+    if before is not None:
+        def run():
+            try:
+                before()
+            except Exception:
+                log.exception("warm-up failed")
+        if background:
+            threading.Thread(target=run, name="hashviz-warm-up", daemon=True).start()
+        else:
+            run()
 
 
 def umap_enabled() -> bool:
@@ -324,8 +377,27 @@ def request_layout(X, *, method: str = "umap", metric: str = "euclidean", seed: 
     if cached is not None:
         return cached
 
-    def work():
-        return project(X, method=method, metric=metric, seed=seed, n_neighbors=n_neighbors, cache_dir=cache_dir,
-                       reference=reference)
+    folder = Path(cache_dir if cache_dir is not None else default_cache_dir())
+    err = jobs().error(key)
+    if err is not None:
+        raise InvalidInputError(f"the {method.upper()} layout failed: {err}", "the PCA view stays available")
+    inputs = folder / ".inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    x_path = inputs / f"{key}.x.npy"
+    if not x_path.exists():
+        save_cached_array(x_path, X)
+    ref_path = None
+    if reference is not None:
+        ref_path = inputs / f"{key}.ref.npy"
+        save_cached_array(ref_path, np.asarray(reference, dtype=np.float32))
+    jobs().submit(key, {"op": "project", "x": str(x_path), "reference": None if ref_path is None else str(ref_path),
+                        "cache_dir": str(folder), "params": {"method": method, "metric": metric, "seed": seed,
+                                                              "n_neighbors": n_neighbors}})
+    return None
 
-    return jobs().poll(key, work)
+
+def save_cached_array(path: Path, a: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, a, allow_pickle=False)
+    os.replace(tmp, path)

@@ -61,6 +61,7 @@ def test_training_curves_and_references():
     assert list(loss.x) == list(range(20)) and np.isclose(loss.y[3], 0.25)
     assert list(mAP.x) == [0, 5, 10, 15]
     assert {round(s.y0, 3) for s in fig.layout.shapes} == {0.4, 0.6}
+    assert mAP.xaxis == "x2" and qerr.yaxis == "y2" and np.isclose(qerr.y[3], 0.125)
 
 
 def test_histogram_coordinate_scatter_and_comparisons():
@@ -68,6 +69,10 @@ def test_histogram_coordinate_scatter_and_comparisons():
     b, a = rng.standard_normal((100, 4)), np.sign(rng.standard_normal((100, 4)))
     fig = F.coordinate_histogram(b, a)
     assert len(fig.data) == 2 and {s.x0 for s in fig.layout.shapes} == {-1, 1}
+    # densities: bar heights × bin width sum to 1; all of `a` sits in the two bins holding ±1
+    for t in fig.data:
+        assert np.isclose(np.sum(t.y) * t.width, 1.0)
+    assert np.count_nonzero(fig.data[1].y) == 2
     sc = F.coordinate_scatter(b, a, 0, 3, labels=np.repeat([0, 1], 50), class_names=["x", "y"])
     corners = [t for t in sc.data if t.name == "±1 corners"]
     assert len(corners) == 2 and sorted(zip(corners[0].x, corners[0].y)) == [(-1, -1), (-1, 1), (1, -1), (1, 1)]

@@ -1,0 +1,242 @@
+"""The app in a real browser: `streamlit run app.py` on a free loopback port, driven by Playwright + Debian's
+Chromium. Flows: live rotation (the curve grows, a second session is not disturbed), lasso on the codes map
+fills the image grid, switching the bit length changes the results, export a file and load it back. Each page
+is saved to docs/screenshots/ (shown in the README).
+
+Chromium must be installed (`apt-get install -y chromium fonts-liberation`); `make test` does it. Without it
+these tests fail — they never skip silently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "docs" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+TIMINGS: dict[str, float] = {}
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(filled_home, tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: install it with `apt-get install -y chromium "
+                    "fonts-liberation` (or run `make test`, which does)")
+    home = tmp_path_factory.mktemp("browser_home")
+    shutil.copytree(filled_home, home, dirs_exist_ok=True)  # uploads in these flows stay out of other tests
+    port = _free_port()
+    env = {**os.environ, "HASHVIZ_HOME": str(home), "HASHVIZ_UMAP": "1", "HASHVIZ_UMAP_WARMUP": "1"}
+    log = open(home / "streamlit.log", "w")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"streamlit exited: {(home / 'streamlit.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        TIMINGS["server_start_s"] = time.perf_counter() - t0
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        print("\nbrowser timings:", {k: round(v, 2) for k, v in TIMINGS.items()})
+
+
+@pytest.fixture(scope="module")
+def run_key(filled_home) -> str:
+    from hashviz.pipeline import list_prepared
+
+    return list_prepared(filled_home)[0].key
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(90_000)
+    yield pg
+    ctx.close()
+
+
+def idle(pg, timeout: float = 90_000) -> None:
+    """Wait until Streamlit has finished the current script run (no running indicator, no stale elements)."""
+    pg.wait_for_function("""() => {
+        const w = document.querySelector('[data-testid="stStatusWidget"]');
+        return !(w && /running/i.test(w.innerText));
+    }""", timeout=timeout)
+    pg.wait_for_timeout(300)
+
+
+def shot(pg, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def caption_number(pg, pattern: str) -> int | None:
+    m = re.search(pattern, pg.inner_text("body"))
+    return int(m.group(1)) if m else None
+
+
+def test_first_page_and_data_screenshot(server, page):
+    t = time.perf_counter()
+    page.goto(server + "/")
+    page.get_by_text("Current run: ").wait_for()
+    page.get_by_text("Sample images per class").wait_for()
+    TIMINGS["first_page_s"] = time.perf_counter() - t
+    idle(page)
+    shot(page, "1_data")
+
+
+def test_live_rotation_curve_grows_and_other_sessions_are_undisturbed(server, page, browser):
+    page.goto(server + "/rotation?bits=16")
+    page.get_by_role("button", name="Start").wait_for()
+    steps = page.get_by_label("Steps")
+    steps.fill("20000")
+    steps.press("Enter")
+    idle(page)
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text(re.compile(r"Curve rows: \d+")).wait_for()  # the first tick (torch may still be loading)
+    seen, t0 = [], time.perf_counter()
+    while time.perf_counter() - t0 < 20 and (len(seen) < 6 or time.perf_counter() - t0 < 5):
+        n = caption_number(page, r"Curve rows: (\d+)")
+        if n is not None and (not seen or n != seen[-1]):
+            seen.append(n)
+        page.wait_for_timeout(50)
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] > seen[0], seen
+    TIMINGS["chart_updates_per_s"] = (len(seen) - 1) / (time.perf_counter() - t0)
+    sps = re.search(r"steps/s\s*(\d+)", page.inner_text("body"))
+    TIMINGS["steps_per_s"] = float(sps.group(1)) if sps else float("nan")
+    # a second browser session: its own state, the first one's fit keeps running
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    other.goto(server + "/rotation?bits=16")
+    other.get_by_role("button", name="Start").wait_for()
+    idle(other)
+    assert other.get_by_role("button", name="Start").is_enabled()  # not running in this session
+    before = caption_number(page, r"Curve rows: (\d+)")
+    page.wait_for_timeout(1500)
+    assert caption_number(page, r"Curve rows: (\d+)") > before
+    other.context.close()
+    shot(page, "2_rotation")
+    main = page.get_by_test_id("stMainBlockContainer")
+    main.get_by_role("button", name="Stop").click()
+    page.get_by_text("stopped").first.wait_for()
+    assert main.get_by_role("button", name="Start").is_enabled()
+
+
+def test_switching_bits_changes_the_results(server, page, run_key):
+    page.goto(server + f"/compare?run={run_key}&bits=16")
+    page.get_by_text("for the sidebar's 16 bits").wait_for()
+    idle(page)
+    shot(page, "5_compare")
+    page.locator('[data-testid="stSidebar"]').get_by_text("32", exact=True).click()
+    page.get_by_text("for the sidebar's 32 bits").wait_for()
+    assert "bits=32" in page.url
+
+
+def test_queries_page(server, page, run_key):
+    page.goto(server + f"/queries?run={run_key}&bits=16&k=8")
+    page.get_by_text("32 bits", exact=True).wait_for()
+    idle(page)
+    page.wait_for_function("() => document.querySelectorAll('.hv-grid img').length >= 1 + 8 * 3 * 2")
+    # the query + k × (sign, ITQ, HQ) × 2 bit lengths + k for the live fit of the rotation test (16 bits)
+    assert page.locator(".hv-grid img").count() == 1 + 8 * 3 * 2 + 8
+    assert page.get_by_text(re.compile(r"live HQ-l2 · AP")).count() == 1
+    shot(page, "4_queries")
+
+
+def test_lasso_on_the_codes_map_fills_the_grid(server, page, run_key):
+    page.goto(server + f"/embeddings?run={run_key}&bits=16")
+    page.get_by_text("Draw a lasso").wait_for()
+    # UMAP runs in a background process (PCA meanwhile); lasso on the final maps, so no redraw interferes
+    deadline, calm = time.perf_counter() + 120, 0
+    while calm < 3 and time.perf_counter() < deadline:  # absent three checks in a row: no rerun pending
+        page.wait_for_timeout(1000)
+        calm = 0 if "UMAP computing" in page.inner_text("body") else calm + 1
+    TIMINGS["umap_ready"] = float(calm >= 3)
+    idle(page)
+    plots = page.locator(".js-plotly-plot")
+    box = None
+    for _ in range(40):  # the maps may be redrawn once more when the last UMAP lands
+        plots.nth(1).wait_for()
+        plots.nth(1).scroll_into_view_if_needed()
+        box = plots.nth(1).locator(".nsewdrag").first.bounding_box()
+        if box is not None:
+            break
+        page.wait_for_timeout(500)
+    assert box is not None, "the codes map did not render"
+    cx, cy, w, h = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"], box["height"]
+    pts = [(cx - 0.35 * w, cy - 0.35 * h), (cx + 0.35 * w, cy - 0.35 * h), (cx + 0.35 * w, cy + 0.35 * h),
+           (cx - 0.35 * w, cy + 0.35 * h), (cx - 0.35 * w, cy - 0.3 * h)]
+    page.mouse.move(*pts[0])
+    page.mouse.down()
+    for x, y in pts[1:]:
+        page.mouse.move(x, y, steps=8)
+    t = time.perf_counter()
+    page.mouse.up()
+    page.get_by_text(re.compile(r"\d+ selected")).wait_for()
+    page.locator(".hv-grid img").first.wait_for()
+    TIMINGS["lasso_to_grid_s"] = time.perf_counter() - t
+    n_selected = caption_number(page, r"(\d+) selected")
+    assert n_selected > 0 and page.locator(".hv-grid img").count() == min(n_selected, 80)
+    idle(page)
+    shot(page, "3_embeddings")
+
+
+def test_export_and_load_back(server, page, tmp_path, run_key):
+    page.goto(server + f"/compare?run={run_key}&bits=16")
+    page.get_by_text("Export").first.wait_for()
+    idle(page)
+    with page.expect_download() as dl:
+        page.get_by_role("button", name=re.compile(r"Codes \+ rotations")).click()
+    path = tmp_path / "export.npz"
+    dl.value.save_as(path)
+    from hashviz.embeddings import Embeddings
+
+    emb = Embeddings.load(path)
+    assert emb.dim == 16 and emb.n == 5000
+    page.goto(server + "/")
+    page.get_by_role("tab", name=re.compile("Bring your own")).click()
+    page.locator('input[type="file"][accept*=".npz"]').set_input_files(str(path))
+    page.get_by_text("saved as a run").wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0
