@@ -33,8 +33,10 @@ def quantizer_color(name: str, i: int = 0) -> str:
 
 
 def _layout(fig: go.Figure, *, height: int = 360, title: str | None = None, **kw) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 20, b=10), title=title,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), **kw)
+    """Shared look: the title on top, a horizontal legend in its own strip between title and plot."""
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=75 if title else 30, b=10),
+                      title=dict(text=title, y=0.98, yanchor="top") if title else None,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), **kw)
     return fig
 
 
@@ -69,7 +71,7 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
         notes.append(dict(xref="x2 domain", yref="y3", x=1, y=float(value), text=f"{name} {value:.3f}",
                           showarrow=False, xanchor="right", yanchor="bottom", font=dict(color=color)))
     layout = dict(
-        xaxis=dict(domain=[0, 0.4], title=dict(text="step")), xaxis2=dict(domain=[0.55, 1], title=dict(text="step")),
+        xaxis=dict(domain=[0, 0.38], title=dict(text="step")), xaxis2=dict(domain=[0.62, 1], title=dict(text="step")),
         yaxis=dict(title=dict(text=loss_name)),
         yaxis2=dict(title=dict(text="quantization error"), overlaying="y", side="right", showgrid=False),
         yaxis3=dict(title=dict(text="probe mAP"), anchor="x2"), shapes=shapes, annotations=notes)
@@ -164,7 +166,9 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
                                                                      line=dict(color="black", width=1.5))))
     fig.update_xaxes(showticklabels=False, title_text=None)
     fig.update_yaxes(showticklabels=False, title_text=None, scaleanchor="x", scaleratio=1)
-    return _layout(fig, height=height, title=title, dragmode="lasso")
+    _layout(fig, height=height, title=title, dragmode="lasso")
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, x=1.01, xanchor="left"))
+    return fig
 
 
 def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *, labels: np.ndarray | None = None,

@@ -40,7 +40,7 @@ def image_grid_html(images: np.ndarray, *, captions: Sequence[str] | None = None
     ``tooltips`` show on hover (the browser's title attribute); ``captions`` under each image."""
     cells = []
     for k, img in enumerate(images):
-        rel = None if relevant is None else relevant[k]
+        rel = None if relevant is None or relevant[k] is None else bool(relevant[k])
         border = (f"3px solid {RELEVANT_COLOR}" if rel is True else f"3px solid {IRRELEVANT_COLOR}" if rel is False
                   else "3px solid transparent")
         mark = "✓ " if rel is True else "✗ " if rel is False else ""

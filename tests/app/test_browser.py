@@ -108,9 +108,14 @@ def idle(pg, timeout: float = 90_000) -> None:
     pg.wait_for_timeout(300)
 
 
-def shot(pg, name: str) -> None:
+def shot(pg, name: str, height: int = 1800) -> None:
+    """Streamlit scrolls inside its own container, so a tall viewport (not full_page) shows the whole page."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    size = pg.viewport_size
+    pg.set_viewport_size({"width": size["width"], "height": height})
+    pg.wait_for_timeout(800)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"))
+    pg.set_viewport_size(size)
 
 
 def caption_number(pg, pattern: str) -> int | None:
@@ -168,7 +173,7 @@ def test_switching_bits_changes_the_results(server, page, run_key):
     page.goto(server + f"/compare?run={run_key}&bits=16")
     page.get_by_text("for the sidebar's 16 bits").wait_for()
     idle(page)
-    shot(page, "5_compare")
+    shot(page, "5_compare", height=2300)
     page.locator('[data-testid="stSidebar"]').get_by_text("32", exact=True).click()
     page.get_by_text("for the sidebar's 32 bits").wait_for()
     assert "bits=32" in page.url
@@ -182,7 +187,9 @@ def test_queries_page(server, page, run_key):
     # the query + k × (sign, ITQ, HQ) × 2 bit lengths + k for the live fit of the rotation test (16 bits)
     assert page.locator(".hv-grid img").count() == 1 + 8 * 3 * 2 + 8
     assert page.get_by_text(re.compile(r"live HQ-l2 · AP")).count() == 1
-    shot(page, "4_queries")
+    marks = page.locator(".hv-grid figcaption").all_inner_texts()
+    assert sum(m.startswith(("✓", "✗")) for m in marks) == 8 * 3 * 2 + 8  # every result carries its mark
+    shot(page, "4_queries", height=2000)
 
 
 def test_lasso_on_the_codes_map_fills_the_grid(server, page, run_key):
@@ -220,7 +227,7 @@ def test_lasso_on_the_codes_map_fills_the_grid(server, page, run_key):
     n_selected = caption_number(page, r"(\d+) selected")
     assert n_selected > 0 and page.locator(".hv-grid img").count() == min(n_selected, 80)
     idle(page)
-    shot(page, "3_embeddings")
+    shot(page, "3_embeddings", height=2300)
 
 
 def test_export_and_load_back(server, page, tmp_path, run_key):

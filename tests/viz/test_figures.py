@@ -93,7 +93,7 @@ def test_histogram_coordinate_scatter_and_comparisons():
 def test_image_grid_html_borders_marks_and_tooltips():
     imgs = np.zeros((3, 8, 8), np.uint8)
     html = image_grid_html(imgs, captions=["d=0", "d=1", "d=2"], tooltips=["0101", "1<1", "x"],
-                           relevant=[True, False, None])
+                           relevant=[np.True_, False, None])
     assert html.count("<img") == 3 and html.count("data:image/png;base64,") == 3
     assert F.RELEVANT_COLOR in html and F.IRRELEVANT_COLOR in html
     assert "✓ d=0" in html and "✗ d=1" in html and 'title="1&lt;1"' in html
