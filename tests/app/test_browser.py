@@ -1,7 +1,8 @@
 """The app in a real browser: `streamlit run app.py` on a free loopback port, driven by Playwright + Debian's
 Chromium. Flows: live rotation (the curve grows, a second session is not disturbed), lasso on the codes map
 fills the image grid, switching the bit length changes the results, export a file and load it back. Each page
-is saved to docs/screenshots/ (shown in the README).
+is screenshotted; with HASHVIZ_SCREENSHOTS=1 the shots replace docs/screenshots/ (shown in the README), otherwise
+they go to a temporary folder so a test run leaves the work tree clean.
 
 Chromium must be installed (`apt-get install -y chromium fonts-liberation`); `make test` does it. Without it
 these tests fail — they never skip silently.
@@ -23,7 +24,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = (ROOT / "docs" / "screenshots" if os.environ.get("HASHVIZ_SCREENSHOTS") == "1"
+         else Path(os.environ.get("TMPDIR", "/tmp")) / "hashviz-screenshots")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 TIMINGS: dict[str, float] = {}
@@ -115,6 +117,7 @@ def shot(pg, name: str, height: int = 1800) -> None:
     pg.set_viewport_size({"width": size["width"], "height": height})
     pg.wait_for_timeout(800)
     pg.screenshot(path=str(SHOTS / f"{name}.png"))
+    assert (SHOTS / f"{name}.png").stat().st_size > 10_000  # a real page, not a blank frame
     pg.set_viewport_size(size)
 
 
