@@ -262,6 +262,82 @@ def cmd_train_backbone(args) -> int:
     return 0
 
 
+@command
+def add_table(sub) -> None:
+    p = sub.add_parser("table", help="results table: every head × bit length × quantizer → Markdown + CSV",
+                       description="Prepare each head method (cached in the run store), fit every quantizer and "
+                                   "write mAP@all (ties expected), mAP@1000, P@r<=2, quantization error and the "
+                                   "time of each cell to a Markdown file and a CSV beside it. Interrupted runs "
+                                   "continue where they stopped.")
+    p.add_argument("--dataset", default="mnist5k")
+    p.add_argument("--path", default=None, help="file or folder for imagefolder / listfile")
+    p.add_argument("--root", default=None, help="dataset root (CIFAR)")
+    p.add_argument("--backbone", default="mnist_cnn")
+    p.add_argument("--heads", nargs="+", default=["all"], help="head methods, or all (default)")
+    p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
+    p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random"])
+    p.add_argument("--epochs", type=int, default=None, help="head training epochs (default: prepare's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--home", default=None, help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
+    p.add_argument("--out", default="docs/results.md", help="Markdown output (CSV: same name, .csv)")
+    p.add_argument("--csv", default=None, help="CSV output (default: --out with .csv)")
+    p.add_argument("--json", action="store_true", help="also print the cells as JSON on stdout")
+    p.set_defaults(func=cmd_table)
+
+
+def cmd_table(args) -> int:
+    from pathlib import Path
+
+    from hashviz.results import results_table, write_csv, write_markdown
+    from hashviz.store import RunStore
+
+    dataset_options = {k: v for k, v in (("path", args.path), ("root", args.root)) if v is not None}
+    head_options = {"epochs": args.epochs} if args.epochs is not None else {}
+    bars = _StageBars(enabled=True)
+    current = [None]
+
+    def progress(head, stage, done, total):
+        if current[0] != head:
+            bars.close()
+            bars.stage = None
+            current[0] = head
+            print(f"head {head}", file=sys.stderr)
+        bars(stage, done, total)
+
+    try:
+        table = results_table(args.dataset, args.backbone, args.heads, args.bits, args.quantizers,
+                              store=RunStore(args.home), seed=args.seed, dataset_options=dataset_options,
+                              head_options=head_options, progress=progress)
+    finally:
+        bars.close()
+    out = Path(args.out)
+    csv_path = Path(args.csv) if args.csv else out.with_suffix(".csv")
+    command_line = "python -m hashviz table " + " ".join(_quote(a) for a in sys.argv[2:]) \
+        if len(sys.argv) > 1 and sys.argv[1] == "table" else ""
+    write_markdown(table, out, command=command_line)
+    write_csv(table, csv_path)
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps(_json_safe({"cells": [asdict(c) for c in table.cells], "checks": table.checks()}),
+                         indent=2))
+    else:
+        for n in table.bits:
+            print(f"{n} bits, mAP@all (ties expected): " + "  ".join(
+                f"{h} {table.best(h, n).map_all:.3f} ({table.best(h, n).quantizer})" for h in table.heads))
+        bad = [c for c in table.checks() if not c["ok"]]
+        print(f"checks: {len(table.checks()) - len(bad)} of {len(table.checks())} hold"
+              + "".join(f"\n  FAILS {c['check']}: {c['head']} {c['n_bits']} bits {c['value']:.4f}" for c in bad))
+        print(f"wrote {out} and {csv_path} ({table.seconds:.0f} s)")
+    return 0
+
+
+def _quote(a: str) -> str:
+    import shlex
+
+    return shlex.quote(a)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m hashviz", description="Deep hashing explorer (headless).")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -37,6 +37,7 @@ class Evaluation:
     n_database: int
     n_train: int
     options: Mapping
+    eval_seconds: float = 0.0  # encoding query + database and computing every score above
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,10 +81,11 @@ def evaluate(emb: Embeddings, quantizer: str = "hq", *, options: Mapping | None 
     if query.n == 0 or database.n == 0:
         raise InvalidInputError(f"need query and database rows, got {query.n} queries and {database.n} database",
                                 "split codes: 1 = query, 2 = database (train rows count as database too)")
+    t0 = time.perf_counter()
     qc, dc = fitted.encode(query.z), fitted.encode(database.z)
     k = int(min(top_k, database.n))
     args = (qc, dc, query.labels, database.labels)
-    return Evaluation(
+    ev = Evaluation(
         quantizer=quantizer, n_bits=emb.dim,
         map=float(mean_average_precision(*args, ties=ties)),
         map_at_k=float(mean_average_precision(*args, top_k=k, ties=ties)),
@@ -93,6 +95,7 @@ def evaluate(emb: Embeddings, quantizer: str = "hq", *, options: Mapping | None 
         fit_seconds=float(fit_seconds), top_k=k, radius=radius, ties=str(ties),
         n_query=query.n, n_database=database.n, n_train=int(emb.mask("train").sum()),
         options=dict(options or {}))
+    return replace(ev, eval_seconds=time.perf_counter() - t0)
 
 
 def evaluate_many(emb: Embeddings, quantizers: Iterable[str], **kwargs) -> list[Evaluation]:

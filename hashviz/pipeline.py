@@ -75,6 +75,7 @@ class PrepareResult:
     config: dict
     created: float = 0.0
     summary: str = ""
+    skipped: tuple[tuple[str, str], ...] = ()  # (path, reason) of every dataset file that could not be used
 
     def run(self, n_bits: int) -> PreparedRun:
         for r in self.runs:
@@ -90,7 +91,7 @@ class PrepareResult:
         return {"key": self.key, "root": str(self.root), "dataset": self.dataset, "backbone": self.backbone,
                 "head": self.head, "seed": self.seed, "seconds": self.seconds, "cached": self.cached,
                 "created": self.created, "summary": self.summary, "config": self.config,
-                "runs": [r.to_dict() for r in self.runs]}
+                "skipped": [list(x) for x in self.skipped], "runs": [r.to_dict() for r in self.runs]}
 
 
 # ---- validation ---------------------------------------------------------------------------------------------
@@ -297,6 +298,7 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
     for b in todo:
         hcfg = head_cfgs[b]
         prog.check("head training")
+        t_head = time.perf_counter()
         run = fit_head_steps(features[train_idx], ds.labels[train_idx], n_classes=ds.n_classes,
                              hierarchy=ds.hierarchy, progress=prog, **hcfg.train_kwargs())
         for _ in run:
@@ -304,12 +306,14 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
             prog("heads", done_steps, runs_total)
             prog.check("head training")
         result = run.result()
+        train_seconds = time.perf_counter() - t_head
         z = result.embed(features)
         store.clear_curve("heads", hcfg)
         store.append_curve("heads", hcfg, [s.to_dict() for s in result.curve])
         head_entries[b] = store.put("heads", hcfg, arrays=result.state_arrays(), state_dict=result.state_dict(),
                                     extra={"settings": result.settings, "loss_extra": result.extra(),
                                            "head": result.head.config(), "final_loss": result.curve[-1].loss,
+                                           "train_seconds": train_seconds,
                                            "n_classes": ds.n_classes, "multilabel": ds.multilabel})
         emb = _make_embeddings(z, ds, {**base_meta, "n_bits": b, "head_key": hcfg.key(),
                                        "embeddings_key": emb_cfgs[b].key()}, thumbs)
@@ -358,12 +362,14 @@ def _finish(store, pcfg, ds, bits_t, emb_entries, head_keys, qnames, seed, prog,
                                 head_key=head_keys[b], quantizers=keys, map=maps, evaluations=evals))
     seconds = time.perf_counter() - t0
     summary = ds.summary()
+    skipped = tuple((str(p), str(r)) for p, r in getattr(ds, "skipped", ()))
     record = {"runs": [_relative(store, r) for r in runs], "dataset": ds.name, "backbone": backbone, "head": head,
-              "seed": seed, "seconds": seconds, "summary": summary, "created": time.time()}
+              "seed": seed, "seconds": seconds, "summary": summary, "created": time.time(),
+              "skipped": [list(x) for x in skipped]}
     entry = store.put("prepared", pcfg, extra=record)
     return PrepareResult(key=entry.key, root=store.root, dataset=ds.name, backbone=backbone, head=head, seed=seed,
                          runs=tuple(runs), seconds=seconds, cached=False, config=pcfg.to_dict(),
-                         created=record["created"], summary=summary)
+                         created=record["created"], summary=summary, skipped=skipped)
 
 
 def _relative(store: RunStore, run: PreparedRun) -> dict:
@@ -405,7 +411,8 @@ def _load_prepared(store: RunStore, entry: Entry | None) -> PrepareResult | None
         return PrepareResult(key=entry.key, root=store.root, dataset=x["dataset"], backbone=x.get("backbone"),
                              head=x.get("head"), seed=int(x["seed"]), runs=tuple(runs),
                              seconds=float(x.get("seconds", 0.0)), cached=True, config=dict(entry.config),
-                             created=float(x.get("created", 0.0)), summary=str(x.get("summary", "")))
+                             created=float(x.get("created", 0.0)), summary=str(x.get("summary", "")),
+                             skipped=tuple((str(p), str(r)) for p, r in x.get("skipped", ())))
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -441,6 +448,9 @@ def format_summary(result: PrepareResult) -> list[str]:
     lines = [f"{result.summary}" if result.summary else result.dataset,
              f"results in {result.root / 'runs'} (prepared key {result.key}; "
              f"{'read from the store' if result.cached else 'computed'} in {result.seconds:.1f} s)"]
+    if result.skipped:
+        path, why = result.skipped[0]
+        lines.append(f"{len(result.skipped)} dataset files skipped, e.g. {path}: {why}")
     for r in result.runs:
         maps = "  ".join(f"{name} {v:.4f}" for name, v in r.map.items())
         lines.append(f"{r.n_bits:>4} bits  mAP@all  {maps}   {r.embeddings}")

@@ -1,0 +1,140 @@
+"""The results table (`python -m hashviz table`): cells equal a fresh evaluation, files parse back, checks, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from hashviz.cli import main
+from hashviz.embeddings import Embeddings
+from hashviz.evaluate import evaluate
+from hashviz.pipeline import load_quantizer, prepare
+from hashviz.results import CSV_COLUMNS, MAP_TARGET, Cell, ResultsTable, markdown, results_table, write_csv
+from hashviz.store import RunStore
+
+HEADS = ("cel", "csq")
+BITS = (16, 24)  # 24: not a power of two
+QUANT = ("sign", "hq", "random")
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("table_home"))
+    seen = []
+    t = results_table("digits", "mnist_cnn", HEADS, BITS, QUANT, store=store, seed=0, head_options={"epochs": 3},
+                      progress=lambda head, stage, done, total: seen.append((head, stage)))
+    return t, store, seen
+
+
+def test_one_cell_per_head_bits_quantizer(table):
+    t, _, seen = table
+    assert [(c.head, c.n_bits, c.quantizer) for c in t.cells] == [
+        (h, b, q) for h in HEADS for b in BITS for q in QUANT]
+    assert {h for h, _ in seen} == set(HEADS) and {"heads", "quantizers"} <= {s for _, s in seen}
+    for c in t.cells:
+        assert 0 < c.map_all <= 1 and 0 <= c.p_within_radius <= 1 and c.quantization_error >= 0
+        assert c.cell_seconds == pytest.approx(c.fit_seconds + c.eval_seconds) and c.cell_seconds > 0
+        assert c.head_train_seconds > 0 and c.ties == "expected" and c.top_k == min(1000, c.n_database)
+        assert c.dataset == "digits" and c.backbone == "mnist_cnn"
+    # the learned head beats chance (10 balanced classes → about 0.1) by a wide margin
+    assert min(t.best(h, b).map_all for h in HEADS for b in BITS) > 0.5
+
+
+def test_cells_equal_a_fresh_evaluation_of_the_stored_embeddings(table):
+    t, store, _ = table
+    res = prepare("digits", "mnist_cnn", "csq", BITS, store=store, seed=0, head_options={"epochs": 3},
+                  quantizers=QUANT)
+    assert res.cached  # the table's prepare calls are the CLI's: a second call reads them back
+    run = res.run(24)
+    emb = Embeddings.load(run.embeddings)
+    for q in ("sign", "hq"):
+        ev = evaluate(emb, q, fitted=load_quantizer(run.quantizers[q], store), top_k=1000, ties="expected")
+        cell = t.cell("csq", 24, q)
+        assert cell.map_all == pytest.approx(ev.map, abs=1e-12)
+        assert cell.map_at_k == pytest.approx(ev.map_at_k, abs=1e-12)
+        assert cell.p_within_radius == pytest.approx(ev.p_within_radius, abs=1e-12)
+        assert cell.quantization_error == pytest.approx(ev.quantization_error, rel=1e-9)
+
+
+def test_checks_and_best(table):
+    t, _, _ = table
+    for h in HEADS:
+        for b in BITS:
+            cells = [t.cell(h, b, q) for q in QUANT]
+            assert t.best(h, b).map_all == max(c.map_all for c in cells)
+    checks = t.checks()
+    hq_rows = [c for c in checks if c["check"].startswith("HQ")]
+    assert len(hq_rows) == len(HEADS) * len(BITS)
+    for row in hq_rows:
+        d = t.cell(row["head"], row["n_bits"], "hq").map_all - t.cell(row["head"], row["n_bits"], "sign").map_all
+        assert row["value"] == pytest.approx(d) and row["ok"] == (d >= 0)
+    assert not [c for c in checks if c["check"].startswith("best")]  # 32 bits not in this table
+
+
+def test_checks_flag_a_failing_cell():
+    def cell(head, q, m):
+        return Cell(dataset="d", backbone="b", head=head, n_bits=32, quantizer=q, map_all=m, map_at_k=m, p_at_k=m,
+                    p_within_radius=m, quantization_error=0.1, fit_seconds=0.1, eval_seconds=0.1, cell_seconds=0.2,
+                    head_train_seconds=1.0, top_k=1000, radius=2, ties="expected", n_query=10, n_database=20,
+                    n_train=5, seed=0)
+
+    t = ResultsTable(dataset="d", backbone="b", heads=("a", "b"), bits=(32,), quantizers=("sign", "hq"), seed=0,
+                     cells=(cell("a", "sign", 0.9), cell("a", "hq", 0.88), cell("b", "sign", 0.5),
+                            cell("b", "hq", 0.6)), seconds=1.0)
+    bad = {(c["check"].split()[0], c["head"]) for c in t.checks() if not c["ok"]}
+    assert bad == {("HQ", "a"), ("best", "b")}  # a: HQ below sign; b: best 0.6 < target
+    assert MAP_TARGET == 0.85
+    text = markdown(t)
+    assert "2 of 4 hold" in text and "| a | **0.9000** | 0.8800 | -0.0200 |" in text
+
+
+def test_csv_and_markdown_round_trip(table, tmp_path):
+    t, _, _ = table
+    path = write_csv(t, tmp_path / "r.csv")
+    rows = list(csv.DictReader(open(path, encoding="utf-8")))
+    assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == len(t.cells)
+    for row, c in zip(rows, t.cells, strict=True):
+        assert (row["head"], int(row["n_bits"]), row["quantizer"]) == (c.head, c.n_bits, c.quantizer)
+        assert float(row["map_all"]) == pytest.approx(c.map_all, abs=1e-6)
+    text = markdown(t, command="python -m hashviz table …")
+    for h in HEADS:
+        for b in BITS:
+            assert f"| {h} | {b} | HQ (Householder) | {t.cell(h, b, 'hq').map_all:.4f} |" in text
+    assert "**16 bits**" in text and "**24 bits**" in text and "ties expected" in text
+
+
+def test_cli_table_writes_files_and_reads_back(tmp_path, capsys):
+    out = tmp_path / "docs" / "results.md"
+    argv = ["table", "--dataset", "digits", "--heads", "cel", "--bits", "16", "-q", "sign", "hq", "--epochs", "2",
+            "--home", str(tmp_path / "home"), "--out", str(out), "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(c["head"], c["quantizer"]) for c in data["cells"]] == [("cel", "sign"), ("cel", "hq")]
+    assert out.is_file() and out.with_suffix(".csv").is_file()
+    first = out.with_suffix(".csv").read_text()
+    assert main(argv) == 0  # second run: read from the store, same numbers
+    capsys.readouterr()
+    second = out.with_suffix(".csv").read_text()
+    col = CSV_COLUMNS.index("map_all")
+    assert [ln.split(",")[col] for ln in first.splitlines()] == [ln.split(",")[col] for ln in second.splitlines()]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--heads", "nope"], "unknown head method 'nope'"),
+    (["--bits", "4"], "8..128"),
+    (["-q", "nope"], "unknown quantizer"),
+])
+def test_cli_table_bad_input(tmp_path, capsys, argv, message):
+    rc = main(["table", "--dataset", "digits", "--home", str(tmp_path), "--out", str(tmp_path / "r.md"), *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "hint:" in err
+    assert not (tmp_path / "r.md").exists()
+
+
+def test_nan_time_renders_as_dash():
+    from hashviz.results import _s
+
+    assert _s(math.nan) == "—" and _s(0.123) == "0.12" and _s(12.34) == "12.3"
