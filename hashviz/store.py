@@ -144,7 +144,15 @@ def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     _write_atomic(path, lambda f: np.savez(f, **clean))
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def _verified_bytes(path: Path, info: Mapping) -> bytes:
+    """The bytes of ``path``, checked against the size and SHA-256 a status recorded for it."""
+    data = Path(path).read_bytes()
+    if len(data) != info["size"] or hashlib.sha256(data).hexdigest() != info["sha256"]:
+        raise ValueError(f"{Path(path).name} changed while it was being read")
+    return data
+
+
+def _read_npz(path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
 
@@ -303,12 +311,16 @@ class RunStore:
         if status["state"] == RUNNING and not running:
             return None
         try:
-            config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-            extra = json.loads((path / "extra.json").read_text(encoding="utf-8")) if "extra.json" in status[
-                "files"] else {}
+            # the bytes parsed are checked against the status again: a writer may replace a file between the
+            # verification above and this read, and the entry must never mix two versions
+            files = status["files"]
+            config = json.loads(_verified_bytes(path / "config.json", files["config.json"]))
+            extra = json.loads(_verified_bytes(path / "extra.json", files["extra.json"])) if "extra.json" in files \
+                else {}
             entry = Entry(stage=stage, key=path.name, path=path, config=config, status=status, extra=extra)
-            if status.get("arrays"):
-                _ = entry.arrays  # an npz that does not read is corrupt too
+            name = status.get("arrays")
+            if name:  # an npz that does not read is corrupt too
+                entry._arrays = _read_npz(io.BytesIO(_verified_bytes(path / name, files[name])))
         except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
             if strict:
                 raise StoreError(f"run store entry {stage}/{path.name} does not read: {e}",
@@ -324,16 +336,36 @@ class RunStore:
         ``None`` is returned so the caller recomputes it; ``strict=True`` raises StoreError instead."""
         return self._load(stage, self.path_for(stage, config), strict=strict, running=running)
 
-    def get_key(self, stage: str, key: str, *, strict: bool = False, running: bool = False) -> Entry | None:
-        """Like :meth:`get` with a key instead of a config (e.g. a key kept in the app's session state)."""
-        return self._load(stage, self.path_for_key(stage, key), strict=strict, running=running)
+    def get_key(self, stage: str, key: str, *, strict: bool = False, running: bool = False,
+                retries: int = 0) -> Entry | None:
+        """Like :meth:`get` with a key instead of a config (e.g. a key kept in the app's session state).
+
+        ``retries > 0``: a read that may race a writer (a live checkpoint being replaced by another session):
+        an entry that does not verify is read again up to ``retries`` times, 50 ms apart, and then skipped
+        (``None``) without being set aside, because it may be sound a moment later."""
+        path = self.path_for_key(stage, key)
+        if retries > 0:
+            return self._load_settled(stage, path, running=running, retries=retries)
+        return self._load(stage, path, strict=strict, running=running)
+
+    def _load_settled(self, stage: str, path: Path, *, running: bool, retries: int) -> Entry | None:
+        for attempt in range(int(retries) + 1):
+            try:
+                return self._load(stage, path, strict=True, running=running)
+            except StoreError:
+                if attempt < retries:
+                    time.sleep(0.05)
+        return None
 
     def has(self, stage: str, config: Any) -> bool:
         """True when a complete, verified entry exists (a corrupt one is reported and set aside)."""
         return self.get(stage, config) is not None
 
-    def list(self, stage: str, *, running: bool = False) -> list[Entry]:
-        """Every sound entry of ``stage`` (complete ones; checkpoints too with ``running=True``), oldest first."""
+    def list(self, stage: str, *, running: bool = False, retries: int = 0) -> list[Entry]:
+        """Every sound entry of ``stage`` (complete ones; checkpoints too with ``running=True``), oldest first.
+
+        ``retries > 0``: entries that do not verify are retried and then skipped, never set aside (see
+        :meth:`get_key`), for stages other sessions write to while this one reads."""
         folder = self.runs / self._check_stage(stage)
         if not folder.is_dir():
             return []
@@ -341,7 +373,8 @@ class RunStore:
         for p in sorted(folder.iterdir()):
             if p.name.startswith(".") or not p.is_dir():
                 continue
-            e = self._load(stage, p, strict=False, running=running)
+            e = (self._load_settled(stage, p, running=running, retries=retries) if retries > 0
+                 else self._load(stage, p, strict=False, running=running))
             if e is not None:
                 out.append(e)
         out.sort(key=lambda e: (e.status.get("written", 0), e.key))
