@@ -147,3 +147,23 @@ def test_bad_inputs_have_clear_messages(tmp_path, kwargs, message):
     with pytest.raises(HashvizError, match=message):
         prepare(store=tmp_path, **args)
     assert not (tmp_path / "runs").exists()  # nothing computed before the inputs were checked
+
+
+def test_skipped_image_files_reach_the_result_and_survive_a_reload(tmp_path):
+    from tests.data.fakes import write_png
+
+    root = tmp_path / "shapes"
+    for c, colour in enumerate(((250, 20, 20), (20, 20, 250), (20, 250, 20))):
+        for i in range(12):
+            write_png(root / f"class{c}" / f"{i}.png", tuple(max(0, v - 9 * i) for v in colour), size=(28, 28))
+    (root / "class1" / "readme.txt").write_text("not an image")
+    (root / "class2" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage")
+    kwargs = dict(bits=(16,), store=tmp_path / "home", dataset_options={"path": str(root)},
+                  head_options={"epochs": 1}, quantizers=("sign",))
+    res = prepare("imagefolder", "mnist_cnn", "cel", **kwargs)
+    assert sorted(p.split("/")[-1] for p, _ in res.skipped) == ["broken.png", "readme.txt"]
+    assert all(reason for _, reason in res.skipped)
+    again = prepare("imagefolder", "mnist_cnn", "cel", **kwargs)
+    assert again.cached and again.skipped == res.skipped
+    assert load_prepared(res.key, tmp_path / "home").skipped == res.skipped
+    assert any("2 dataset files skipped" in line for line in format_summary(res))
