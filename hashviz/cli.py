@@ -319,8 +319,8 @@ def cmd_table(args) -> int:
     if args.json:
         from dataclasses import asdict
 
-        print(json.dumps(_json_safe({"cells": [asdict(c) for c in table.cells], "checks": table.checks()}),
-                         indent=2))
+        print(json.dumps(_json_safe({"cells": [asdict(c) for c in table.cells], "checks": table.checks(),
+                                     "heads": [asdict(d) for d in table.diagnostics]}), indent=2))
     else:
         for n in table.bits:
             print(f"{n} bits, mAP@all (ties expected): " + "  ".join(

@@ -58,6 +58,20 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class HeadDiagnostics:
+    """One trained head (method × bits): training time and final loss, and for centre-based methods the share
+    of query rows whose nearest centre (Hamming, sign codes, no rotation) is a true class — OrthoHash's
+    "codebook accuracy" — and the minimum Hamming distance between the centres."""
+
+    head: str
+    n_bits: int
+    train_seconds: float
+    final_loss: float
+    codebook_accuracy: float = math.nan
+    centers_min_distance: float = math.nan
+
+
+@dataclass(frozen=True)
 class ResultsTable:
     dataset: str
     backbone: str
@@ -69,6 +83,7 @@ class ResultsTable:
     seconds: float
     summary: str = ""
     head_options: Mapping = field(default_factory=dict)
+    diagnostics: tuple[HeadDiagnostics, ...] = ()
 
     def cell(self, head: str, n_bits: int, quantizer: str) -> Cell:
         for c in self.cells:
@@ -150,6 +165,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     bits_t = check_bits(bits, head=True)
     qnames = tuple(dict.fromkeys(str(q).strip().lower() for q in quantizers))
     cells: list[Cell] = []
+    diagnostics: list[HeadDiagnostics] = []
     summary = ""
     _warm_up_metrics()
     for head in names:
@@ -163,6 +179,8 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
         for run in res.runs:
             head_entry = store.get_key("heads", run.head_key) if run.head_key else None
             head_s = float(head_entry.extra.get("train_seconds", math.nan)) if head_entry is not None else math.nan
+            if head_entry is not None:
+                diagnostics.append(_diagnostics(head, run, head_entry, head_s))
             for q in qnames:
                 ev = run.evaluations.get(q)
                 if not ev:
@@ -180,7 +198,26 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
                     seed=int(seed)))
     return ResultsTable(dataset=dataset, backbone=backbone, heads=names, bits=bits_t, quantizers=qnames,
                         seed=int(seed), cells=tuple(cells), seconds=time.perf_counter() - t0, summary=summary,
-                        head_options=dict(head_options or {}))
+                        head_options=dict(head_options or {}), diagnostics=tuple(diagnostics))
+
+
+def _diagnostics(head: str, run, entry, train_seconds: float) -> HeadDiagnostics:
+    import numpy as np
+
+    from hashviz.embeddings import Embeddings
+    from hashviz.heads.centers import min_pairwise_distance, nearest_center_accuracy
+
+    loss = entry.extra.get("final_loss")
+    out = HeadDiagnostics(head=head, n_bits=run.n_bits, train_seconds=train_seconds,
+                          final_loss=math.nan if loss is None else float(loss))
+    centers = entry.arrays.get("centers")
+    if centers is None or np.asarray(centers).ndim != 2:
+        return out
+    query = Embeddings.load(run.embeddings).part("query")
+    from dataclasses import replace
+
+    return replace(out, codebook_accuracy=nearest_center_accuracy(query.z, query.labels, centers),
+                   centers_min_distance=float(min_pairwise_distance(centers)))
 
 
 # ---- output ---------------------------------------------------------------------------------------------------
@@ -249,6 +286,19 @@ def markdown(table: ResultsTable, *, command: str = "") -> str:
             lines += ["", "| check | head | bits | value |", "|---|---|---:|---:|"]
             lines += [f"| {c['check']} | {c['head']} | {c['n_bits']} | {_f(c['value'])} {c['detail']} |"
                       for c in bad]
+        lines.append("")
+    if table.diagnostics:
+        lines += ["## Heads", "",
+                  "Training time and final loss of each head; for centre-based heads the **codebook accuracy** "
+                  "(share of queries whose nearest centre — Hamming distance of the sign codes, no rotation — is "
+                  "their class; OrthoHash's measure, defined the same way for CSQ and SHC) and the minimum "
+                  "Hamming distance between centres.", "",
+                  "| head | bits | training (s) | final loss | codebook accuracy | centres min distance |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for d in table.diagnostics:
+            dist = "—" if math.isnan(d.centers_min_distance) else f"{d.centers_min_distance:.0f}"
+            lines.append(f"| {d.head} | {d.n_bits} | {_s(d.train_seconds)} | {_f(d.final_loss)} | "
+                         f"{_f(d.codebook_accuracy)} | {dist} |")
         lines.append("")
     lines += ["## All scores", "",
               f"| head | bits | quantizer | mAP@all | mAP@{c0.top_k if c0 else 'k'} | P@r≤{c0.radius if c0 else 2} "

@@ -138,3 +138,22 @@ def test_nan_time_renders_as_dash():
     from hashviz.results import _s
 
     assert _s(math.nan) == "—" and _s(0.123) == "0.12" and _s(12.34) == "12.3"
+
+
+def test_head_diagnostics(table):
+    from hashviz.heads.centers import nearest_center_accuracy
+
+    t, store, _ = table
+    assert [(d.head, d.n_bits) for d in t.diagnostics] == [(h, b) for h in HEADS for b in BITS]
+    cel = [d for d in t.diagnostics if d.head == "cel"]
+    assert all(math.isnan(d.codebook_accuracy) and d.train_seconds > 0 for d in cel)  # cel has no centres
+    res = prepare("digits", "mnist_cnn", "csq", BITS, store=store, seed=0, head_options={"epochs": 3},
+                  quantizers=QUANT)
+    for run in res.runs:
+        d = next(x for x in t.diagnostics if x.head == "csq" and x.n_bits == run.n_bits)
+        centers = store.get_key("heads", run.head_key).arrays["centers"]
+        q = Embeddings.load(run.embeddings).part("query")
+        assert d.codebook_accuracy == nearest_center_accuracy(q.z, q.labels, centers)
+        assert d.codebook_accuracy > 0.2  # chance 0.1 (3 epochs on digits; 0.96 on the default, docs/results.md)
+        assert d.centers_min_distance >= run.n_bits / 4
+    assert "## Heads" in markdown(t) and "codebook accuracy" in markdown(t)

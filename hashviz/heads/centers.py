@@ -267,3 +267,22 @@ def similarity_centers(similarity, n_bits: int, *, rng: np.random.Generator, min
         if not improved:
             break
     return c.astype(np.int8)
+
+
+def nearest_center_accuracy(z, labels, centers) -> float:
+    """Share of rows whose nearest centre in Hamming distance (of ``sign(z)``, 0 counted as +1) is one of their
+    classes — OrthoHash's "codebook accuracy", defined the same way for any centre-based head. Ties between
+    equally near centres go to the lowest class index. ``labels``: (n,) class ids or (n, c) multi-hot."""
+    z = np.asarray(z, dtype=np.float64)
+    c = np.asarray(centers, dtype=np.float64)
+    if z.ndim != 2 or c.ndim != 2 or z.shape[1] != c.shape[1]:
+        raise InvalidInputError(f"embeddings {z.shape} and centres {c.shape} do not match",
+                                "give (n, K) embeddings and (classes, K) centres of the same K")
+    if z.shape[0] == 0:
+        return float("nan")
+    b = np.where(z >= 0, 1.0, -1.0)
+    nearest = np.argmax(b @ c.T, axis=1)  # max inner product = min Hamming distance; first max on ties
+    y = np.asarray(labels)
+    if y.ndim == 1:
+        return float(np.mean(nearest == y))
+    return float(np.mean(y[np.arange(len(y)), nearest] > 0))

@@ -183,3 +183,26 @@ def test_item_similarity_for_multilabel_is_the_best_label_pair():
     db = np.array([[0, 1, 0], [0, 1, 1], [0, 0, 0]], bool)
     out = item_similarity(q, db, s)
     assert np.allclose(out, [[0.5, 0.5, 0.0], [0.0, 1.0, 0.0]])
+
+
+def test_nearest_center_accuracy_against_brute_force():
+    from hashviz.heads.centers import nearest_center_accuracy
+
+    rng = np.random.default_rng(3)
+    centers = np.where(rng.standard_normal((5, 12)) > 0, 1, -1)
+    z = rng.standard_normal((60, 12))
+    y = rng.integers(0, 5, 60)
+    hits = 0
+    for zi, yi in zip(z, y, strict=True):
+        d = [int(np.sum((np.where(zi >= 0, 1, -1)) != c)) for c in centers]
+        hits += int(d.index(min(d)) == yi)  # list.index: first (lowest class) on ties
+    assert nearest_center_accuracy(z, y, centers) == pytest.approx(hits / 60)
+    # embeddings that sit on their own centre are all right; multi-hot labels count any own class
+    assert nearest_center_accuracy(centers * 0.3, np.arange(5), centers) == 1.0
+    multi = np.zeros((5, 5), dtype=int)
+    multi[np.arange(5), (np.arange(5) + 1) % 5] = 1
+    assert nearest_center_accuracy(centers, multi, centers) == 0.0
+    multi[np.arange(5), np.arange(5)] = 1
+    assert nearest_center_accuracy(centers, multi, centers) == 1.0
+    with pytest.raises(InvalidInputError, match="do not match"):
+        nearest_center_accuracy(z[:, :8], y, centers)
