@@ -140,8 +140,9 @@ def add_prepare(sub) -> None:
     p.add_argument("--weights", default=None, help="a state_dict file for the backbone (default: bundled/hub)")
     p.add_argument("--head", default="cel", help="hashing head method (default cel)")
     p.add_argument("--bits", type=int, nargs="+", default=None, help="bit lengths (default 16 32 48 64)")
-    p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq"],
-                   help="quantizers to fit (sign itq hq random)")
+    p.add_argument("--quantizers", "-q", nargs="+", default=None,
+                   help="quantizers to fit (sign itq hq random; default sign itq hq + the head's paired ones, "
+                        "e.g. random search for spherical)")
     p.add_argument("--epochs", type=int, default=None, help="head training epochs")
     p.add_argument("--lr", type=float, default=None, help="head learning rate")
     p.add_argument("--hidden", type=int, nargs="*", default=None, help="head hidden widths (none: linear head)")

@@ -135,6 +135,15 @@ def _check_quantizers(names: Sequence[str]) -> tuple[str, ...]:
     return out
 
 
+def default_quantizers(head: str | None) -> tuple[str, ...]:
+    """Sign, ITQ, HQ, then the quantizers the head method's paper pairs with it (``HeadLoss.paired_quantizers``)."""
+    if not head:
+        return DEFAULT_QUANTIZERS
+    from hashviz.heads.losses import get_method
+
+    return tuple(dict.fromkeys(DEFAULT_QUANTIZERS + tuple(get_method(head).paired_quantizers)))
+
+
 def split_head_options(head_options: Mapping | None) -> tuple[dict, dict]:
     """(training settings, loss options): keys in HEAD_TRAIN_KEYS train the head, the rest go to the loss."""
     from hashviz.heads import train as T
@@ -225,7 +234,7 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
             bits: Sequence[int] | None = DEFAULT_BITS, *, store: RunStore | str | Path | None = None, seed: int = 0,
             dataset_options: Mapping | None = None, head_options: Mapping | None = None,
             progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
-            quantizers: Sequence[str] = DEFAULT_QUANTIZERS, weights: str | Path | None = None) -> PrepareResult:
+            quantizers: Sequence[str] | None = None, weights: str | Path | None = None) -> PrepareResult:
     """Run (or read back) the pipeline for one dataset / backbone / head method and several bit lengths.
 
     ``dataset``: a registry name (``hashviz.data.list_datasets()``) with ``dataset_options`` (e.g. ``path``);
@@ -233,7 +242,8 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
     ignored). ``seed`` drives the split, head initialisation/order and quantizer starts. ``head_options``: the
     training settings ``epochs, batch_size, lr, weight_decay, hidden, dropout`` and any loss option (e.g.
     ``margin``). ``store``: a RunStore or its root (default: the hashviz home folder). ``weights``: a user
-    state_dict file for the backbone. Returns a :class:`PrepareResult` (mAP@all, ties expected, query vs
+    state_dict file for the backbone. ``quantizers``: default sign, ITQ, HQ plus the head method's paired ones
+    (SDSH/``spherical``: random search). Returns a :class:`PrepareResult` (mAP@all, ties expected, query vs
     database, quantizers fitted on the train split).
     """
     from hashviz.data import get_dataset
@@ -242,7 +252,8 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
     store = store if isinstance(store, RunStore) else RunStore(store)
     prog = _Progress(progress, should_stop)
     seed = int(seed)
-    qnames = _check_quantizers(quantizers)
+    qnames = _check_quantizers(default_quantizers(head if dataset != "embeddings" else None)
+                               if quantizers is None else quantizers)
     dopts = dict(dataset_options or {})
     if "seed" in dopts:
         raise InvalidInputError("give the split seed as seed=…, not inside dataset_options", "prepare(..., seed=1)")

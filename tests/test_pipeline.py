@@ -167,3 +167,15 @@ def test_skipped_image_files_reach_the_result_and_survive_a_reload(tmp_path):
     assert again.cached and again.skipped == res.skipped
     assert load_prepared(res.key, tmp_path / "home").skipped == res.skipped
     assert any("2 dataset files skipped" in line for line in format_summary(res))
+
+
+def test_default_quantizers_add_the_head_papers_own(tmp_path):
+    from hashviz.pipeline import default_quantizers
+
+    assert default_quantizers("cel") == ("sign", "itq", "hq")
+    assert default_quantizers("sdsh") == default_quantizers("spherical") == ("sign", "itq", "hq", "random")
+    res = prepare("digits", "mnist_cnn", "spherical", (16,), store=tmp_path, head_options={"epochs": 1})
+    assert list(res.run(16).map) == ["sign", "itq", "hq", "random"]
+    assert 0 < res.run(16).map["random"] <= 1
+    with pytest.raises(InvalidInputError, match="unknown head method"):
+        default_quantizers("nope")

@@ -37,6 +37,9 @@ class HeadLoss(torch.nn.Module):
     supports_multilabel: ClassVar[bool] = True
     needs_hierarchy: ClassVar[bool] = False
     aliases: ClassVar[tuple[str, ...]] = ()
+    # quantizers fitted by default next to sign / ITQ / HQ for this method (its paper's own, e.g. SDSH's random
+    # search rotation); ``prepare`` and the app add them
+    paired_quantizers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, n_bits: int, n_classes: int, *, multilabel: bool = False, **options: Any) -> None:
         super().__init__()

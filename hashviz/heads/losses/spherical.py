@@ -38,6 +38,7 @@ class SphericalSpringLoss(HeadLoss):
 
     name: ClassVar[str] = "spherical"
     aliases: ClassVar[tuple[str, ...]] = ("sdsh",)
+    paired_quantizers: ClassVar[tuple[str, ...]] = ("random",)  # the paper's random-search rotation
     paper: ClassVar[str] = "Pidhorskyi et al., Deep Supervised Hashing with Spherical Embedding, ACCV 2018"
     supports_multilabel: ClassVar[bool] = True
 
