@@ -126,6 +126,18 @@ def _json_safe(x):
     return x
 
 
+def _add_source_args(p) -> None:
+    """--dataset, --path, --root, --backbone: shared by every command that starts from a dataset."""
+    p.add_argument("--dataset", default="mnist5k", help="a name from `python -m hashviz datasets` (default mnist5k)")
+    p.add_argument("--path", default=None, help="file or folder for imagefolder / listfile / embeddings")
+    p.add_argument("--root", default=None, help="dataset root (CIFAR: the folder holding cifar-10-batches-py)")
+    p.add_argument("--backbone", default="mnist_cnn", help="a name from `python -m hashviz backbones`")
+
+
+def _dataset_options(args) -> dict:
+    return {k: v for k, v in (("path", args.path), ("root", args.root)) if v is not None}
+
+
 @command
 def add_prepare(sub) -> None:
     p = sub.add_parser("prepare", help="dataset → features → hashing heads → embeddings → quantizers, cached",
@@ -133,10 +145,7 @@ def add_prepare(sub) -> None:
                                    "length, save the embeddings (.npz), fit the quantizers on the train split and "
                                    "print mAP@all (ties expected, query vs database). Everything is stored under "
                                    "<home>/runs, so a second run is instant.")
-    p.add_argument("--dataset", default="mnist5k", help="a name from `python -m hashviz datasets` (default mnist5k)")
-    p.add_argument("--path", default=None, help="file or folder for imagefolder / listfile / embeddings")
-    p.add_argument("--root", default=None, help="dataset root (CIFAR: the folder holding cifar-10-batches-py)")
-    p.add_argument("--backbone", default="mnist_cnn", help="a name from `python -m hashviz backbones`")
+    _add_source_args(p)
     p.add_argument("--weights", default=None, help="a state_dict file for the backbone (default: bundled/hub)")
     p.add_argument("--head", default="cel", help="hashing head method (default cel)")
     p.add_argument("--bits", type=int, nargs="+", default=None, help="bit lengths (default 16 32 48 64)")
@@ -156,7 +165,7 @@ def cmd_prepare(args) -> int:
     from hashviz.pipeline import format_summary, prepare
     from hashviz.store import RunStore
 
-    dataset_options = {k: v for k, v in (("path", args.path), ("root", args.root)) if v is not None}
+    dataset_options = _dataset_options(args)
     head_options = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr)) if v is not None}
     if args.hidden is not None:
         head_options["hidden"] = tuple(args.hidden)
@@ -270,10 +279,7 @@ def add_table(sub) -> None:
                                    "write mAP@all (ties expected), mAP@1000, P@r<=2, quantization error and the "
                                    "time of each cell to a Markdown file and a CSV beside it. Interrupted runs "
                                    "continue where they stopped.")
-    p.add_argument("--dataset", default="mnist5k")
-    p.add_argument("--path", default=None, help="file or folder for imagefolder / listfile")
-    p.add_argument("--root", default=None, help="dataset root (CIFAR)")
-    p.add_argument("--backbone", default="mnist_cnn")
+    _add_source_args(p)
     p.add_argument("--heads", nargs="+", default=["all"], help="head methods, or all (default)")
     p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
     p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random"])
@@ -292,7 +298,7 @@ def cmd_table(args) -> int:
     from hashviz.results import results_table, write_csv, write_markdown
     from hashviz.store import RunStore
 
-    dataset_options = {k: v for k, v in (("path", args.path), ("root", args.root)) if v is not None}
+    dataset_options = _dataset_options(args)
     head_options = {"epochs": args.epochs} if args.epochs is not None else {}
     bars = _StageBars(enabled=True)
     current = [None]
