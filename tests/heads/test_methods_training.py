@@ -127,3 +127,36 @@ def test_training_is_deterministic_for_a_seed():
     b, _ = _train(x, y, "hashnet", 12, epochs=3, batch_size=20)
     assert np.array_equal(a.embed(x), b.embed(x))
     assert a.extra()["steps"] == 9 and a.extra()["beta"] == pytest.approx((1 + 0.005 * 9) ** 0.5)
+
+
+@pytest.mark.parametrize("n_bits", [8, 12, 100, 128])
+@pytest.mark.parametrize("method", METHODS)
+def test_every_bit_length_from_8_to_128_trains_a_step(method, n_bits):
+    """Powers of two and not: the loss is finite, gradients flow, embeddings keep K columns, and centre-based
+    methods keep distinct centres."""
+    from hashviz.heads.centers import min_pairwise_distance
+    from hashviz.heads.losses import get_method
+
+    rng = np.random.default_rng(n_bits)
+    n, d, c = 60, 10, 5
+    feats = torch.as_tensor(rng.standard_normal((n, d)), dtype=torch.float32)
+    single = rng.integers(0, c, n)
+    labels = {False: np.eye(c, dtype=np.float32)[single]}
+    if get_method(method).supports_multilabel:
+        multi = (rng.random((n, c)) < 0.3).astype(np.float32)
+        multi[np.arange(n), single] = 1.0
+        labels[True] = multi
+    hier = digit_hierarchy() if method == "shrewd" else None
+    for multilabel, y in labels.items():
+        loss = get_loss(method, n_bits, 10 if method == "shrewd" else c, multilabel=multilabel)
+        yy = torch.as_tensor(y if method != "shrewd" else np.pad(y, ((0, 0), (0, 10 - c))))
+        loss.setup(feats, yy, hierarchy=hier, generator=torch.Generator().manual_seed(0))
+        h = torch.as_tensor(rng.standard_normal((n, n_bits)), dtype=torch.float32).requires_grad_(True)
+        value, terms = loss(h, yy, torch.arange(n))
+        value.backward()
+        assert torch.isfinite(value) and all(np.isfinite(v) for v in terms.values())
+        assert h.grad is not None and torch.isfinite(h.grad).all() and h.grad.abs().sum() > 0
+        assert tuple(loss.embed(h.detach()).shape) == (n, n_bits)
+        centers = loss.state_arrays().get("centers")
+        if centers is not None:
+            assert centers.shape[1] == n_bits and min_pairwise_distance(centers) >= 1
