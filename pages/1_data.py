@@ -28,6 +28,7 @@ with tab_npz:
 
 if ctx.run is not None:
     st.subheader(f"Current run: {ctx.run.label}")
+    widgets.skipped_files(ctx.run.skipped)
     emb = state.attempt(state.embeddings, ctx.key, ctx.n_bits, what="loading the embeddings")
     parts = {p: int(emb.mask(p).sum()) for p in ("query", "database", "train")}
     c1, c2, c3, c4 = st.columns(4)

@@ -41,14 +41,17 @@ def probe_map(emb: Embeddings, quantizer, probe: np.ndarray, *, ties: str = "exp
 class LiveRotation:
     """One live fit of quantizer ``name`` on the train split of ``emb``.
 
-    ``curve``: dict rows ``step, epoch, loss, quantization_error`` (+ ``map`` every ``map_every`` steps and at
-    the end). ``status``: ``"ready"``, ``"running"``, ``"stopped"``, ``"done"`` or ``"restored"`` (from a
-    checkpoint). ``checkpoint(self)`` is called at most every ``checkpoint_seconds`` and when the fit ends."""
+    ``curve``: dict rows ``step, epoch, loss, quantization_error`` (+ ``map`` at the first step, at steps that
+    are multiples of ``map_every`` — but at most once per ``map_min_seconds``, so a fast fit does not
+    spend its time scoring — and at the end). ``status``: ``"ready"``, ``"running"``, ``"stopped"``, ``"done"`` or
+    ``"restored"`` (from a checkpoint). ``checkpoint(self)`` is called when the fit ends and while it runs at most
+    every ``checkpoint_seconds`` — or every 20× the last checkpoint's cost when that is longer (the curve grows)."""
 
     emb: Embeddings
     name: str = "hq"
     options: Mapping = field(default_factory=dict)
     map_every: int = 10
+    map_min_seconds: float = 0.25
     probe_queries: int = PROBE_QUERIES
     seed: int = 0
     checkpoint: Callable[[LiveRotation], None] | None = None
@@ -64,6 +67,8 @@ class LiveRotation:
         self.probe = probe_indices(self.emb, self.probe_queries, self.seed)
         self._it = None
         self._last_checkpoint = 0.0
+        self._checkpoint_cost = 0.0
+        self._last_map = -float("inf")
         self._fit_seconds = 0.0
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
@@ -106,7 +111,9 @@ class LiveRotation:
             ran += 1
             row = {"step": int(st.step), "epoch": float(st.epoch), "loss": float(st.loss),
                    "quantization_error": float(st.quantization_error)}
-            if self.map_every and st.step % self.map_every == 0:
+            if self.map_every and st.step % self.map_every == 0 and (
+                    time.perf_counter() - self._last_map >= self.map_min_seconds):
+                self._last_map = time.perf_counter()
                 row["map"] = probe_map(self.emb, self.quantizer, self.probe)
             self.curve.append(row)
             if (max_steps is not None and ran >= max_steps) or time.perf_counter() - t0 >= max_seconds:
@@ -116,7 +123,8 @@ class LiveRotation:
         if ran and dt > 0:
             self.steps_per_second = ran / dt
         self.rotation = np.asarray(self.quantizer.rotation_, dtype=np.float64)
-        if self.running and time.perf_counter() - self._last_checkpoint >= self.checkpoint_seconds:
+        every = max(self.checkpoint_seconds, 20 * self._checkpoint_cost)
+        if self.running and time.perf_counter() - self._last_checkpoint >= every:
             self._save()
         return ran
 
@@ -134,9 +142,11 @@ class LiveRotation:
         self._save()
 
     def _save(self) -> None:
-        self._last_checkpoint = time.perf_counter()
+        t0 = time.perf_counter()
         if self.checkpoint is not None:
             self.checkpoint(self)
+        self._last_checkpoint = time.perf_counter()
+        self._checkpoint_cost = self._last_checkpoint - t0
 
     # ---- restore from a checkpoint ------------------------------------------------------------------------
     def restore(self, curve: list[dict], rotation: np.ndarray, status: str = "restored") -> LiveRotation:

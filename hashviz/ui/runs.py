@@ -55,6 +55,7 @@ class RunInfo:
     created: float = 0.0
     summary: Mapping = field(default_factory=dict)  # {"16": {"sign": mAP, "itq": …, "hq": …}, …}
     description: str = ""
+    skipped: tuple[tuple[str, str], ...] = ()  # (path, reason) of dataset files that could not be used
 
     @property
     def label(self) -> str:
@@ -72,7 +73,7 @@ def _info(res) -> RunInfo:
     return RunInfo(key=res.key, dataset=res.dataset, backbone=res.backbone or "(embeddings file)",
                    head=res.head or "—", bits=tuple(res.bits), seed=res.seed, config=dict(res.config),
                    created=res.created, summary={str(r.n_bits): dict(r.map) for r in res.runs},
-                   description=res.summary)
+                   description=res.summary, skipped=tuple(getattr(res, "skipped", ())))
 
 
 # ---- listing and loading --------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from hashviz.ui import runs, state
 from hashviz.ui.live import LiveRotation, probe_indices, probe_map
 from hashviz.viz import figures
 
-TICK_SECONDS = 0.25  # curve fragment period: aims at ≥ 2 chart updates per second
-SLOW_TICK_SECONDS = 1.0  # histogram and bit balance: once a second is enough to see them move
-STEP_BUDGET = 0.12  # seconds of fitting per tick (the rest of the tick draws)
+TICK_SECONDS = 0.2  # curve fragment period: aims at ≥ 2 chart updates per second
+SLOW_TICK_SECONDS = 1.0  # status, histogram and bit balance: once a second is enough to see them move
+STEP_BUDGET = 0.08  # seconds of fitting per tick (the rest of the tick draws)
 
 
 def trainer_name(key: str, n_bits: int) -> str:
@@ -84,13 +84,35 @@ def reset(key: str, n_bits: int) -> None:
 
 
 def panel(key: str, n_bits: int) -> None:
-    """The charts; they tick on their own while the fit runs (fragments re-declared with run_every): the curves
-    (which also advance the fit) several times a second, the histogram and bit balance once a second."""
+    """The charts; they tick on their own while the fit runs (fragments re-declared with run_every).
+
+    The fast fragment advances the fit for :data:`STEP_BUDGET` seconds and redraws only the curve chart and one
+    caption line: each browser update then costs one light plotly redraw (≤ 300 points per line). The slow
+    fragment redraws the status metrics and one figure with the histogram and bit balance."""
     t = state.session_object(trainer_name(key, n_bits))
     running = t is not None and t.running
     st.fragment(run_every=TICK_SECONDS if running else None)(_tick)(key, n_bits)
     if t is not None:
-        st.fragment(run_every=SLOW_TICK_SECONDS if running else None)(_distributions)(key, n_bits)
+        st.fragment(run_every=SLOW_TICK_SECONDS if running else None)(_status)(key, n_bits)
+
+
+def _status(key: str, n_bits: int) -> None:
+    t = state.session_object(trainer_name(key, n_bits))
+    if t is None:
+        return
+    from hashviz.retrieval.metrics import bit_balance
+
+    s = t.summary()
+    c = st.columns(5)
+    c[0].metric("status", s["status"])
+    c[1].metric("step", s["step"])
+    c[2].metric("quantization error", f"{s['quantization_error']:.4f}" if s["quantization_error"] is not None else "–")
+    c[3].metric("probe mAP", f"{s['map']:.4f}" if s["map"] is not None else "–")
+    c[4].metric("steps/s", f"{s['steps_per_second']:.0f}" if s["steps_per_second"] else "–")
+    db = state.embeddings(key, n_bits).part("database").z
+    balances = {"sign": bit_balance(db >= 0), t.label or "rotated": bit_balance(t.fitted().transform(db) >= 0)}
+    st.plotly_chart(figures.rotation_distributions(t.rotated_sample(rotation=np.eye(n_bits)), t.rotated_sample(),
+                                                   balances), key="hv_dist_chart")
 
 
 def _tick(key: str, n_bits: int) -> None:
@@ -101,32 +123,13 @@ def _tick(key: str, n_bits: int) -> None:
     was_running = t.running
     if was_running:
         state.attempt(t.advance, max_seconds=STEP_BUDGET, what="fitting")
-    s = t.summary()
-    c = st.columns(5)
-    c[0].metric("status", s["status"])
-    c[1].metric("step", s["step"])
-    c[2].metric("quantization error", f"{s['quantization_error']:.4f}" if s["quantization_error"] is not None else "–")
-    c[3].metric("probe mAP", f"{s['map']:.4f}" if s["map"] is not None else "–")
-    c[4].metric("steps/s", f"{s['steps_per_second']:.0f}" if s["steps_per_second"] else "–")
     st.plotly_chart(figures.training_curves(t.curve, references=references(key, n_bits),
                                             loss_name=f"loss ({dict(t.options).get('loss', t.name)})"),
                     key="hv_curve_chart")
     st.session_state["hv_curve_len"] = len(t.curve)  # for tests and the browser check: the curve grows
-    st.caption(f"Curve rows: {len(t.curve)} · probe: {len(t.probe)} queries vs the whole database, mAP every "
-               f"{t.map_every} steps · checkpoint: {json.dumps(t.label)}")
+    s = t.summary()
+    st.caption(f"Step {s['step']} · {s['steps_per_second']:.0f} steps/s · curve rows: {len(t.curve)} · probe: "
+               f"{len(t.probe)} queries vs the whole database, mAP every {t.map_every} steps (at most "
+               f"{1 / t.map_min_seconds:.0f} a second) · checkpoint: {json.dumps(t.label)}")
     if was_running and not t.running:
-        st.rerun()  # the fit ended during this tick: redraw the buttons
-
-
-def _distributions(key: str, n_bits: int) -> None:
-    t = state.session_object(trainer_name(key, n_bits))
-    if t is None:
-        return
-    from hashviz.retrieval.metrics import bit_balance
-
-    left, right = st.columns(2)
-    left.plotly_chart(figures.coordinate_histogram(t.rotated_sample(rotation=np.eye(n_bits)), t.rotated_sample()),
-                      key="hv_hist_chart")
-    db = state.embeddings(key, n_bits).part("database").z
-    balances = {"sign": bit_balance(db >= 0), t.label or "rotated": bit_balance(t.fitted().transform(db) >= 0)}
-    right.plotly_chart(figures.bit_balance_bars(balances), key="hv_balance_chart")
+        st.rerun()  # the fit ended during this tick: redraw the buttons and the status

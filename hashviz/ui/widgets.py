@@ -13,6 +13,7 @@ from hashviz.ui.jobs import PREPARE_JOBS
 from hashviz.viz.images import image_grid_html
 
 JOB = "hv_prepare_job"
+ENDED = "hv_prepare_ended"  # the job whose end was already shown (stop ticking)
 BIT_CHOICES = (8, 16, 24, 32, 48, 64, 96, 128)
 
 
@@ -20,6 +21,7 @@ def start_prepare(params: dict) -> None:
     key = json.dumps(params, sort_keys=True, default=str)
     PREPARE_JOBS.start(key, params)
     st.session_state[JOB] = key
+    st.rerun()  # redraw with the progress fragment ticking
 
 
 def prepare_default_button(label: str = "Prepare default", primary: bool = True) -> None:
@@ -28,10 +30,16 @@ def prepare_default_button(label: str = "Prepare default", primary: bool = True)
         start_prepare(dict(runs.DEFAULT_RUN, bits=list(runs.DEFAULT_BITS)))
 
 
-@st.fragment(run_every=0.5)
 def prepare_progress() -> None:
-    """Live progress of this session's preparation; Stop keeps finished bit lengths."""
+    """Live progress of this session's preparation (a fragment that ticks only while a job runs, so an idle
+    page costs nothing); Stop keeps finished bit lengths."""
     job = PREPARE_JOBS.get(st.session_state.get(JOB))
+    st.fragment(run_every=0.5 if job is not None and job.running else None)(_prepare_progress)()
+
+
+def _prepare_progress() -> None:
+    key = st.session_state.get(JOB)
+    job = PREPARE_JOBS.get(key)
     if job is None:
         return
     label = {"running": "Preparing…", "done": "Prepared", "stopped": "Stopped", "failed": "Failed"}[job.status]
@@ -46,11 +54,15 @@ def prepare_progress() -> None:
             state.show_error(job.error)
         elif job.message:
             st.error(f"Preparation failed ({job.message}); details in the server log.")
-    if not job.running:
+    if job.running:
+        return
+    if job.status == "done" and job.result is not None:
         st.session_state.pop(JOB, None)
-        if job.status == "done" and job.result is not None:
-            st.session_state[state.RUN] = job.result.key
-            st.rerun()  # full rerun: the sidebar lists the new run
+        st.session_state[state.RUN] = job.result.key
+        st.rerun()  # full rerun: the sidebar lists the new run
+    elif st.session_state.get(ENDED) != key:
+        st.session_state[ENDED] = key
+        st.rerun()  # full rerun once: the fragment stops ticking, the message stays
 
 
 def prepare_form() -> None:
@@ -109,6 +121,18 @@ def embeddings_upload() -> None:
 
         res = state.attempt(lambda: [evaluate(emb, n) for n in ("sign", "itq", "hq")], what="evaluating")
         st.dataframe(results_table(res), hide_index=True)
+
+
+def skipped_files(skipped) -> None:
+    """Dataset files the preparation could not use (unreadable images, …): a warning and the list."""
+    if not skipped:
+        return
+    n = len(skipped)
+    st.warning(f"{n} file{'s' if n != 1 else ''} of the dataset could not be used and {'were' if n != 1 else 'was'} "
+               "skipped; the run uses the others. Fix or remove them and prepare again to include them.",
+               icon=":material/warning:")
+    with st.expander(f"Skipped files ({n})"):
+        st.dataframe([{"path": str(p), "reason": str(r)} for p, r in skipped], hide_index=True)
 
 
 def grid(images: np.ndarray, **kw) -> None:

@@ -22,6 +22,7 @@ SEQUENTIAL = "cividis"
 DIVERGING = "RdBu"
 WEBGL_THRESHOLD = 10_000
 GREY = "rgba(150,150,150,0.35)"
+NEUTRAL = "#8a8a8a"  # lines and marks readable on light and dark backgrounds (never black or white)
 
 
 def class_color(i: int) -> str:
@@ -45,21 +46,34 @@ def _scatter_cls(n: int):
 
 
 # ---- live rotation training -----------------------------------------------------------------------------------
+def thin(n: int, max_points: int) -> np.ndarray:
+    """At most ``max_points`` evenly spaced indices into ``range(n)``, always with the first and the last."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
+
+
 def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float] | None = None,
-                    loss_name: str = "loss") -> go.Figure:
+                    loss_name: str = "loss", max_points: int = 300) -> go.Figure:
     """Left: loss and quantization error against steps; right: probe mAP against steps with reference lines
     (e.g. ``{"sign": 0.41, "ITQ": 0.55}``). ``curve`` rows: ``step``, ``loss``, ``quantization_error`` and,
-    every few steps, ``map``. Laid out by hand (no make_subplots, which is slow): it is redrawn several times
-    a second while a rotation trains."""
-    steps = [r["step"] for r in curve]
+    every few steps, ``map``.
+
+    Redrawn several times a second while a rotation trains, so it is kept light: at most ``max_points`` rows per
+    line (evenly thinned, the newest always kept), laid out by hand (no make_subplots), a fixed ``uirevision``
+    so zoom survives the redraws."""
+    rows = [curve[i] for i in thin(len(curve), max_points)]
     pts = [r for r in curve if r.get("map") is not None]
+    pts = [pts[i] for i in thin(len(pts), max_points)]
+    steps = [r["step"] for r in rows]
     data = [
-        go.Scatter(x=steps, y=[r.get("loss") for r in curve], name=loss_name, mode="lines",
+        go.Scatter(x=steps, y=[r.get("loss") for r in rows], name=loss_name, mode="lines",
                    line=dict(color=PALETTE[0]), xaxis="x", yaxis="y"),
-        go.Scatter(x=steps, y=[r.get("quantization_error") for r in curve], name="quantization error",
+        go.Scatter(x=steps, y=[r.get("quantization_error") for r in rows], name="quantization error",
                    mode="lines", line=dict(color=PALETTE[5], dash="dot"), xaxis="x", yaxis="y2"),
         go.Scatter(x=[r["step"] for r in pts], y=[r["map"] for r in pts], name="mAP (probe)",
-                   mode="lines+markers", line=dict(color=QUANTIZER_COLORS["hq"]), xaxis="x2", yaxis="y3"),
+                   mode="lines+markers" if len(pts) <= 60 else "lines", line=dict(color=QUANTIZER_COLORS["hq"]),
+                   xaxis="x2", yaxis="y3"),
     ]
     shapes, notes = [], []
     for i, (name, value) in enumerate((references or {}).items()):
@@ -74,7 +88,8 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
         xaxis=dict(domain=[0, 0.38], title=dict(text="step")), xaxis2=dict(domain=[0.62, 1], title=dict(text="step")),
         yaxis=dict(title=dict(text=loss_name)),
         yaxis2=dict(title=dict(text="quantization error"), overlaying="y", side="right", showgrid=False),
-        yaxis3=dict(title=dict(text="probe mAP"), anchor="x2"), shapes=shapes, annotations=notes)
+        yaxis3=dict(title=dict(text="probe mAP"), anchor="x2"), shapes=shapes, annotations=notes,
+        uirevision="training_curves")
     return _layout(go.Figure(data=data, layout=layout), height=340)
 
 
@@ -93,7 +108,7 @@ def coordinate_histogram(before: np.ndarray, after: np.ndarray, *, bins: int = 8
         density, _ = np.histogram(values, bins=edges, density=True)
         fig.add_trace(go.Bar(x=centres, y=density, width=width, name=name, opacity=0.6, marker_color=color))
     for x in (-1, 1):
-        fig.add_vline(x=x, line=dict(color="black", dash="dash", width=1))
+        fig.add_vline(x=x, line=dict(color=NEUTRAL, dash="dash", width=1))
     fig.update_layout(barmode="overlay", bargap=0)
     fig.update_xaxes(title_text="coordinate value (targets ±1)")
     return _layout(fig, height=300, title="rotated coordinates")
@@ -105,10 +120,42 @@ def bit_balance_bars(balances: Mapping[str, np.ndarray]) -> go.Figure:
     for i, (name, b) in enumerate(balances.items()):
         b = np.asarray(b, dtype=float)
         fig.add_trace(go.Bar(x=np.arange(len(b)), y=b, name=name, marker_color=quantizer_color(name, i)))
-    fig.add_hline(y=0.5, line=dict(color="black", dash="dash", width=1))
+    fig.add_hline(y=0.5, line=dict(color=NEUTRAL, dash="dash", width=1))
     fig.update_xaxes(title_text="bit")
     fig.update_yaxes(title_text="fraction of +1", range=[0, 1])
     return _layout(fig, height=300, title="bit balance", barmode="group")
+
+
+def rotation_distributions(before: np.ndarray, after: np.ndarray, balances: Mapping[str, np.ndarray], *,
+                           bins: int = 60, labels: tuple[str, str] = ("sign (no rotation)", "rotated")) -> go.Figure:
+    """Left: :func:`coordinate_histogram`'s overlaid densities with the ±1 targets; right:
+    :func:`bit_balance_bars`. One figure laid out by hand (the live page redraws it while a rotation trains, and
+    one plotly redraw is cheaper in the browser than two)."""
+    before, after = np.asarray(before, dtype=float).ravel(), np.asarray(after, dtype=float).ravel()
+    lo = float(min(before.min(initial=0), after.min(initial=0), -1.5))
+    hi = float(max(before.max(initial=0), after.max(initial=0), 1.5))
+    edges = np.linspace(lo, hi, bins + 1)
+    centres, width = (edges[:-1] + edges[1:]) / 2, float(edges[1] - edges[0])
+    data = []
+    for values, name, color in ((before, labels[0], QUANTIZER_COLORS["sign"]), (after, labels[1], PALETTE[0])):
+        density, _ = np.histogram(values, bins=edges, density=True)
+        data.append(go.Bar(x=centres.round(4), y=density.round(5), width=width, name=name, opacity=0.6,
+                           marker_color=color, legendgroup=name, xaxis="x", yaxis="y"))
+    for i, (name, b) in enumerate(balances.items()):
+        b = np.asarray(b, dtype=float)
+        data.append(go.Bar(x=np.arange(len(b)), y=b.round(4), name=f"{name} (bit balance)",
+                           marker_color=quantizer_color(name, i), xaxis="x2", yaxis="y2", offsetgroup=str(i)))
+    line = dict(color=NEUTRAL, dash="dash", width=1)
+    shapes = [dict(type="line", xref="x", yref="y domain", x0=v, x1=v, y0=0, y1=1, line=line) for v in (-1, 1)]
+    shapes.append(dict(type="line", xref="x2 domain", yref="y2", x0=0, x1=1, y0=0.5, y1=0.5, line=line))
+    layout = dict(
+        barmode="overlay", bargap=0,
+        xaxis=dict(domain=[0, 0.46], title=dict(text="rotated coordinate (targets ±1)")),
+        xaxis2=dict(domain=[0.56, 1], title=dict(text="bit")),
+        yaxis=dict(title=dict(text="density")),
+        yaxis2=dict(title=dict(text="fraction of +1"), range=[0, 1], anchor="x2"),
+        shapes=shapes, uirevision="rotation_distributions")
+    return _layout(go.Figure(data=data, layout=layout), height=320)
 
 
 # ---- maps of embeddings and codes -----------------------------------------------------------------------------
@@ -157,13 +204,13 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
         rows = [pos[int(h)] for h in highlight if int(h) in pos]
         fig.add_trace(Scatter(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name="Hamming neighbours",
                               customdata=index[rows], marker=dict(size=11, color="rgba(0,0,0,0)",
-                                                                  line=dict(color="black", width=2))))
+                                                                  line=dict(color=NEUTRAL, width=2))))
     if anchor is not None:
         pos = np.flatnonzero(index == int(anchor))
         if len(pos):
             fig.add_trace(Scatter(x=xy[pos, 0], y=xy[pos, 1], mode="markers", name="clicked point",
                                   customdata=index[pos], marker=dict(size=16, symbol="star", color="#F0E442",
-                                                                     line=dict(color="black", width=1.5))))
+                                                                     line=dict(color=NEUTRAL, width=1.5))))
     fig.update_xaxes(showticklabels=False, title_text=None)
     fig.update_yaxes(showticklabels=False, title_text=None, scaleanchor="x", scaleratio=1)
     _layout(fig, height=height, title=title, dragmode="lasso")
@@ -194,10 +241,11 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
                                        marker=dict(size=4, color=PALETTE[0], opacity=0.7)), row=1, col=col)
         fig.add_trace(go.Scatter(x=[-1, 1, 1, -1], y=[-1, -1, 1, 1], mode="markers", name="±1 corners",
                                  legendgroup="corners", showlegend=col == 1,
-                                 marker=dict(size=14, symbol="x-thin", color="black", line=dict(width=3))),
+                                 marker=dict(size=14, symbol="x-thin", color=NEUTRAL,
+                                             line=dict(width=3, color=NEUTRAL))),
                       row=1, col=col)
-        fig.add_hline(y=0, line=dict(color="grey", width=1, dash="dot"), row=1, col=col)
-        fig.add_vline(x=0, line=dict(color="grey", width=1, dash="dot"), row=1, col=col)
+        fig.add_hline(y=0, line=dict(color=NEUTRAL, width=1, dash="dot"), row=1, col=col)
+        fig.add_vline(x=0, line=dict(color=NEUTRAL, width=1, dash="dot"), row=1, col=col)
     fig.update_xaxes(title_text=f"coordinate {i}")
     fig.update_yaxes(title_text=f"coordinate {j}")
     return _layout(fig, height=420)

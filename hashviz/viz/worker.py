@@ -1,6 +1,7 @@
 """The projection worker: ``python -m hashviz.viz.worker`` reads JSON jobs from stdin, one per line, computes
 each layout with :func:`hashviz.viz.project.project` (which writes it to the disk cache) and answers
-``ok KEY`` or ``err KEY MESSAGE`` on stdout. It ends when stdin closes (its server is gone)."""
+``ok KEY`` or ``err KEY MESSAGE`` on stdout. It ends when stdin closes (its server is gone). It runs at a lower
+CPU priority (nice 10), so UMAP never slows the server or the browser down."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ def handle(job: dict) -> None:
 
 
 def main() -> int:
+    import os
+
+    try:  # background work: let the server (live charts) and the browser have the CPU first
+        os.nice(10)
+    except (AttributeError, OSError):
+        pass
     for line in sys.stdin:
         if not line.strip():
             continue

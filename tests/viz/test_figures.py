@@ -101,3 +101,46 @@ def test_image_grid_html_borders_marks_and_tooltips():
 
 def test_bit_string_groups():
     assert bit_string(np.array([1, 0, 1, 1, 0, 0, 0, 0, 1], bool)) == "10110000 1"
+
+
+def test_training_curves_thin_long_curves_but_keep_the_newest_step():
+    curve = [{"step": s, "loss": 1.0 / (s + 1), "quantization_error": 0.1, "map": 0.5 if s % 10 == 0 else None}
+             for s in range(5001)]
+    fig = F.training_curves(curve, max_points=300)
+    loss, _, mAP = fig.data[:3]
+    assert len(loss.x) <= 300 and loss.x[0] == 0 and loss.x[-1] == 5000
+    assert np.all(np.diff(loss.x) > 0)
+    assert len(mAP.x) <= 300 and mAP.x[-1] == 5000
+    assert fig.layout.uirevision is not None  # zoom survives the live redraws
+    assert list(F.thin(5, 300)) == [0, 1, 2, 3, 4]
+
+
+def test_rotation_distributions_one_figure_two_panels():
+    rng = np.random.default_rng(2)
+    b, a = rng.standard_normal((200, 8)), np.sign(rng.standard_normal((200, 8)))
+    fig = F.rotation_distributions(b, a, {"sign": np.full(8, 0.5), "HQ": np.linspace(0.2, 0.8, 8)})
+    hist = [t for t in fig.data if t.xaxis in (None, "x")]
+    bal = [t for t in fig.data if t.xaxis == "x2"]
+    assert len(hist) == 2 and len(bal) == 2
+    for t in hist:
+        assert np.isclose(np.sum(t.y) * t.width, 1.0, atol=1e-3)
+    assert np.allclose(bal[1].y, np.linspace(0.2, 0.8, 8).round(4))
+    assert {s.x0 for s in fig.layout.shapes if s.xref == "x"} == {-1, 1}
+
+
+def test_figures_draw_no_black_or_white_marks_that_vanish_in_one_theme():
+    rng = np.random.default_rng(3)
+    b, a = rng.standard_normal((50, 4)), rng.standard_normal((50, 4))
+    figs = [F.coordinate_histogram(b, a), F.bit_balance_bars({"sign": np.full(4, 0.5)}),
+            F.coordinate_scatter(b, a, 0, 1), F.rotation_distributions(b, a, {"sign": np.full(4, 0.5)}),
+            F.embedding_map(b[:, :2], highlight=[1, 2], anchor=0)]
+    import json
+
+    from plotly.utils import PlotlyJSONEncoder
+
+    for fig in figs:
+        spec = fig.to_plotly_json()
+        spec["layout"].pop("template", None)  # the app's theme (Streamlit's template) supplies those colours
+        text = json.dumps(spec, cls=PlotlyJSONEncoder).lower()
+        for colour in ('"black"', '"white"', '"#000000"', '"#ffffff"', '"#000"', '"#fff"'):
+            assert colour not in text, (colour, fig.layout.title.text)
