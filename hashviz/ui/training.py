@@ -128,7 +128,7 @@ def _tick(key: str, n_bits: int) -> None:
                     key="hv_curve_chart")
     st.session_state["hv_curve_len"] = len(t.curve)  # for tests and the browser check: the curve grows
     s = t.summary()
-    st.caption(f"Step {s['step']} · {s['steps_per_second']:.0f} steps/s · curve rows: {len(t.curve)} · probe: "
+    st.caption(f"Curve rows: {len(t.curve)} · step {s['step']} · {s['steps_per_second']:.0f} steps/s · probe: "
                f"{len(t.probe)} queries vs the whole database, mAP every {t.map_every} steps (at most "
                f"{1 / t.map_min_seconds:.0f} a second) · checkpoint: {json.dumps(t.label)}")
     if was_running and not t.running:

@@ -1,8 +1,11 @@
 """Plotly figure builders for the app (each returns a ``go.Figure``; no Streamlit here).
 
 Colours are colour-blind safe: classes use the Okabe–Ito palette (black swapped for grey so dark themes stay
-readable) extended by two of Paul Tol's muted colours; continuous values use ``cividis``; correlations use the
-diverging ``RdBu``. Relevance is never colour alone: ✓/✗ marks go with the green/vermillion borders.
+readable) extended by Paul Tol's purple and olive (his dark indigo and wine nearly vanish on a dark background);
+continuous values use ``cividis``; correlations use the diverging ``RdBu``. Lines and marks that are not data
+(±1 targets, rings, corners) use :data:`NEUTRAL` grey, never black or white; text, axes and backgrounds come from
+Streamlit's plotly theme, so figures follow the light or dark theme. Relevance is never colour alone: ✓/✗ marks go
+with the green/vermillion borders.
 Scatter plots switch to WebGL (``scattergl``) above :data:`WEBGL_THRESHOLD` points.
 """
 
@@ -14,8 +17,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999", "#882255",
-           "#332288")
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999", "#AA4499",
+           "#999933")
 QUANTIZER_COLORS = {"sign": "#999999", "itq": "#E69F00", "hq": "#0072B2", "random": "#009E73"}
 RELEVANT_COLOR, IRRELEVANT_COLOR = "#009E73", "#D55E00"
 SEQUENTIAL = "cividis"

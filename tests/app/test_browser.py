@@ -10,6 +10,7 @@ these tests fail — they never skip silently.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -39,19 +40,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(filled_home, tmp_path_factory):
+def _need_chromium() -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is missing at {CHROMIUM}: install it with `apt-get install -y chromium "
                     "fonts-liberation` (or run `make test`, which does)")
-    home = tmp_path_factory.mktemp("browser_home")
-    shutil.copytree(filled_home, home, dirs_exist_ok=True)  # uploads in these flows stay out of other tests
+
+
+@contextlib.contextmanager
+def _streamlit(home: Path, *args: str, umap: bool = True):
+    """`streamlit run app.py` on a free loopback port with ``home`` as HASHVIZ_HOME; yields the URL."""
     port = _free_port()
-    env = {**os.environ, "HASHVIZ_HOME": str(home), "HASHVIZ_UMAP": "1", "HASHVIZ_UMAP_WARMUP": "1"}
-    log = open(home / "streamlit.log", "w")
+    flag = "1" if umap else "0"
+    env = {**os.environ, "HASHVIZ_HOME": str(home), "HASHVIZ_UMAP": flag, "HASHVIZ_UMAP_WARMUP": flag}
+    log_path = home / f"streamlit-{port}.log"
+    log = open(log_path, "w")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true", *args],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -61,9 +66,9 @@ def server(filled_home, tmp_path_factory):
                 break
             except OSError:
                 if proc.poll() is not None:
-                    pytest.fail(f"streamlit exited: {(home / 'streamlit.log').read_text()[-2000:]}")
+                    pytest.fail(f"streamlit exited: {log_path.read_text()[-2000:]}")
                 time.sleep(0.2)
-        TIMINGS["server_start_s"] = time.perf_counter() - t0
+        TIMINGS.setdefault("server_start_s", time.perf_counter() - t0)
         yield url
     finally:
         proc.terminate()
@@ -72,7 +77,16 @@ def server(filled_home, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-        print("\nbrowser timings:", {k: round(v, 2) for k, v in TIMINGS.items()})
+
+
+@pytest.fixture(scope="module")
+def server(filled_home, tmp_path_factory):
+    _need_chromium()
+    home = tmp_path_factory.mktemp("browser_home")
+    shutil.copytree(filled_home, home, dirs_exist_ok=True)  # uploads in these flows stay out of other tests
+    with _streamlit(home) as url:
+        yield url
+    print("\nbrowser timings:", {k: round(v, 2) for k, v in TIMINGS.items()})
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +113,33 @@ def page(browser):
     pg.set_default_timeout(90_000)
     yield pg
     ctx.close()
+
+
+LAST_STEP_JS = """() => {
+    const g = [...document.querySelectorAll('.js-plotly-plot')].find(
+        g => (g.data || []).some(t => t.name === 'quantization error'));
+    const x = g ? g.data[0].x : [];
+    return x.length ? x[x.length - 1] : -1;
+}"""
+
+CONTRAST_JS = """(selector) => {
+    const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const lum = c => rgb(c).map(v => v / 255).map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+        .reduce((s, v, i) => s + [0.2126, 0.7152, 0.0722][i] * v, 0);
+    const bg = getComputedStyle(document.querySelector('[data-testid="stApp"]')).backgroundColor;
+    const el = document.querySelector(selector);
+    const fg = el instanceof SVGElement ? getComputedStyle(el).fill : getComputedStyle(el).color;
+    const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+    return {fg, bg, ratio: (hi + 0.05) / (lo + 0.05), background: lum(bg)};
+}"""
+
+
+def readable(pg, selector: str, minimum: float) -> dict:
+    """The text colour of the first ``selector`` against the app background: its WCAG contrast ratio."""
+    pg.locator(selector).first.wait_for()
+    c = pg.evaluate(CONTRAST_JS, selector)
+    assert c["ratio"] >= minimum, (selector, c)
+    return c
 
 
 def idle(pg, timeout: float = 90_000) -> None:
@@ -152,6 +193,9 @@ def test_live_rotation_curve_grows_and_other_sessions_are_undisturbed(server, pa
             seen.append(n)
         page.wait_for_timeout(50)
     assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] > seen[0], seen
+    first = page.evaluate(LAST_STEP_JS)
+    page.wait_for_timeout(1000)
+    assert page.evaluate(LAST_STEP_JS) > first > 0  # the plotted curve itself grows, not only the caption
     TIMINGS["chart_updates_per_s"] = (len(seen) - 1) / (time.perf_counter() - t0)
     sps = re.search(r"steps/s\s*(\d+)", page.inner_text("body"))
     TIMINGS["steps_per_s"] = float(sps.group(1)) if sps else float("nan")
@@ -192,6 +236,7 @@ def test_queries_page(server, page, run_key):
     assert page.get_by_text(re.compile(r"live HQ-l2 · AP")).count() == 1
     marks = page.locator(".hv-grid figcaption").all_inner_texts()
     assert sum(m.startswith(("✓", "✗")) for m in marks) == 8 * 3 * 2 + 8  # every result carries its mark
+    assert readable(page, ".hv-grid figcaption", 4.5)["background"] > 0.8  # light theme: dark text on white
     shot(page, "4_queries", height=2000)
 
 
@@ -250,3 +295,42 @@ def test_export_and_load_back(server, page, tmp_path, run_key):
     page.locator('input[type="file"][accept*=".npz"]').set_input_files(str(path))
     page.get_by_text("saved as a run").wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+# ---- dark theme: a second server started with --theme.base dark ------------------------------------------------
+@pytest.fixture(scope="module")
+def dark_server(filled_home, tmp_path_factory):
+    _need_chromium()
+    home = tmp_path_factory.mktemp("dark_home")
+    shutil.copytree(filled_home, home, dirs_exist_ok=True)
+    with _streamlit(home, "--theme.base", "dark", umap=False) as url:
+        yield url
+
+
+def test_dark_theme_keeps_our_html_and_figures_readable(dark_server, browser, run_key):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(90_000)
+    try:
+        pg.goto(dark_server + f"/queries?run={run_key}&bits=16&k=8")
+        pg.wait_for_function("() => document.querySelectorAll('.hv-grid img').length >= 1 + 8 * 3 * 2")
+        idle(pg)
+        caption = readable(pg, ".hv-grid figcaption", 4.5)  # ✓/✗ d=… captions under the images
+        assert caption["background"] < 0.1, caption  # the page really is dark
+        shot(pg, "dark_4_queries", height=1400)
+        pg.goto(dark_server + f"/compare?run={run_key}&bits=16")
+        pg.get_by_text("for the sidebar's 16 bits").wait_for()
+        idle(pg)
+        readable(pg, ".js-plotly-plot .xtick text", 4.5)  # axis labels follow the theme
+        readable(pg, ".js-plotly-plot .legendtext", 4.5)
+        shot(pg, "dark_5_compare", height=2300)
+        pg.goto(dark_server + "/rotation?bits=16")
+        pg.get_by_role("button", name="Start").wait_for()
+        idle(pg)
+        pg.get_by_role("button", name="Start").click()
+        pg.wait_for_function(LAST_STEP_JS.replace("return x.length ? x[x.length - 1] : -1;", "return x.length > 1;"))
+        readable(pg, ".js-plotly-plot .ytick text", 4.5)
+        readable(pg, ".js-plotly-plot .annotation-text", 3.0)  # the sign / ITQ reference labels
+        shot(pg, "dark_2_rotation")
+    finally:
+        ctx.close()
