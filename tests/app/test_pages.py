@@ -152,6 +152,29 @@ def test_bad_uploads_show_the_error_and_the_app_keeps_working(fresh, content, me
     assert any(b.label == "Prepare default" for b in at.button)  # the rest of the page is still there
 
 
+def test_upload_over_the_size_limit_is_refused_with_the_fix(fresh):
+    """Streamlit's uploader enforces server.maxUploadSize in the browser; the app re-checks the bytes it got."""
+    from streamlit import config
+
+    from hashviz.ui import runs
+
+    rng = np.random.default_rng(0)
+    big = _npz(z=rng.standard_normal((1000, 400)).astype(np.float32), labels=np.arange(1000) % 10)  # 1.6 MB, valid
+    old = config.get_option("server.maxUploadSize")
+    config.set_option("server.maxUploadSize", 1)  # MB
+    try:
+        at = open_app("pages/1_data.py")
+        at.file_uploader(key="hv_npz").set_value(("big.npz", big, "application/octet-stream")).run()
+    finally:
+        config.set_option("server.maxUploadSize", old)
+    errors = " ".join(e.value for e in at.error)
+    assert "big.npz is 1.6 MB, over the 1 MB upload limit" in errors, errors
+    assert "python -m hashviz prepare --dataset embeddings" in _texts(at) + errors  # the hint: use the CLI
+    assert [e.value for e in at.exception] == []
+    assert runs.list_runs() == []  # nothing was saved or prepared
+    assert any(b.label == "Prepare default" for b in at.button)
+
+
 def test_wrong_state_dict_upload_is_refused_with_the_mismatch(fresh):
     import torch
 
