@@ -3,6 +3,7 @@
 import streamlit as st
 
 from hashviz.ui import runs, state, widgets
+from hashviz.viz import figures
 
 state.intro("Data & model", (
     "Deep hashing turns each image into a short binary code: a pretrained network extracts features, a hashing "
@@ -41,6 +42,13 @@ if ctx.run is not None:
         st.caption("mAP@all on query vs database (ties: expected), per bit length:")
         st.dataframe([{"bits": int(b), **{state.QUANTIZER_NAMES.get(k, k): v for k, v in m.items()}}
                       for b, m in sorted(summary.items(), key=lambda kv: int(kv[0]))], hide_index=True)
+    sims = state.attempt(state.head_similarities, ctx.key, ctx.n_bits, what="reading the head", stop=False)
+    if sims is not None:
+        st.subheader(f"SHC: what the hash centres were asked for, and what they give ({ctx.n_bits} bits)")
+        st.caption("SHC gives each class a ±1 hash centre and places the centres so that classes the classifier "
+                   "confuses (left, S) get centres that share more bits (right, (1/K)·H Hᵀ): the closer the two "
+                   "pictures match, the better Hamming distance follows the classes' similarity.")
+        st.plotly_chart(figures.similarity_pair(*sims, class_names=emb.class_names), key="hv_shc_pair")
     with st.expander("Sample images per class", expanded=True):
         state.attempt(widgets.class_samples, ctx.key, ctx.n_bits, what="drawing thumbnails")
     with st.expander("All prepared runs"):

@@ -117,6 +117,19 @@ def stored_quantizer(key: str, n_bits: int, name: str):
     return None if qkey is None else load_quantizer(qkey, store())
 
 
+def head_similarities(key: str, n_bits: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """SHC runs: (class similarity S from the classifier's confusions, centre similarity (1/K)·H Hᵀ) as stored
+    with the head of ``n_bits``; ``None`` for heads that store no such arrays (every other method)."""
+    head_key = _result(key).run(int(n_bits)).head_key
+    entry = store().get_key("heads", head_key) if head_key else None
+    if entry is None:
+        return None
+    arrays = entry.arrays
+    if "class_similarity" not in arrays or "center_similarity" not in arrays:
+        return None
+    return np.asarray(arrays["class_similarity"], dtype=float), np.asarray(arrays["center_similarity"], dtype=float)
+
+
 def load_dataset(key: str):
     """The run's ImageDataset (for thumbnails), or ``None`` for an embeddings file."""
     res = _result(key)

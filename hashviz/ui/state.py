@@ -174,6 +174,16 @@ def quantizers(key: str, n_bits: int, names=("sign", "itq", "hq"), with_live: bo
     return out
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _head_similarities(home: str, key: str, n_bits: int):
+    return runs.head_similarities(key, n_bits)
+
+
+def head_similarities(key: str, n_bits: int):
+    """SHC's (class similarity, centre similarity) for the run's head at ``n_bits``, or None (cached)."""
+    return _head_similarities(_home(), key, int(n_bits))
+
+
 def thumbs(key: str, n_bits: int, rows, size: int = 56):
     emb = embeddings(key, n_bits)
     return runs.thumbnails(key, emb, rows, size, dataset=None if emb.thumbnails is not None else dataset(key))

@@ -73,11 +73,13 @@ def prepare_form() -> None:
 
     entries = {e.name: e for e in list_datasets() if e.name != "embeddings"}
     c1, c2, c3 = st.columns(3)
-    name = c1.selectbox("Dataset", list(entries), format_func=lambda n: f"{n} — {entries[n].description}")
+    name = c1.selectbox("Dataset", list(entries), format_func=lambda n: f"{n} — {entries[n].description}",
+                        key="hv_ds")
     entry = entries[name]
     options = {}
     if entry.needs_path:
-        options["path"] = c1.text_input("Local path (folder or list file)", placeholder="/data/my_images")
+        options["path"] = c1.text_input("Local path (folder or list file)", placeholder="/data/my_images",
+                                        key="hv_ds_path")
         if name == "listfile":
             options["root"] = c1.text_input("Image root folder", placeholder="/data/nus-wide/images")
     elif name.startswith("cifar"):
@@ -88,8 +90,9 @@ def prepare_form() -> None:
     bb = c2.selectbox("Pretrained backbone", list(bbs), format_func=lambda n: f"{n} — {bbs[n].description}")
     weights = c2.file_uploader("…or your own state_dict (.pt/.pth)", type=["pt", "pth"], key="hv_weights")
     head = c3.selectbox("Hashing head", list_methods(), help="cel: cosine embedding loss, no quantization term")
-    bits = c3.multiselect("Bit lengths", BIT_CHOICES, default=list(runs.DEFAULT_BITS))
-    if st.button("Prepare", type="primary", disabled=not bits or (entry.needs_path and not options.get("path"))):
+    bits = c3.multiselect("Bit lengths", BIT_CHOICES, default=list(runs.DEFAULT_BITS), key="hv_bits_choice")
+    if st.button("Prepare", type="primary", disabled=not bits or (entry.needs_path and not options.get("path")),
+                 key="hv_prepare"):
         path = None
         if weights is not None:
             path = state.attempt(runs.save_weights_upload, weights.getvalue(), weights.name, bb,

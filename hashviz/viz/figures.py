@@ -292,6 +292,29 @@ def heatmap(matrix: np.ndarray, *, title: str, x: Sequence | None = None, y: Seq
     return _layout(fig, height=340, title=title)
 
 
+SIMILARITY_TITLES = ("class similarity S (classifier confusions)", "hash-centre similarity (1/K)·H Hᵀ")
+
+
+def similarity_pair(class_similarity: np.ndarray, center_similarity: np.ndarray, *,
+                    class_names: Sequence[str] = (), titles: tuple[str, str] = SIMILARITY_TITLES) -> go.Figure:
+    """Two class × class heatmaps side by side on one colour scale (−1…1, diverging, one colour bar), class names
+    on both axes: what SHC wanted (S) and what its ±1 centres give."""
+    S, C = np.asarray(class_similarity, dtype=float), np.asarray(center_similarity, dtype=float)
+    if S.shape != C.shape or S.ndim != 2 or S.shape[0] != S.shape[1]:
+        raise ValueError(f"similarity matrices must be the same square shape, got {S.shape} and {C.shape}")
+    n = len(S)
+    names = [str(class_names[i]) if i < len(class_names) else str(i) for i in range(n)]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.14)
+    for col, M in ((1, S), (2, C)):
+        fig.add_trace(go.Heatmap(z=M.round(4), x=names, y=names, coloraxis="coloraxis",
+                                 hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>"), row=1, col=col)
+    fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=names)
+    fig.update_xaxes(tickmode="array", tickvals=names, tickangle=-45 if max(map(len, names)) > 3 else 0)
+    fig.update_layout(coloraxis=dict(colorscale=DIVERGING, cmin=-1, cmax=1,
+                                     colorbar=dict(title="similarity", thickness=12)))
+    return _layout(fig, height=max(380, 28 * n + 160))
+
+
 def bit_correlation_heatmap(corr: np.ndarray, title: str = "bit correlation") -> go.Figure:
     """Pearson correlation between bits (diagonal 1); independent bits are near 0 (white)."""
     n = len(corr)

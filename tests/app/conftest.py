@@ -32,6 +32,24 @@ def filled_home(tmp_path_factory) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def shc_home(tmp_path_factory) -> Path:
+    """A store with an SHC run (16 bits, 2 head epochs): its head keeps the class and centre similarities."""
+    home = tmp_path_factory.mktemp("shc_home")
+    old = os.environ.get("HASHVIZ_HOME")
+    os.environ["HASHVIZ_HOME"] = str(home)
+    try:
+        from hashviz.ui import runs
+
+        runs.prepare("mnist5k", "mnist_cnn", "shc", (16,), head_options={"epochs": 2})
+    finally:
+        if old is None:
+            os.environ.pop("HASHVIZ_HOME", None)
+        else:
+            os.environ["HASHVIZ_HOME"] = old
+    return home
+
+
 @pytest.fixture
 def app_env(monkeypatch):
     monkeypatch.setenv("HASHVIZ_UMAP", "0")

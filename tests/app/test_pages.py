@@ -229,3 +229,69 @@ def test_sessions_keep_their_own_objects():
     so.put("c", "fit", 3)  # the oldest session goes first
     assert so.get("a", "fit") is None and so.get("c", "fit") == 3
     assert so.prune(lambda s: s == "c") == 1 and so.names("c") == ["fit"]
+
+
+# ---- Data & model: SHC similarity pair, skipped dataset files -------------------------------------------------
+def _values(v) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return a.reshape([int(x) for x in str(v.get("shape", len(a))).split(",")])
+    return np.asarray(v, dtype=float)
+
+
+def _figure(at, key: str) -> dict:
+    chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith(key) or key in c.proto.id)
+    return json.loads(chart.proto.spec)
+
+
+def test_shc_run_shows_class_and_centre_similarity_side_by_side(shc_home, monkeypatch, app_env):
+    from hashviz.ui import runs
+
+    monkeypatch.setenv("HASHVIZ_HOME", str(shc_home))
+    key = runs.list_runs()[0].key
+    S, C = runs.head_similarities(key, 16)
+    assert S.shape == C.shape == (10, 10) and np.allclose(np.diag(C), 1.0)
+    at = open_app("pages/1_data.py", {"run": key, "bits": "16"})
+    assert problems(at) == []
+    assert any("SHC" in h.value for h in at.subheader)
+    fig = _figure(at, "hv_shc_pair")
+    left, right = fig["data"][:2]
+    assert np.allclose(_values(left["z"]), S, atol=1e-4) and np.allclose(_values(right["z"]), C, atol=1e-4)
+    assert left["coloraxis"] == right["coloraxis"] == "coloraxis"  # one colour scale for both
+    assert left["x"] == left["y"] == right["x"] == [str(n) for n in runs.load_embeddings(key, 16).class_names]
+    assert "confuses" in _texts(at)  # the one-sentence explanation
+
+
+def test_other_heads_show_no_similarity_pair(filled):
+    at = open_app("pages/1_data.py")
+    assert problems(at) == []
+    assert not any("SHC" in h.value for h in at.subheader)
+
+
+def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path):
+    from hashviz.ui.jobs import PREPARE_JOBS
+    from hashviz.ui.widgets import JOB
+    from tests.data.fakes import write_png
+
+    root = tmp_path / "shapes"
+    for c, colour in enumerate(((250, 20, 20), (20, 20, 250), (20, 250, 20))):
+        for i in range(10):
+            write_png(root / f"class{c}" / f"{i}.png", tuple(max(0, v - 9 * i) for v in colour), size=(28, 28))
+    (root / "class1" / "notes.txt").write_text("not an image")
+    at = open_app("pages/1_data.py")
+    at.selectbox(key="hv_ds").set_value("imagefolder").run()
+    at.text_input(key="hv_ds_path").input(str(root)).run()
+    at.multiselect(key="hv_bits_choice").set_value([16]).run()
+    at.button(key="hv_prepare").click().run()
+    job = PREPARE_JOBS.get(at.session_state[JOB])
+    assert job is not None and job.join(300).status == "done", (job.status, job.message, job.error)
+    at.run()  # the progress fragment sees the finished job and switches to the new run
+    assert problems(at) == []
+    warning = " ".join(w.value for w in at.warning)
+    assert "1 file of the dataset could not be used" in warning, warning
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["path", "reason"] and len(table) == 1
+    assert table["path"][0].endswith("notes.txt") and table["reason"][0]

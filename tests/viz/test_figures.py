@@ -144,3 +144,19 @@ def test_figures_draw_no_black_or_white_marks_that_vanish_in_one_theme():
         text = json.dumps(spec, cls=PlotlyJSONEncoder).lower()
         for colour in ('"black"', '"white"', '"#000000"', '"#ffffff"', '"#000"', '"#fff"'):
             assert colour not in text, (colour, fig.layout.title.text)
+
+
+def test_similarity_pair_shares_one_colour_scale_and_names_the_classes():
+    S = np.array([[1.0, 0.3, 0.0], [0.3, 1.0, 0.1], [0.0, 0.1, 1.0]])
+    C = np.array([[1.0, 0.25, -0.25], [0.25, 1.0, 0.0], [-0.25, 0.0, 1.0]])
+    fig = F.similarity_pair(S, C, class_names=["cat", "dog", "car"])
+    left, right = fig.data
+    assert np.allclose(left.z, S) and np.allclose(right.z, C)
+    assert left.coloraxis == right.coloraxis == "coloraxis"
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (-1, 1)
+    assert list(left.x) == list(right.y) == ["cat", "dog", "car"]
+    assert left.xaxis != right.xaxis  # side by side
+    import pytest
+
+    with pytest.raises(ValueError, match="same square shape"):
+        F.similarity_pair(S, C[:2, :2])
