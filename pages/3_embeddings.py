@@ -42,8 +42,7 @@ def draw(xy, title, chart_key, sel_anchor, codes=None, values=None, is_umap=True
     if not is_umap:
         title += " — PCA" + (", UMAP computing…" if umap_enabled() else "")
     # plotly greys the unselected points itself; the figure changes only when a click rings neighbours
-    fig = figures.embedding_map(xy, labels=labels, class_names=emb.class_names, values=values, index=rows,
-                                anchor=anchor, title=title, highlight=ring, value_name="quantization error")
+    fig = maps.map_figure(xy, labels, tuple(emb.class_names), values, rows, anchor, title, ring, "quantization error")
     st.plotly_chart(fig, key=chart_key, on_select=maps.on_select(chart_key),
                     selection_mode=("lasso", "box", "points"))
 

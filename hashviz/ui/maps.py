@@ -35,6 +35,18 @@ def layout(X: np.ndarray, metric: str, reference: np.ndarray | None = None, pca_
     return P.project(X, method="pca", metric=metric, reference=pca_reference), False
 
 
+@st.cache_resource(max_entries=48, show_spinner=False)
+def map_figure(xy: np.ndarray, labels, class_names: tuple, values, index: np.ndarray, anchor, title: str,
+               highlight, value_name: str):
+    """:func:`hashviz.viz.figures.embedding_map`, cached by content: a lasso reruns the maps fragment, and
+    rebuilding three 5,000-point figures (plotly validates every property) was most of its server time. The
+    cached figure is never mutated (``st.plotly_chart`` serialises a copy)."""
+    from hashviz.viz import figures
+
+    return figures.embedding_map(xy, labels=labels, class_names=class_names, values=values, index=index,
+                                 anchor=anchor, title=title, highlight=highlight, value_name=value_name)
+
+
 def poll_pending() -> None:
     """Fragment body while UMAPs compute: a full rerun once the background work is done."""
     if P.jobs().running() == 0:
