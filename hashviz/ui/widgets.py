@@ -21,6 +21,7 @@ def start_prepare(params: dict) -> None:
     key = json.dumps(params, sort_keys=True, default=str)
     PREPARE_JOBS.start(key, params)
     st.session_state[JOB] = key
+    st.session_state.pop(ENDED, None)
     st.rerun()  # redraw with the progress fragment ticking
 
 
