@@ -109,6 +109,12 @@ def load_embeddings(key: str, n_bits: int) -> Embeddings:
     return Embeddings.load(_result(key).run(int(n_bits)).embeddings)
 
 
+def stored_quantizer_names(key: str, n_bits: int) -> tuple[str, ...]:
+    """The quantizers ``prepare`` fitted for this run and bit length, in order (sign, ITQ, HQ, then the head's
+    paired ones, e.g. random search for SDSH)."""
+    return tuple(_result(key).run(int(n_bits)).quantizers)
+
+
 def stored_quantizer(key: str, n_bits: int, name: str):
     """The quantizer ``name`` (sign/itq/hq) that ``prepare`` fitted and scored, or ``None`` if not stored."""
     from hashviz.pipeline import load_quantizer
@@ -232,33 +238,14 @@ def save_rotation(key: str, n_bits: int, label: str, *, rotation: np.ndarray, cu
 
 
 def _read_checkpoint(st, entry_key: str):
-    """A live-rotation entry read with ``strict=True`` and one retry: another session may be replacing its
-    checkpoint at this moment, and a non-strict read would set the entry aside as corrupt."""
-    import time
-
-    for attempt in range(3):
-        try:
-            return st.get_key(ROTATION_STAGE, entry_key, strict=True, running=True)
-        except StoreError:
-            if attempt == 2:
-                return None
-            time.sleep(0.05)
-    return None
+    """A live-rotation entry, read so that a checkpoint another session is replacing at this moment is retried,
+    then skipped, never set aside as corrupt (``RunStore.get_key(..., retries=...)``)."""
+    return st.get_key(ROTATION_STAGE, entry_key, running=True, retries=2)
 
 
 def _rotation_entries(key: str, n_bits: int):
-    st = store()
-    folder = st.runs / ROTATION_STAGE
-    if not folder.is_dir():
-        return []
-    out = []
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or not p.is_dir():
-            continue
-        e = _read_checkpoint(st, p.name)
-        if e is not None and e.config.get("prepared") == key and int(e.config.get("n_bits", -1)) == int(n_bits):
-            out.append(e)
-    return sorted(out, key=lambda e: e.status.get("written", 0))
+    return [e for e in store().list(ROTATION_STAGE, running=True, retries=2)
+            if e.config.get("prepared") == key and int(e.config.get("n_bits", -1)) == int(n_bits)]
 
 
 def list_rotations(key: str, n_bits: int) -> list[str]:

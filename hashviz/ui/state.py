@@ -24,7 +24,7 @@ log = logging.getLogger("hashviz.app")
 
 RUN, BITS = "hv_run", "hv_bits"  # persistent choices (widget state is dropped when a widget is not drawn)
 RUN_W, BITS_W = "hv_run_widget", "hv_bits_widget"
-QUANTIZER_NAMES = {"sign": "sign", "itq": "ITQ", "hq": "HQ"}
+QUANTIZER_NAMES = {"sign": "sign", "itq": "ITQ", "hq": "HQ", "random": "random search"}
 
 
 # ---- errors ---------------------------------------------------------------------------------------------------
@@ -163,8 +163,11 @@ def checkpoint_quantizer(key: str, n_bits: int, label: str):
     return _checkpoint(_home(), key, n_bits, label, float(saved.get("saved", 0)))
 
 
-def quantizers(key: str, n_bits: int, names=("sign", "itq", "hq"), with_live: bool = True) -> dict:
-    """Display label → fitted quantizer: the defaults plus every rotation trained live on this run."""
+def quantizers(key: str, n_bits: int, names=None, with_live: bool = True) -> dict:
+    """Display label → fitted quantizer: those ``prepare`` fitted for the run (sign, ITQ, HQ and the head's paired
+    ones, e.g. random search for SDSH; ``names`` to choose) plus every rotation trained live on this run."""
+    if names is None:
+        names = tuple(dict.fromkeys(("sign", "itq", "hq") + runs.stored_quantizer_names(key, n_bits)))
     out = {QUANTIZER_NAMES.get(n, n): fitted(key, n_bits, n) for n in names}
     if with_live:
         for label in runs.list_rotations(key, n_bits):

@@ -295,3 +295,23 @@ def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path):
     table = at.dataframe[0].value
     assert list(table.columns) == ["path", "reason"] and len(table) == 1
     assert table["path"][0].endswith("notes.txt") and table["reason"][0]
+
+
+def test_spherical_run_shows_its_random_search_rotation(tmp_path, monkeypatch, app_env):
+    """SDSH is paired with the random-search rotation of its paper: prepare fits it by default and Compare and
+    Queries show it next to sign / ITQ / HQ, with the numbers prepare stored."""
+    monkeypatch.setenv("HASHVIZ_HOME", str(tmp_path / "home"))
+    from hashviz.ui import runs
+
+    info = runs.prepare("digits", "mnist_cnn", "spherical", (16,), head_options={"epochs": 1})
+    at = open_app("pages/5_compare.py", query={"run": info.key, "bits": "16"})
+    assert problems(at) == []
+    df = at.dataframe[0].value
+    assert list(df["quantizer"]) == ["sign", "ITQ", "HQ", "random search"]
+    from hashviz.pipeline import load_prepared
+
+    stored = load_prepared(info.key).run(16).map["random"]
+    row = df[df["quantizer"] == "random search"].iloc[0]
+    assert row["mAP@all (ties expected)"] == pytest.approx(stored, abs=1e-12)
+    at = open_app("pages/4_queries.py", query={"run": info.key, "bits": "16"})
+    assert problems(at) == [] and "random search" in _texts(at) + "".join(h.proto.body for h in at.get("html"))
