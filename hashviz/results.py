@@ -26,7 +26,8 @@ TARGET_BITS = 32
 
 CSV_COLUMNS = ("dataset", "backbone", "head", "n_bits", "quantizer", "map_all", "map_at_k", "p_at_k",
                "p_within_radius", "quantization_error", "fit_seconds", "eval_seconds", "cell_seconds",
-               "head_train_seconds", "top_k", "radius", "ties", "n_query", "n_database", "n_train", "seed")
+               "head_train_seconds", "top_k", "radius", "ties", "n_query", "n_database", "n_train", "seed",
+               "hierarchical_at_k")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Cell:
     n_database: int
     n_train: int
     seed: int
+    # mean semantic similarity (label hierarchy) of the top_k nearest database items; NaN without a hierarchy
+    hierarchical_at_k: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     cells: list[Cell] = []
     diagnostics: list[HeadDiagnostics] = []
     summary = ""
+    similarity = _class_similarity(dataset, seed, dataset_options)
     _warm_up_metrics()
     for head in names:
         def relay(stage, done, total, head=head):
@@ -181,6 +185,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
             head_s = float(head_entry.extra.get("train_seconds", math.nan)) if head_entry is not None else math.nan
             if head_entry is not None:
                 diagnostics.append(_diagnostics(head, run, head_entry, head_s))
+            hier = _hierarchical_scores(run, qnames, store, similarity, TOP_K) if similarity is not None else {}
             for q in qnames:
                 ev = run.evaluations.get(q)
                 if not ev:
@@ -195,10 +200,39 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
                     cell_seconds=fit_s + eval_s, head_train_seconds=head_s, top_k=int(ev.get("top_k", TOP_K)),
                     radius=int(ev.get("radius", 2)), ties=str(ev.get("ties", "expected")),
                     n_query=int(ev["n_query"]), n_database=int(ev["n_database"]), n_train=int(ev["n_train"]),
-                    seed=int(seed)))
+                    seed=int(seed), hierarchical_at_k=hier.get(q, math.nan)))
     return ResultsTable(dataset=dataset, backbone=backbone, heads=names, bits=bits_t, quantizers=qnames,
                         seed=int(seed), cells=tuple(cells), seconds=time.perf_counter() - t0, summary=summary,
                         head_options=dict(head_options or {}), diagnostics=tuple(diagnostics))
+
+
+def _class_similarity(dataset: str, seed: int, dataset_options: Mapping | None):
+    """The (c, c) semantic class similarity of the dataset's label hierarchy, or None when it has none."""
+    from hashviz.data import get_dataset
+    from hashviz.retrieval.hierarchical import class_similarity_matrix
+
+    ds = get_dataset(dataset, seed=seed, **dict(dataset_options or {}))
+    if getattr(ds, "hierarchy", None) is None:
+        return None
+    return class_similarity_matrix(ds.hierarchy, ds.n_classes, ds.class_names)
+
+
+def _hierarchical_scores(run, qnames, store, similarity, top_k: int) -> dict[str, float]:
+    """Mean semantic similarity of the top k (ties expected) for each stored quantizer of one run."""
+    from hashviz.embeddings import Embeddings
+    from hashviz.pipeline import load_quantizer
+    from hashviz.retrieval.hierarchical import mean_semantic_similarity_at_k
+
+    emb = Embeddings.load(run.embeddings)
+    query, database = emb.part("query"), emb.part("database")
+    out = {}
+    for q in qnames:
+        fitted = load_quantizer(run.quantizers[q], store) if q in run.quantizers else None
+        if fitted is None:
+            continue
+        out[q] = mean_semantic_similarity_at_k(fitted.encode(query.z), fitted.encode(database.z), query.labels,
+                                               database.labels, similarity, min(top_k, database.n))
+    return out
 
 
 def _diagnostics(head: str, run, entry, train_seconds: float) -> HeadDiagnostics:
@@ -300,13 +334,33 @@ def markdown(table: ResultsTable, *, command: str = "") -> str:
             lines.append(f"| {d.head} | {d.n_bits} | {_s(d.train_seconds)} | {_f(d.final_loss)} | "
                          f"{_f(d.codebook_accuracy)} | {dist} |")
         lines.append("")
+    hier = any(not math.isnan(c.hierarchical_at_k) for c in table.cells)
+    k = c0.top_k if c0 else "k"
+    if hier:
+        lines += [f"## Hierarchical retrieval: mean semantic similarity of the top {k}", "",
+                  "Similarity of two classes = 1 − height of their lowest common ancestor / height of the root, "
+                  "in the dataset's label hierarchy (mnist5k: the digit shape families of docs/data.md); the score "
+                  f"averages it over each query's {k} nearest database items (ties expected) — SHREWD's measure. "
+                  "With 400 database items per class, most of a top 1000 must come from other classes, so the score "
+                  "rewards putting the same family next.", "",
+                  "| head | " + " | ".join(f"{n} bits {QUANTIZER_LABELS.get(q, q)}" for n in table.bits
+                                          for q in ("sign", "hq") if q in table.quantizers) + " |",
+                  "|---|" + "---:|" * (len(table.bits) * len({"sign", "hq"} & set(table.quantizers)))]
+        for h in table.heads:
+            vals = [_f(table.cell(h, n, q).hierarchical_at_k) for n in table.bits for q in ("sign", "hq")
+                    if q in table.quantizers]
+            lines.append(f"| {h} | " + " | ".join(vals) + " |")
+        lines.append("")
+    hcol = f" hier.@{k} |" if hier else ""
     lines += ["## All scores", "",
-              f"| head | bits | quantizer | mAP@all | mAP@{c0.top_k if c0 else 'k'} | P@r≤{c0.radius if c0 else 2} "
-              "| QE | cell time (s) | head training (s) |", "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+              f"| head | bits | quantizer | mAP@all | mAP@{k} | P@r≤{c0.radius if c0 else 2} "
+              f"| QE |{hcol} cell time (s) | head training (s) |",
+              "|---|---:|---|---:|---:|---:|---:|" + ("---:|" if hier else "") + "---:|---:|"]
     for c in table.cells:
+        hv = f" {_f(c.hierarchical_at_k)} |" if hier else ""
         lines.append(f"| {c.head} | {c.n_bits} | {QUANTIZER_LABELS.get(c.quantizer, c.quantizer)} | "
                      f"{_f(c.map_all)} | {_f(c.map_at_k)} | {_f(c.p_within_radius)} | {_f(c.quantization_error)} "
-                     f"| {_s(c.cell_seconds)} | {_s(c.head_train_seconds)} |")
+                     f"|{hv} {_s(c.cell_seconds)} | {_s(c.head_train_seconds)} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -334,6 +388,11 @@ def _headline(table: ResultsTable) -> list[str]:
         best = sorted(((table.best(h, n).map_all, h, table.best(h, n).quantizer) for h in table.heads), reverse=True)
         out.append(f"- {n} bits: best {best[0][1]} {best[0][0]:.4f} ({QUANTIZER_LABELS.get(best[0][2], best[0][2])})"
                    f", lowest best {best[-1][1]} {best[-1][0]:.4f}.")
+    if "hq" in qs and any(not math.isnan(c.hierarchical_at_k) for c in table.cells):
+        for n in table.bits:
+            r = sorted(((table.cell(h, n, "hq").hierarchical_at_k, h) for h in table.heads), reverse=True)
+            out.append(f"- Hierarchical score (top {table.cells[0].top_k}, HQ), {n} bits: "
+                       + ", ".join(f"{h} {v:.4f}" for v, h in r) + ".")
     computed = sum(c.cell_seconds for c in table.cells if not math.isnan(c.cell_seconds))
     heads_s = {(c.head, c.n_bits): c.head_train_seconds for c in table.cells if not math.isnan(c.head_train_seconds)}
     out += [f"- Compute recorded in the cells: {sum(heads_s.values()):.0f} s of head training, {computed:.0f} s of "

@@ -157,3 +157,28 @@ def test_head_diagnostics(table):
         assert d.codebook_accuracy > 0.2  # chance 0.1 (3 epochs on digits; 0.96 on the default, docs/results.md)
         assert d.centers_min_distance >= run.n_bits / 4
     assert "## Heads" in markdown(t) and "codebook accuracy" in markdown(t)
+
+
+def test_hierarchical_score_per_cell(table):
+    """digits has the documented shape-family hierarchy: each cell carries the mean semantic similarity of the
+    top k, equal to a direct computation with the stored quantizer."""
+    from hashviz.data import get_dataset
+    from hashviz.retrieval.hierarchical import class_similarity_matrix, mean_semantic_similarity_at_k
+
+    t, store, _ = table
+    ds = get_dataset("digits", seed=0)
+    sim = class_similarity_matrix(ds.hierarchy, ds.n_classes, ds.class_names)
+    res = prepare("digits", "mnist_cnn", "cel", BITS, store=store, seed=0, head_options={"epochs": 3},
+                  quantizers=QUANT)
+    run = res.run(16)
+    emb = Embeddings.load(run.embeddings)
+    q, db = emb.part("query"), emb.part("database")
+    fitted = load_quantizer(run.quantizers["hq"], store)
+    want = mean_semantic_similarity_at_k(fitted.encode(q.z), fitted.encode(db.z), q.labels, db.labels, sim,
+                                         min(1000, db.n))
+    cell = t.cell("cel", 16, "hq")
+    assert cell.hierarchical_at_k == pytest.approx(want, abs=1e-12)
+    # at least the share of same-class items in the top k, at most 1
+    assert cell.p_at_k <= cell.hierarchical_at_k <= 1.0
+    text = markdown(t)
+    assert "## Hierarchical retrieval" in text and f"{cell.hierarchical_at_k:.4f}" in text
