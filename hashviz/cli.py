@@ -40,6 +40,9 @@ def add_evaluate(sub) -> None:
     p.add_argument("--radius", type=int, default=2)
     p.add_argument("--ties", default="expected", choices=["expected", "stable", "optimistic", "pessimistic"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hierarchy", default=None,
+                   help='a JSON file {"class": "parent", ...}: adds the hierarchical score (mean semantic '
+                        "similarity of the top k)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
 
@@ -49,6 +52,13 @@ def cmd_evaluate(args) -> int:
     from hashviz.evaluate import evaluate
 
     emb = Embeddings.load(args.embeddings, seed=args.seed)
+    similarity = None
+    if args.hierarchy:
+        from hashviz.data.hierarchy import load_hierarchy_json
+        from hashviz.retrieval.hierarchical import class_similarity_matrix
+
+        names = tuple(emb.class_names)
+        similarity = class_similarity_matrix(load_hierarchy_json(args.hierarchy, names), len(names), names)
     results = []
     for name in args.quantizer:
         options: dict = {"random_state": args.seed}
@@ -64,7 +74,7 @@ def cmd_evaluate(args) -> int:
                 bar.update(1)
 
         res = evaluate(emb, name, options=options, top_k=args.top_k, ties=args.ties, radius=args.radius,
-                       on_step=tick)
+                       on_step=tick, similarity=similarity)
         if bar is not None:
             bar.close()
         results.append(res)
@@ -74,17 +84,19 @@ def cmd_evaluate(args) -> int:
                "results": [r.to_dict() for r in results]}
         if len(results) == 1:
             out.update(results[0].to_dict())
-        print(json.dumps(out, indent=2))
+        print(json.dumps(_json_safe(out), indent=2))
     else:
         r0 = results[0]
         print(f"{args.embeddings}: {emb.n} rows, {emb.dim} bits; {r0.n_query} queries vs {r0.n_database} "
               f"database, quantizers fit on {r0.n_train} train rows; ties={args.ties}")
         head = (f"{'quantizer':<10} {'mAP@all':>8} {f'mAP@{r0.top_k}':>9} {f'P@{r0.top_k}':>8} "
-                f"{f'P@r<={r0.radius}':>8} {'q.error':>8} {'fit s':>7}")
+                f"{f'P@r<={r0.radius}':>8} {'q.error':>8} {'fit s':>7}"
+                + (f" {f'hier@{r0.top_k}':>9}" if similarity is not None else ""))
         print(head)
         for r in results:
             print(f"{r.quantizer:<10} {r.map:8.4f} {r.map_at_k:9.4f} {r.p_at_k:8.4f} {r.p_within_radius:8.4f} "
-                  f"{r.quantization_error:8.4f} {r.fit_seconds:7.2f}")
+                  f"{r.quantization_error:8.4f} {r.fit_seconds:7.2f}"
+                  + (f" {r.hierarchical_at_k:9.4f}" if similarity is not None else ""))
     return 0
 
 

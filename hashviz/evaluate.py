@@ -38,6 +38,8 @@ class Evaluation:
     n_train: int
     options: Mapping
     eval_seconds: float = 0.0  # encoding query + database and computing every score above
+    # mean semantic similarity of the top_k under a label hierarchy (given as ``similarity``), else NaN
+    hierarchical_at_k: float = float("nan")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,10 +65,13 @@ def fit_quantizer(emb: Embeddings, name: str, options: Mapping | None = None,
 
 def evaluate(emb: Embeddings, quantizer: str = "hq", *, options: Mapping | None = None, top_k: int = 1000,
              ties: str = "expected", radius: int = 2, fitted=None, fit_seconds: float = 0.0,
-             on_step: Callable | None = None) -> Evaluation:
+             on_step: Callable | None = None, similarity=None) -> Evaluation:
     """Fit ``quantizer`` on the train split (or use ``fitted``), encode query and database, score them.
 
     mAP is mAP@all; mAP@k, P@k use ``top_k`` (clipped to the database size); P@r uses Hamming ``radius``.
+    ``similarity``: a (c, c) class similarity from a label hierarchy
+    (:func:`hashviz.retrieval.hierarchical.class_similarity_matrix`) adds the hierarchical score: the mean
+    semantic similarity of the top k (ties ``stable`` when ``ties="stable"``, else expected).
     """
     from hashviz.retrieval.metrics import (
         mean_average_precision,
@@ -95,6 +100,11 @@ def evaluate(emb: Embeddings, quantizer: str = "hq", *, options: Mapping | None 
         fit_seconds=float(fit_seconds), top_k=k, radius=radius, ties=str(ties),
         n_query=query.n, n_database=database.n, n_train=int(emb.mask("train").sum()),
         options=dict(options or {}))
+    if similarity is not None:
+        from hashviz.retrieval.hierarchical import mean_semantic_similarity_at_k
+
+        ev = replace(ev, hierarchical_at_k=float(mean_semantic_similarity_at_k(
+            *args, similarity, k, ties="stable" if ties == "stable" else "expected")))
     return replace(ev, eval_seconds=time.perf_counter() - t0)
 
 

@@ -32,7 +32,8 @@ state.set_params(k=top_k, ties=ties)
 @st.cache_data(max_entries=256, show_spinner="scoring…")
 def row(key, n_bits, label, top_k, ties, radius, stamp):
     q = state.quantizers(key, n_bits)[label]
-    return compare.score(state.embeddings(key, n_bits), label, q, top_k=top_k, ties=ties, radius=radius)
+    return compare.score(state.embeddings(key, n_bits), label, q, top_k=top_k, ties=ties, radius=radius,
+                         similarity=state.class_similarity(key))
 
 
 rows = []
@@ -43,7 +44,10 @@ for n_bits in run.bits:
 df = compare.table(rows)
 st.dataframe(df, hide_index=True, key="hv_cmp_table")
 st.caption(f"Query vs database: {rows[0]['n_query']:,} queries, {rows[0]['n_database']:,} database items; "
-           "quantizers fitted on the train split only; relevant = shares a label with the query.")
+           "quantizers fitted on the train split only; relevant = shares a label with the query."
+           + (" Semantic similarity: 1 − (height of the lowest common ancestor / height of the root) in the "
+              "dataset's label hierarchy, averaged over each query's top k — it rewards putting related classes "
+              "next." if state.class_similarity(key) is not None else ""))
 
 left, right = st.columns(2)
 left.plotly_chart(figures.map_vs_bits(rows, label=f"mAP@all (ties {ties})"), key="hv_cmp_bits")

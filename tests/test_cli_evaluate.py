@@ -48,3 +48,31 @@ def test_evaluate_bad_file_gives_message_not_traceback(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "bad.npz")]) == 2
     err = capsys.readouterr().err
     assert "no 'z' or 'features'" in err and "hint:" in err and "Traceback" not in err
+
+
+def test_evaluate_with_a_hierarchy_adds_the_semantic_score(emb_file, tmp_path, capsys):
+    """Four classes in two families: the score equals a brute-force mean over each query's top k of
+    1 (same class) / 1/2 (same family) / 0, and is strict JSON without a hierarchy (NaN → null)."""
+    from hashviz.codes import encode, hamming_distances
+
+    tree = tmp_path / "tree.json"
+    tree.write_text(json.dumps({"0": "even", "1": "odd", "2": "even", "3": "odd"}))
+    assert main(["evaluate", str(emb_file), "-q", "sign", "--top-k", "20", "--ties", "stable", "--hierarchy",
+                 str(tree), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["hierarchical_at_k"]
+    emb = Embeddings.load(emb_file)
+    q, d = emb.part("query"), emb.part("database")
+    dist = hamming_distances(encode(q.z), encode(d.z))
+    family = np.array([0, 1, 0, 1])
+    total = 0.0
+    for i in range(q.n):
+        top = np.argsort(dist[i], kind="stable")[:20]
+        sim = [1.0 if d.labels[j] == q.labels[i] else (0.5 if family[d.labels[j]] == family[q.labels[i]] else 0.0)
+               for j in top]
+        total += np.mean(sim)
+    assert got == pytest.approx(total / q.n)
+    assert main(["evaluate", str(emb_file), "-q", "sign", "--json"]) == 0
+    raw = capsys.readouterr().out
+    assert "NaN" not in raw and json.loads(raw)["hierarchical_at_k"] is None
+    assert main(["evaluate", str(emb_file), "-q", "sign", "--hierarchy", str(tmp_path / "nope.json")]) == 2
+    assert "no such hierarchy file" in capsys.readouterr().err

@@ -15,12 +15,13 @@ from hashviz.embeddings import Embeddings
 
 
 def score(emb: Embeddings, label: str, quantizer, *, top_k: int = 1000, ties: str = "expected",
-          radius: int = 2) -> dict:
-    """One table row: the Evaluation of ``quantizer`` plus the optimistic/pessimistic tie bounds of mAP@all."""
+          radius: int = 2, similarity=None) -> dict:
+    """One table row: the Evaluation of ``quantizer`` plus the optimistic/pessimistic tie bounds of mAP@all
+    (and the hierarchical score when the run's dataset has a label hierarchy: ``similarity``)."""
     from hashviz.evaluate import evaluate
     from hashviz.retrieval.metrics import mean_average_precision
 
-    ev = evaluate(emb, label, top_k=top_k, ties=ties, radius=radius, fitted=quantizer)
+    ev = evaluate(emb, label, top_k=top_k, ties=ties, radius=radius, fitted=quantizer, similarity=similarity)
     q, db = emb.part("query"), emb.part("database")
     qc, dc = quantizer.encode(q.z), quantizer.encode(db.z)
     lo = mean_average_precision(qc, dc, q.labels, db.labels, ties="pessimistic")
@@ -41,6 +42,10 @@ def table(rows: list[dict]):
                     "quantization error": r["quantization_error"],
                     "mAP@all tie spread (pessimistic…optimistic)": f"{r['map_pessimistic']:.4f} … "
                                                                      f"{r['map_optimistic']:.4f}"})
+        h = r.get("hierarchical_at_k")
+        if h is not None and np.isfinite(h):
+            hties = "stable" if ties == "stable" else "expected"
+            out[-1][f"semantic similarity@{k} (hierarchy, ties {hties})"] = h
     return pd.DataFrame(out)
 
 

@@ -132,6 +132,16 @@ def dataset(key: str):
     return _dataset(_home(), key)
 
 
+def class_similarity(key: str):
+    """The run's (c, c) class similarity from its label hierarchy, or None (cached; never mutated)."""
+    return _class_similarity(_home(), key)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _class_similarity(home: str, key: str):
+    return runs.class_similarity(dataset(key))
+
+
 def fitted(key: str, n_bits: int, name: str, options_json: str = "{}"):
     return _fitted(_home(), key, int(n_bits), name, options_json)
 

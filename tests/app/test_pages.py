@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hashviz.embeddings import Embeddings
+from hashviz.evaluate import evaluate
 from tests.app.conftest import SMALL_BITS, open_app, problems
 
 PAGES = ["pages/1_data.py", "pages/2_rotation.py", "pages/3_embeddings.py", "pages/4_queries.py",
@@ -315,3 +316,25 @@ def test_spherical_run_shows_its_random_search_rotation(tmp_path, monkeypatch, a
     assert row["mAP@all (ties expected)"] == pytest.approx(stored, abs=1e-12)
     at = open_app("pages/4_queries.py", query={"run": info.key, "bits": "16"})
     assert problems(at) == [] and "random search" in _texts(at) + "".join(h.proto.body for h in at.get("html"))
+
+
+def test_compare_shows_the_hierarchical_score_for_a_dataset_with_a_hierarchy(filled):
+    """mnist5k has the digit shape tree: Compare adds the semantic similarity of the top k, equal to the library's
+    evaluate() with that hierarchy (the CLI's `evaluate --hierarchy`)."""
+    from hashviz.data import get_dataset
+    from hashviz.pipeline import list_prepared, load_quantizer
+    from hashviz.retrieval.hierarchical import class_similarity_matrix
+
+    at = open_app("pages/5_compare.py")
+    assert problems(at) == []
+    df = at.dataframe[0].value
+    col = "semantic similarity@1000 (hierarchy, ties expected)"
+    assert col in df.columns
+    ds = get_dataset("mnist5k")
+    sim = class_similarity_matrix(ds.hierarchy, ds.n_classes, ds.class_names)
+    run = list_prepared()[0].run(16)
+    emb = Embeddings.load(run.embeddings)
+    ev = evaluate(emb, "hq", fitted=load_quantizer(run.quantizers["hq"]), top_k=1000, similarity=sim)
+    row = df[(df["quantizer"] == "HQ") & (df["n_bits"] == 16)].iloc[0]
+    assert row[col] == pytest.approx(ev.hierarchical_at_k, abs=1e-12)
+    assert row["P@1000 (ties expected)"] <= row[col] <= 1
