@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test lint bench clean install install-dev
+.PHONY: run test lint bench bench-app clean install install-dev
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_quantizers.py
+
+# The app in a real browser (chart updates/s, steps/s, lasso → grid); needs Chromium like the browser tests.
+bench-app: $(VENV)/.installed-dev $(CHROMIUM)
+	$(PY) benchmarks/bench_app.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
