@@ -146,6 +146,29 @@ def _add_source_args(p) -> None:
     p.add_argument("--backbone", default="mnist_cnn", help="a name from `python -m hashviz backbones`")
 
 
+def _parse_value(text: str):
+    try:
+        return json.loads(text)  # numbers, true/false, null, lists
+    except ValueError:
+        return text
+
+
+def _parse_head_options(items) -> dict[str, dict]:
+    """``KEY=VALUE`` (every head) or ``METHOD:KEY=VALUE`` (one head) → {method or "": {key: value}}."""
+    out: dict[str, dict] = {}
+    for item in items or ():
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            from hashviz.errors import InvalidInputError
+
+            raise InvalidInputError(f"head option {item!r} is not KEY=VALUE",
+                                    "e.g. --head-option lambda_q=0 or --head-option dpsh:lambda_q=0; "
+                                    "`python -m hashviz heads` lists each method's options")
+        method, _, key = key.strip().rpartition(":")
+        out.setdefault(method.strip().lower(), {})[key.strip()] = _parse_value(value.strip())
+    return out
+
+
 def _dataset_options(args) -> dict:
     return {k: v for k, v in (("path", args.path), ("root", args.root)) if v is not None}
 
@@ -167,6 +190,9 @@ def add_prepare(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="head training epochs")
     p.add_argument("--lr", type=float, default=None, help="head learning rate")
     p.add_argument("--hidden", type=int, nargs="*", default=None, help="head hidden widths (none: linear head)")
+    p.add_argument("--head-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a loss option of the head, e.g. lambda_q=0 (repeatable; `python -m hashviz heads` lists "
+                        "them)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--home", default=None, help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
     p.add_argument("--json", action="store_true", help='print one JSON object {"runs": [...]} on stdout')
@@ -181,6 +207,13 @@ def cmd_prepare(args) -> int:
     head_options = {k: v for k, v in (("epochs", args.epochs), ("lr", args.lr)) if v is not None}
     if args.hidden is not None:
         head_options["hidden"] = tuple(args.hidden)
+    for method, opts in _parse_head_options(args.head_option).items():
+        if method and method != args.head:
+            from hashviz.errors import InvalidInputError
+
+            raise InvalidInputError(f"head option for {method!r} given while preparing head {args.head!r}",
+                                    "drop the METHOD: prefix, or use it with `table`")
+        head_options.update(opts)
     bars = _StageBars(enabled=True)
     try:
         result = prepare(args.dataset, args.backbone, args.head, args.bits, store=RunStore(args.home),
@@ -234,6 +267,33 @@ def cmd_backbones(args) -> int:
         rows.append({"name": b.name, "description": b.description, "output_dim": b.output_dim,
                      "offline": bool(ok), "status": why})
     _print_listing(rows, args.json)
+    return 0
+
+
+@command
+def add_heads(sub) -> None:
+    p = sub.add_parser("heads", help="list the hashing-head methods, their papers and loss options")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_heads)
+
+
+def cmd_heads(args) -> int:
+    from hashviz.heads.losses import get_method, list_methods, method_options
+
+    rows = []
+    for name in list_methods():
+        cls = get_method(name)
+        rows.append({"name": name, "paper": cls.paper, "aliases": list(cls.aliases),
+                     "multilabel": bool(cls.supports_multilabel), "needs_hierarchy": bool(cls.needs_hierarchy),
+                     "paired_quantizers": list(cls.paired_quantizers), "options": method_options(name)})
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for r in rows:
+        extra = [x for x, on in (("multi-label", r["multilabel"]), ("needs a hierarchy", r["needs_hierarchy"])) if on]
+        print(f"{r['name']:<10} {r['paper']}" + (f"  [{', '.join(extra)}]" if extra else ""))
+        opts = "  ".join(f"{k}={v!r}" for k, v in r["options"].items())
+        print(f"{'':<10} options: {opts or '(none)'}")
     return 0
 
 
@@ -296,6 +356,8 @@ def add_table(sub) -> None:
     p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
     p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random"])
     p.add_argument("--epochs", type=int, default=None, help="head training epochs (default: prepare's)")
+    p.add_argument("--head-option", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
+                   help="a loss option for every head (KEY=VALUE) or one (dpsh:lambda_q=0); repeatable")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--home", default=None, help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
     p.add_argument("--out", default="docs/results.md", help="Markdown output (CSV: same name, .csv)")
@@ -312,6 +374,8 @@ def cmd_table(args) -> int:
 
     dataset_options = _dataset_options(args)
     head_options = {"epochs": args.epochs} if args.epochs is not None else {}
+    per_method = _parse_head_options(args.head_option)
+    head_options.update(per_method.pop("", {}))
     bars = _StageBars(enabled=True)
     current = [None]
 
@@ -326,7 +390,7 @@ def cmd_table(args) -> int:
     try:
         table = results_table(args.dataset, args.backbone, args.heads, args.bits, args.quantizers,
                               store=RunStore(args.home), seed=args.seed, dataset_options=dataset_options,
-                              head_options=head_options, progress=progress)
+                              head_options=head_options, method_options=per_method, progress=progress)
     finally:
         bars.close()
     out = Path(args.out)

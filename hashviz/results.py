@@ -87,6 +87,7 @@ class ResultsTable:
     summary: str = ""
     head_options: Mapping = field(default_factory=dict)
     diagnostics: tuple[HeadDiagnostics, ...] = ()
+    method_options: Mapping = field(default_factory=dict)
 
     def cell(self, head: str, n_bits: int, quantizer: str) -> Cell:
         for c in self.cells:
@@ -151,10 +152,12 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
                   bits: Sequence[int] = (16, 32, 64), quantizers: Sequence[str] = ("sign", "itq", "hq", "random"),
                   *, store: RunStore | str | Path | None = None, seed: int = 0,
                   dataset_options: Mapping | None = None, head_options: Mapping | None = None,
+                  method_options: Mapping[str, Mapping] | None = None,
                   progress: Callable[[str, str, int, int], object] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> ResultsTable:
     """Prepare every head (cached per config key) and collect one :class:`Cell` per head × bits × quantizer.
 
+    ``head_options`` apply to every head, ``method_options[method]`` to one (e.g. ``{"dpsh": {"lambda_q": 0}}``).
     ``progress(head, stage, done, total)`` relays :func:`hashviz.pipeline.prepare`'s progress per head.
     Protocol: the dataset's query vs database split, quantizers fitted on its train split, mAP@all with
     expected ties, mAP@k and P@k with k = 1000 (clipped to the database), P@r≤2 (precision of the database items
@@ -165,6 +168,13 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     t0 = time.perf_counter()
     store = store if isinstance(store, RunStore) else RunStore(store)
     names = _heads(heads)
+    from hashviz.heads.losses import get_method
+
+    per_method = {get_method(m).name: dict(o) for m, o in dict(method_options or {}).items()}
+    unused = sorted(set(per_method) - set(names))
+    if unused:
+        raise InvalidInputError(f"options given for head(s) not in the table: {', '.join(unused)}",
+                                f"heads in this table: {', '.join(names)}")
     bits_t = check_bits(bits, head=True)
     qnames = tuple(dict.fromkeys(str(q).strip().lower() for q in quantizers))
     cells: list[Cell] = []
@@ -177,8 +187,9 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
             if progress is not None:
                 progress(head, stage, done, total)
 
+        opts = {**dict(head_options or {}), **dict(per_method.get(head, {}))}
         res = prepare(dataset, backbone, head, bits_t, store=store, seed=seed, dataset_options=dataset_options,
-                      head_options=head_options, quantizers=qnames, progress=relay, should_stop=should_stop)
+                      head_options=opts, quantizers=qnames, progress=relay, should_stop=should_stop)
         summary = res.summary
         for run in res.runs:
             head_entry = store.get_key("heads", run.head_key) if run.head_key else None
@@ -203,7 +214,8 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
                     seed=int(seed), hierarchical_at_k=hier.get(q, math.nan)))
     return ResultsTable(dataset=dataset, backbone=backbone, heads=names, bits=bits_t, quantizers=qnames,
                         seed=int(seed), cells=tuple(cells), seconds=time.perf_counter() - t0, summary=summary,
-                        head_options=dict(head_options or {}), diagnostics=tuple(diagnostics))
+                        head_options=dict(head_options or {}), diagnostics=tuple(diagnostics),
+                        method_options=per_method)
 
 
 def _class_similarity(dataset: str, seed: int, dataset_options: Mapping | None):
@@ -298,6 +310,10 @@ def markdown(table: ResultsTable, *, command: str = "") -> str:
             f"within Hamming radius {c0.radius} (0 for a query with none); QE: quantization error, mean "
             "(|u| − 1)² over the rotated database embeddings rescaled to norm √bits. Time: quantizer fit + "
             "scoring per cell (the head's training time is its own column).", ""]
+    if table.head_options or table.method_options:
+        given = [f"every head: {dict(table.head_options)}"] if table.head_options else []
+        given += [f"{m}: {o}" for m, o in table.method_options.items()]
+        lines += ["**Options changed from the defaults** — " + "; ".join(given) + ".", ""]
     lines += _headline(table)
     lines += ["## mAP@all (ties expected)", ""]
     for n in table.bits:

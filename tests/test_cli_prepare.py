@@ -79,3 +79,17 @@ def test_train_backbone_writes_loadable_weights(home, capsys):
     state = torch.load(out, weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     assert (home / "cnn.pt.sha256").read_text().split()[0] == info["sha256"]
+
+
+def test_prepare_head_options(home, capsys):
+    from hashviz.store import RunStore
+
+    argv = ["prepare", "--dataset", "digits", "--head", "orthohash", "--bits", "16", "--epochs", "1", "--json",
+            "-q", "sign"]
+    assert main([*argv, "--head-option", "codebook=hadamard", "--head-option", "orthohash:margin=0.3"]) == 0
+    capsys.readouterr()
+    (entry,) = RunStore(home).list("heads")
+    assert entry.config["options"] == {"codebook": "hadamard", "margin": 0.3}
+    assert entry.extra["loss_extra"]["codebook"] == "hadamard"
+    assert main([*argv, "--head-option", "csq:lambda_q=0"]) == 2
+    assert "while preparing head 'orthohash'" in capsys.readouterr().err

@@ -182,3 +182,35 @@ def test_hierarchical_score_per_cell(table):
     assert cell.p_at_k <= cell.hierarchical_at_k <= 1.0
     text = markdown(t)
     assert "## Hierarchical retrieval" in text and f"{cell.hierarchical_at_k:.4f}" in text
+
+
+def test_per_method_options_reach_only_their_head(tmp_path, capsys):
+    out = tmp_path / "r.md"
+    base = ["table", "--dataset", "digits", "--heads", "cel", "dpsh", "--bits", "16", "-q", "sign", "--epochs", "1",
+            "--home", str(tmp_path / "home"), "--out", str(out)]
+    assert main([*base, "--head-option", "dpsh:lambda_q=0"]) == 0
+    capsys.readouterr()
+    store = RunStore(tmp_path / "home")
+    heads = {e.config["method"]: e.config["options"] for e in store.list("heads")}
+    assert heads == {"cel": {}, "dpsh": {"lambda_q": 0}}
+    assert "dpsh: {'lambda_q': 0}" in out.read_text()
+    # an option for a head that is not in the table, one the method does not have, or no KEY=VALUE: clear errors
+    for option, message in (("csq:lambda_q=0", "not in the table"), ("nope=1", "unknown option(s) for head method"),
+                            ("lambda_q", "is not KEY=VALUE")):
+        assert main([*base, "--head-option", option]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_heads_command_lists_methods_and_options(capsys):
+    from hashviz.heads.losses import list_methods, method_options
+
+    assert main(["heads", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == list_methods()
+    dpsh = next(r for r in rows if r["name"] == "dpsh")
+    assert dpsh["options"] == {"lambda_q": 10.0} and "Pairwise Labels" in dpsh["paper"]
+    shc = next(r for r in rows if r["name"] == "shc")
+    assert {"classifier_steps", "lambda_q", "quantization"} <= set(shc["options"])  # its own and CSQ's
+    assert next(r for r in rows if r["name"] == "spherical")["paired_quantizers"] == ["random"]
+    assert method_options("sdsh") == method_options("spherical")
+    assert main(["heads"]) == 0 and "lambda_q=10.0" in capsys.readouterr().out

@@ -90,8 +90,11 @@ def prepare_form() -> None:
     bbs = {b.name: b for b in list_backbones()}
     bb = c2.selectbox("Pretrained backbone", list(bbs), format_func=lambda n: f"{n} — {bbs[n].description}")
     weights = c2.file_uploader("…or your own state_dict (.pt/.pth)", type=["pt", "pth"], key="hv_weights")
-    head = c3.selectbox("Hashing head", list_methods(), help="cel: cosine embedding loss, no quantization term")
+    head = c3.selectbox("Hashing head", list_methods(), help="cel: cosine embedding loss, no quantization term",
+                        key="hv_head")
     bits = c3.multiselect("Bit lengths", BIT_CHOICES, default=list(runs.DEFAULT_BITS), key="hv_bits_choice")
+    with c3.expander("Head training and loss options"):
+        head_options = head_options_inputs(head)
     if st.button("Prepare", type="primary", disabled=not bits or (entry.needs_path and not options.get("path")),
                  key="hv_prepare"):
         path = None
@@ -99,7 +102,45 @@ def prepare_form() -> None:
             path = state.attempt(runs.save_weights_upload, weights.getvalue(), weights.name, bb,
                                  what="checking the weights file")
         start_prepare({"dataset": name, "dataset_options": options, "backbone": bb, "backbone_weights": path,
-                       "head": head, "bits": sorted(bits)})
+                       "head": head, "bits": sorted(bits), "head_options": head_options})
+
+
+def head_options_inputs(head: str) -> dict:
+    """Training settings and the method's loss options (``hashviz.heads.losses.method_options``), each shown with
+    its default; only values changed from the defaults are returned, so default runs keep their cached key."""
+    from hashviz.heads import train as T
+    from hashviz.heads.losses import method_options
+
+    out: dict = {}
+    epochs = st.number_input("Epochs", 1, 1000, T.DEFAULT_EPOCHS, key="hv_head_epochs")
+    lr = st.number_input("Learning rate", 1e-6, 1.0, T.DEFAULT_LR, format="%g", key="hv_head_lr")
+    if int(epochs) != T.DEFAULT_EPOCHS:
+        out["epochs"] = int(epochs)
+    if float(lr) != T.DEFAULT_LR:
+        out["lr"] = float(lr)
+    for name, default in method_options(head).items():
+        key = f"hv_head_{head}_{name}"
+        if isinstance(default, bool):
+            value = st.checkbox(name, default, key=key)
+        elif isinstance(default, int):
+            value = int(st.number_input(name, value=default, step=1, key=key))
+        elif isinstance(default, float):
+            value = float(st.number_input(name, value=default, format="%g", key=key))
+        else:  # strings, and None = "decided by the method" (e.g. OrthoHash's scale √bits)
+            text = st.text_input(name, "" if default is None else str(default), key=key,
+                                 placeholder="method default" if default is None else None)
+            value = default if text.strip() == ("" if default is None else str(default)) else _typed(text)
+        if value != default:
+            out[name] = value
+    st.caption("`python -m hashviz heads` lists these too; docs/methods.md explains them.")
+    return out
+
+
+def _typed(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text.strip()
 
 
 def embeddings_upload() -> None:

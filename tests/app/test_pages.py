@@ -338,3 +338,27 @@ def test_compare_shows_the_hierarchical_score_for_a_dataset_with_a_hierarchy(fil
     row = df[(df["quantizer"] == "HQ") & (df["n_bits"] == 16)].iloc[0]
     assert row[col] == pytest.approx(ev.hierarchical_at_k, abs=1e-12)
     assert row["P@1000 (ties expected)"] <= row[col] <= 1
+
+
+def test_head_options_from_the_form_reach_the_trained_head(fresh):
+    """Data & model: a method's loss options (here DPSH's λ = 0, the HQ paper's setting) and the epochs are set in
+    the form; only changed values are passed, and the stored head was trained with them."""
+    from hashviz.store import RunStore
+    from hashviz.ui.jobs import PREPARE_JOBS
+    from hashviz.ui.widgets import JOB
+
+    at = open_app("pages/1_data.py")
+    at.selectbox(key="hv_ds").set_value("digits").run()
+    at.selectbox(key="hv_head").set_value("dpsh").run()
+    assert at.number_input(key="hv_head_dpsh_lambda_q").value == 10.0  # the method's default is shown
+    at.number_input(key="hv_head_dpsh_lambda_q").set_value(0.0).run()
+    at.number_input(key="hv_head_epochs").set_value(1).run()
+    at.multiselect(key="hv_bits_choice").set_value([16]).run()
+    at.button(key="hv_prepare").click().run()
+    job = PREPARE_JOBS.get(at.session_state[JOB])
+    assert job is not None and job.join(300).status == "done", (job.status, job.message, job.error)
+    at.run()
+    assert problems(at) == []
+    (entry,) = RunStore(fresh).list("heads")
+    assert entry.config["method"] == "dpsh" and entry.config["options"] == {"lambda_q": 0.0}
+    assert entry.config["epochs"] == 1

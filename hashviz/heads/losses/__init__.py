@@ -9,6 +9,7 @@ module named in the list but not present on disk is skipped, any other import er
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from hashviz.errors import InvalidInputError
@@ -20,6 +21,7 @@ __all__ = [
     "get_loss",
     "get_method",
     "list_methods",
+    "method_options",
     "register",
     "shared_label_similarity",
 ]
@@ -91,3 +93,23 @@ def get_method(name: str) -> type[HeadLoss]:
 def get_loss(name: str, n_bits: int, n_classes: int, *, multilabel: bool = False, **options: Any) -> HeadLoss:
     """Construct the loss of head method ``name`` for ``n_bits`` bits and ``n_classes`` classes."""
     return get_method(name)(n_bits, n_classes, multilabel=multilabel, **options)
+
+
+_NOT_OPTIONS = {"multilabel", "class_names"}  # set by the trainer from the data, not by users
+
+
+def method_options(name: str) -> dict[str, Any]:
+    """The loss options of head method ``name`` with their defaults, e.g. ``{"lambda_q": 10.0}`` for DPSH —
+    the keyword-only arguments of its class and the classes it builds on (SHC adds to CSQ's), in order."""
+    cls = get_method(name)
+    out: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if klass is HeadLoss or not (isinstance(klass, type) and issubclass(klass, HeadLoss)):
+            continue
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _NOT_OPTIONS and p.name not in out:
+                out[p.name] = p.default
+    return out
