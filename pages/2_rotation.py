@@ -17,6 +17,10 @@ t = state.attempt(training.current, key, n_bits, what="loading the checkpoint")
 
 labels = {"hq": "HQ (Householder, gradient steps)", "itq": "ITQ (alternating SVD)", "random": "random search"}
 state.init_from_param("hv_rot_q", "quantizer", str, list(labels))
+# a head paired with a quantizer by its paper (SDSH: random search) opens on that quantizer
+paired = [q for q in state.paired_quantizers(ctx.run.head) if q in labels]
+if paired and "hv_rot_q" not in st.session_state:
+    st.session_state["hv_rot_q"] = paired[0]
 c1, c2, c3, c4, c5 = st.columns(5)
 name = c1.selectbox("Quantizer", list(labels), format_func=labels.get, key="hv_rot_q")
 options = {}

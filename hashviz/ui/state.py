@@ -132,6 +132,19 @@ def dataset(key: str):
     return _dataset(_home(), key)
 
 
+def paired_quantizers(head: str | None) -> tuple[str, ...]:
+    """The quantizers a head method's paper pairs with it (``HeadLoss.paired_quantizers``), () if none/unknown."""
+    if not head:
+        return ()
+    from hashviz.errors import HashvizError
+    from hashviz.heads.losses import get_method
+
+    try:
+        return tuple(get_method(head).paired_quantizers)
+    except HashvizError:
+        return ()
+
+
 def class_similarity(key: str):
     """The run's (c, c) class similarity from its label hierarchy, or None (cached; never mutated)."""
     return _class_similarity(_home(), key)

@@ -316,6 +316,8 @@ def test_spherical_run_shows_its_random_search_rotation(tmp_path, monkeypatch, a
     assert row["mAP@all (ties expected)"] == pytest.approx(stored, abs=1e-12)
     at = open_app("pages/4_queries.py", query={"run": info.key, "bits": "16"})
     assert problems(at) == [] and "random search" in _texts(at) + "".join(h.proto.body for h in at.get("html"))
+    at = open_app("pages/2_rotation.py", query={"run": info.key, "bits": "16"})
+    assert problems(at) == [] and at.selectbox(key="hv_rot_q").value == "random"  # the paper's own quantizer
 
 
 def test_compare_shows_the_hierarchical_score_for_a_dataset_with_a_hierarchy(filled):
