@@ -192,10 +192,10 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
                       head_options=opts, quantizers=qnames, progress=relay, should_stop=should_stop)
         summary = res.summary
         for run in res.runs:
-            head_entry = store.get_key("heads", run.head_key) if run.head_key else None
-            head_s = float(head_entry.extra.get("train_seconds", math.nan)) if head_entry is not None else math.nan
-            if head_entry is not None:
-                diagnostics.append(_diagnostics(head, run, head_entry, head_s))
+            diag = head_diagnostics(head, run, store)
+            head_s = diag.train_seconds if diag is not None else math.nan
+            if diag is not None:
+                diagnostics.append(diag)
             hier = _hierarchical_scores(run, qnames, store, similarity, TOP_K) if similarity is not None else {}
             for q in qnames:
                 ev = run.evaluations.get(q)
@@ -247,14 +247,20 @@ def _hierarchical_scores(run, qnames, store, similarity, top_k: int) -> dict[str
     return out
 
 
-def _diagnostics(head: str, run, entry, train_seconds: float) -> HeadDiagnostics:
+def head_diagnostics(head: str, run, store: RunStore) -> HeadDiagnostics | None:
+    """Diagnostics of the head behind one :class:`~hashviz.pipeline.PreparedRun` (None for an embeddings file or
+    a head entry that is gone): also used by the app's Data & model page."""
     import numpy as np
 
     from hashviz.embeddings import Embeddings
     from hashviz.heads.centers import min_pairwise_distance, nearest_center_accuracy
 
+    entry = store.get_key("heads", run.head_key) if run.head_key else None
+    if entry is None:
+        return None
     loss = entry.extra.get("final_loss")
-    out = HeadDiagnostics(head=head, n_bits=run.n_bits, train_seconds=train_seconds,
+    seconds = entry.extra.get("train_seconds")
+    out = HeadDiagnostics(head=head, n_bits=run.n_bits, train_seconds=math.nan if seconds is None else float(seconds),
                           final_loss=math.nan if loss is None else float(loss))
     centers = entry.arrays.get("centers")
     if centers is None or np.asarray(centers).ndim != 2:

@@ -42,6 +42,14 @@ if ctx.run is not None:
         st.caption("mAP@all on query vs database (ties: expected), per bit length:")
         st.dataframe([{"bits": int(b), **{state.QUANTIZER_NAMES.get(k, k): v for k, v in m.items()}}
                       for b, m in sorted(summary.items(), key=lambda kv: int(kv[0]))], hide_index=True)
+    heads = state.attempt(state.head_details, ctx.key, what="reading the heads", stop=False)
+    if heads:
+        names = {"n_bits": "bits", "train_seconds": "training (s)", "final_loss": "final loss",
+                 "codebook_accuracy": "codebook accuracy (queries)", "centers_min_distance": "centres min distance"}
+        st.caption("The hashing heads: codebook accuracy = share of queries whose nearest class centre (Hamming, "
+                   "sign codes) is their class — for centre-based heads (OrthoHash, CSQ, SHC).")
+        st.dataframe([{names[k]: v for k, v in h.items() if k in names} for h in heads], hide_index=True,
+                     key="hv_head_table")
     sims = state.attempt(state.head_similarities, ctx.key, ctx.n_bits, what="reading the head", stop=False)
     if sims is not None:
         st.subheader(f"SHC: what the hash centres were asked for, and what they give ({ctx.n_bits} bits)")

@@ -133,6 +133,22 @@ def stored_quantizer(key: str, n_bits: int, name: str):
     return None if qkey is None else load_quantizer(qkey, store())
 
 
+def head_details(key: str) -> list[dict]:
+    """One row per bit length on the run's heads: training time, final loss and, for centre-based methods, the
+    codebook accuracy on the query split and the centres' minimum distance (``hashviz.results``'s table)."""
+    from dataclasses import asdict
+
+    from hashviz.results import head_diagnostics
+
+    res = _result(key)
+    rows = []
+    for run in res.runs:
+        d = head_diagnostics(str(res.head), run, store())
+        if d is not None:
+            rows.append(asdict(d))
+    return rows
+
+
 def head_similarities(key: str, n_bits: int) -> tuple[np.ndarray, np.ndarray] | None:
     """SHC runs: (class similarity S from the classifier's confusions, centre similarity (1/K)·H Hᵀ) as stored
     with the head of ``n_bits``; ``None`` for heads that store no such arrays (every other method)."""

@@ -132,6 +132,15 @@ def dataset(key: str):
     return _dataset(_home(), key)
 
 
+def head_details(key: str) -> list[dict]:
+    return _head_details(_home(), key)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _head_details(home: str, key: str) -> list[dict]:
+    return runs.head_details(key)
+
+
 def paired_quantizers(head: str | None) -> tuple[str, ...]:
     """The quantizers a head method's paper pairs with it (``HeadLoss.paired_quantizers``), () if none/unknown."""
     if not head:

@@ -364,3 +364,19 @@ def test_head_options_from_the_form_reach_the_trained_head(fresh):
     (entry,) = RunStore(fresh).list("heads")
     assert entry.config["method"] == "dpsh" and entry.config["options"] == {"lambda_q": 0.0}
     assert entry.config["epochs"] == 1
+
+
+def test_data_page_lists_the_heads_with_codebook_accuracy(shc_home, monkeypatch, app_env):
+    from hashviz.pipeline import list_prepared
+    from hashviz.results import head_diagnostics
+    from hashviz.store import RunStore
+
+    monkeypatch.setenv("HASHVIZ_HOME", str(shc_home))
+    at = open_app("pages/1_data.py")
+    assert problems(at) == []
+    table = next(d.value for d in at.dataframe if "codebook accuracy (queries)" in d.value.columns)
+    res = list_prepared()[0]
+    want = head_diagnostics("shc", res.run(16), RunStore(shc_home))
+    assert list(table["bits"]) == [16]
+    assert table["codebook accuracy (queries)"][0] == pytest.approx(want.codebook_accuracy)
+    assert 0.1 < want.codebook_accuracy <= 1 and table["centres min distance"][0] >= 4
