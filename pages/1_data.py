@@ -46,10 +46,11 @@ if ctx.run is not None:
     if heads:
         names = {"n_bits": "bits", "train_seconds": "training (s)", "final_loss": "final loss",
                  "codebook_accuracy": "codebook accuracy (queries)", "centers_min_distance": "centres min distance"}
-        st.caption("The hashing heads: codebook accuracy = share of queries whose nearest class centre (Hamming, "
-                   "sign codes) is their class — for centre-based heads (OrthoHash, CSQ, SHC).")
-        st.dataframe([{names[k]: v for k, v in h.items() if k in names} for h in heads], hide_index=True,
-                     key="hv_head_table")
+        st.caption("The hashing heads" + (": codebook accuracy = share of queries whose nearest class centre "
+                   "(Hamming, sign codes) is their class." if any(h["codebook_accuracy"] == h["codebook_accuracy"]
+                                                                  for h in heads) else "."))
+        shown = [k for k in names if any(h.get(k) == h.get(k) for h in heads)]  # drop all-NaN columns
+        st.dataframe([{names[k]: h[k] for k in shown} for h in heads], hide_index=True, key="hv_head_table")
     sims = state.attempt(state.head_similarities, ctx.key, ctx.n_bits, what="reading the head", stop=False)
     if sims is not None:
         st.subheader(f"SHC: what the hash centres were asked for, and what they give ({ctx.n_bits} bits)")

@@ -32,8 +32,15 @@ def class_color(i: int) -> str:
     return PALETTE[int(i) % len(PALETTE)]
 
 
+_QUANTIZER_ALIASES = {"random search": "random", "random-search": "random", "hq (householder)": "hq"}
+# colours for other curves (live fits…): never one of the fixed quantizer colours, so "live HQ" ≠ sign's grey
+_OTHER_COLORS = tuple(c for c in PALETTE if c not in QUANTIZER_COLORS.values())
+
+
 def quantizer_color(name: str, i: int = 0) -> str:
-    return QUANTIZER_COLORS.get(str(name).split(":")[0].lower(), PALETTE[(i + 4) % len(PALETTE)])
+    key = str(name).split(":")[0].strip().lower()
+    key = _QUANTIZER_ALIASES.get(key, key)
+    return QUANTIZER_COLORS.get(key) or _OTHER_COLORS[int(i) % len(_OTHER_COLORS)]
 
 
 def _layout(fig: go.Figure, *, height: int = 360, title: str | None = None, **kw) -> go.Figure:

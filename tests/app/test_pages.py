@@ -380,3 +380,9 @@ def test_data_page_lists_the_heads_with_codebook_accuracy(shc_home, monkeypatch,
     assert list(table["bits"]) == [16]
     assert table["codebook accuracy (queries)"][0] == pytest.approx(want.codebook_accuracy)
     assert 0.1 < want.codebook_accuracy <= 1 and table["centres min distance"][0] >= 4
+
+
+def test_heads_table_of_a_head_without_centres_has_no_empty_columns(filled):
+    at = open_app("pages/1_data.py")
+    table = next(d.value for d in at.dataframe if "final loss" in d.value.columns)
+    assert list(table.columns) == ["bits", "training (s)", "final loss"] and list(table["bits"]) == list(SMALL_BITS)

@@ -160,3 +160,13 @@ def test_similarity_pair_shares_one_colour_scale_and_names_the_classes():
 
     with pytest.raises(ValueError, match="same square shape"):
         F.similarity_pair(S, C[:2, :2])
+
+
+def test_every_curve_of_one_figure_gets_its_own_colour():
+    """Display labels map to the fixed colours (random search = random); other curves (live fits) never take a
+    fixed quantizer colour, so a live HQ fit is not drawn in sign's grey."""
+    labels = ["sign", "ITQ", "HQ", "random search", "live HQ-l2", "live random-search", "live HQ-l1"]
+    colours = [F.quantizer_color(n, i) for i, n in enumerate(labels)]
+    assert len(set(colours)) == len(colours)
+    assert colours[3] == F.QUANTIZER_COLORS["random"]
+    assert not set(colours[4:]) & set(F.QUANTIZER_COLORS.values())
