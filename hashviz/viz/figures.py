@@ -34,7 +34,8 @@ def class_color(i: int) -> str:
 
 _QUANTIZER_ALIASES = {"random search": "random", "random-search": "random", "hq (householder)": "hq"}
 # colours for other curves (live fits…): never one of the fixed quantizer colours, so "live HQ" ≠ sign's grey
-_OTHER_COLORS = tuple(c for c in PALETTE if c not in QUANTIZER_COLORS.values())
+# (and not the yellow, too faint for a thin line on the light theme)
+_OTHER_COLORS = tuple(c for c in PALETTE if c not in QUANTIZER_COLORS.values() and c != "#F0E442")
 
 
 def quantizer_color(name: str, i: int = 0) -> str:
