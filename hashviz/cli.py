@@ -411,6 +411,8 @@ def cmd_table(args) -> int:
         bad = [c for c in table.checks() if not c["ok"]]
         print(f"checks: {len(table.checks()) - len(bad)} of {len(table.checks())} hold"
               + "".join(f"\n  FAILS {c['check']}: {c['head']} {c['n_bits']} bits {c['value']:.4f}" for c in bad))
+        for h, why in table.left_out:
+            print(f"left out {h}: {why}")
         print(f"wrote {out} and {csv_path} ({table.seconds:.0f} s)")
     return 0
 

@@ -88,6 +88,7 @@ class ResultsTable:
     head_options: Mapping = field(default_factory=dict)
     diagnostics: tuple[HeadDiagnostics, ...] = ()
     method_options: Mapping = field(default_factory=dict)
+    left_out: tuple[tuple[str, str], ...] = ()  # (head, why) of heads "all" could not include
 
     def cell(self, head: str, n_bits: int, quantizer: str) -> Cell:
         for c in self.cells:
@@ -118,7 +119,10 @@ class ResultsTable:
         return out
 
 
-def _heads(heads: Sequence[str] | str) -> tuple[str, ...]:
+def _heads(heads: Sequence[str] | str, *, has_hierarchy: bool = True) -> tuple[tuple[str, ...], tuple]:
+    """(head names, left out): ``all`` is every registered method, less those that need a label hierarchy when
+    the dataset has none (listed with the reason); a method named explicitly is always kept (and its own error
+    says what is missing)."""
     from hashviz.heads.losses import get_method, list_methods
 
     if isinstance(heads, str):
@@ -126,9 +130,15 @@ def _heads(heads: Sequence[str] | str) -> tuple[str, ...]:
     heads = [str(h).strip().lower() for h in heads]
     if not heads:
         raise InvalidInputError("no head methods given", "e.g. --heads all, or --heads cel csq orthohash")
-    if "all" in heads:
-        return tuple(list_methods())
-    return tuple(dict.fromkeys(get_method(h).name for h in heads))
+    if "all" not in heads:
+        return tuple(dict.fromkeys(get_method(h).name for h in heads)), ()
+    names, left_out = [], []
+    for m in list_methods():
+        if get_method(m).needs_hierarchy and not has_hierarchy:
+            left_out.append((m, "needs a label hierarchy and this dataset has none (dataset option hierarchy=…)"))
+        else:
+            names.append(m)
+    return tuple(names), tuple(left_out)
 
 
 def _warm_up_metrics() -> None:
@@ -167,7 +177,8 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
 
     t0 = time.perf_counter()
     store = store if isinstance(store, RunStore) else RunStore(store)
-    names = _heads(heads)
+    similarity = _class_similarity(dataset, seed, dataset_options)
+    names, left_out = _heads(heads, has_hierarchy=similarity is not None)
     from hashviz.heads.losses import get_method
 
     per_method = {get_method(m).name: dict(o) for m, o in dict(method_options or {}).items()}
@@ -180,7 +191,6 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     cells: list[Cell] = []
     diagnostics: list[HeadDiagnostics] = []
     summary = ""
-    similarity = _class_similarity(dataset, seed, dataset_options)
     _warm_up_metrics()
     for head in names:
         def relay(stage, done, total, head=head):
@@ -215,7 +225,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     return ResultsTable(dataset=dataset, backbone=backbone, heads=names, bits=bits_t, quantizers=qnames,
                         seed=int(seed), cells=tuple(cells), seconds=time.perf_counter() - t0, summary=summary,
                         head_options=dict(head_options or {}), diagnostics=tuple(diagnostics),
-                        method_options=per_method)
+                        method_options=per_method, left_out=left_out)
 
 
 def _class_similarity(dataset: str, seed: int, dataset_options: Mapping | None):
@@ -316,6 +326,8 @@ def markdown(table: ResultsTable, *, command: str = "") -> str:
             f"within Hamming radius {c0.radius} (0 for a query with none); QE: quantization error, mean "
             "(|u| − 1)² over the rotated database embeddings rescaled to norm √bits. Time: quantizer fit + "
             "scoring per cell (the head's training time is its own column).", ""]
+    if table.left_out:
+        lines += ["**Left out:** " + "; ".join(f"{h} — {why}" for h, why in table.left_out) + ".", ""]
     if table.head_options or table.method_options:
         given = [f"every head: {dict(table.head_options)}"] if table.head_options else []
         given += [f"{m}: {o}" for m, o in table.method_options.items()]

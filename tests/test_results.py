@@ -214,3 +214,17 @@ def test_heads_command_lists_methods_and_options(capsys):
     assert next(r for r in rows if r["name"] == "spherical")["paired_quantizers"] == ["random"]
     assert method_options("sdsh") == method_options("spherical")
     assert main(["heads"]) == 0 and "lambda_q=10.0" in capsys.readouterr().out
+
+
+def test_all_heads_leave_out_hierarchy_methods_when_the_dataset_has_none():
+    from hashviz.heads.losses import list_methods
+    from hashviz.results import _heads
+
+    names, left = _heads("all", has_hierarchy=False)
+    assert "shrewd" not in names and [h for h, _ in left] == ["shrewd"] and "hierarchy" in left[0][1]
+    assert set(names) | {"shrewd"} == set(list_methods())
+    assert _heads("all", has_hierarchy=True) == (tuple(list_methods()), ())
+    assert _heads(["shrewd"], has_hierarchy=False) == (("shrewd",), ())  # named: kept, its own error explains
+    t = ResultsTable(dataset="d", backbone="b", heads=(), bits=(), quantizers=(), seed=0, cells=(), seconds=0.0,
+                     left_out=left)
+    assert "**Left out:** shrewd — needs a label hierarchy" in markdown(t)
