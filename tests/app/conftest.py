@@ -15,39 +15,32 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 SMALL_BITS = (16, 32)
 
 
-@pytest.fixture(scope="session")
-def filled_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("filled_home")
+def _prepared_home(tmp_path_factory, name: str, head: str, bits) -> Path:
+    """A fresh home with one run prepared in it (2 head epochs), HASHVIZ_HOME restored afterwards."""
+    home = tmp_path_factory.mktemp(name)
     old = os.environ.get("HASHVIZ_HOME")
     os.environ["HASHVIZ_HOME"] = str(home)
     try:
         from hashviz.ui import runs
 
-        runs.prepare("mnist5k", "mnist_cnn", "cel", SMALL_BITS, head_options={"epochs": 2})
+        runs.prepare("mnist5k", "mnist_cnn", head, bits, head_options={"epochs": 2})
     finally:
         if old is None:
             os.environ.pop("HASHVIZ_HOME", None)
         else:
             os.environ["HASHVIZ_HOME"] = old
     return home
+
+
+@pytest.fixture(scope="session")
+def filled_home(tmp_path_factory) -> Path:
+    return _prepared_home(tmp_path_factory, "filled_home", "cel", SMALL_BITS)
 
 
 @pytest.fixture(scope="session")
 def shc_home(tmp_path_factory) -> Path:
     """A store with an SHC run (16 bits, 2 head epochs): its head keeps the class and centre similarities."""
-    home = tmp_path_factory.mktemp("shc_home")
-    old = os.environ.get("HASHVIZ_HOME")
-    os.environ["HASHVIZ_HOME"] = str(home)
-    try:
-        from hashviz.ui import runs
-
-        runs.prepare("mnist5k", "mnist_cnn", "shc", (16,), head_options={"epochs": 2})
-    finally:
-        if old is None:
-            os.environ.pop("HASHVIZ_HOME", None)
-        else:
-            os.environ["HASHVIZ_HOME"] = old
-    return home
+    return _prepared_home(tmp_path_factory, "shc_home", "shc", (16,))
 
 
 @pytest.fixture
