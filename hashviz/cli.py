@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable
 
-from hashviz.errors import HashvizError
+from hashviz.errors import HashvizError, InvalidInputError
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
@@ -146,26 +147,19 @@ def _add_source_args(p) -> None:
     p.add_argument("--backbone", default="mnist_cnn", help="a name from `python -m hashviz backbones`")
 
 
-def _parse_value(text: str):
-    try:
-        return json.loads(text)  # numbers, true/false, null, lists
-    except ValueError:
-        return text
-
-
 def _parse_head_options(items) -> dict[str, dict]:
     """``KEY=VALUE`` (every head) or ``METHOD:KEY=VALUE`` (one head) → {method or "": {key: value}}."""
+    from hashviz.heads.losses import parse_option_value
+
     out: dict[str, dict] = {}
     for item in items or ():
         key, sep, value = str(item).partition("=")
         if not sep or not key.strip():
-            from hashviz.errors import InvalidInputError
-
             raise InvalidInputError(f"head option {item!r} is not KEY=VALUE",
                                     "e.g. --head-option lambda_q=0 or --head-option dpsh:lambda_q=0; "
                                     "`python -m hashviz heads` lists each method's options")
         method, _, key = key.strip().rpartition(":")
-        out.setdefault(method.strip().lower(), {})[key.strip()] = _parse_value(value.strip())
+        out.setdefault(method.strip().lower(), {})[key.strip()] = parse_option_value(value)
     return out
 
 
@@ -209,8 +203,6 @@ def cmd_prepare(args) -> int:
         head_options["hidden"] = tuple(args.hidden)
     for method, opts in _parse_head_options(args.head_option).items():
         if method and method != args.head:
-            from hashviz.errors import InvalidInputError
-
             raise InvalidInputError(f"head option for {method!r} given while preparing head {args.head!r}",
                                     "drop the METHOD: prefix, or use it with `table`")
         head_options.update(opts)
@@ -395,7 +387,7 @@ def cmd_table(args) -> int:
         bars.close()
     out = Path(args.out)
     csv_path = Path(args.csv) if args.csv else out.with_suffix(".csv")
-    command_line = "python -m hashviz table " + " ".join(_quote(a) for a in sys.argv[2:]) \
+    command_line = "python -m hashviz table " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
         if len(sys.argv) > 1 and sys.argv[1] == "table" else ""
     write_markdown(table, out, command=command_line)
     write_csv(table, csv_path)
@@ -415,12 +407,6 @@ def cmd_table(args) -> int:
             print(f"left out {h}: {why}")
         print(f"wrote {out} and {csv_path} ({table.seconds:.0f} s)")
     return 0
-
-
-def _quote(a: str) -> str:
-    import shlex
-
-    return shlex.quote(a)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -173,6 +173,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     expected ties, mAP@k and P@k with k = 1000 (clipped to the database), P@r≤2 (precision of the database items
     within Hamming radius 2, 0 for a query with none), quantization error of the rotated database embeddings.
     """
+    from hashviz.embeddings import Embeddings
     from hashviz.pipeline import TOP_K, check_bits, prepare
 
     t0 = time.perf_counter()
@@ -202,11 +203,12 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
                       head_options=opts, quantizers=qnames, progress=relay, should_stop=should_stop)
         summary = res.summary
         for run in res.runs:
-            diag = head_diagnostics(head, run, store)
+            emb = Embeddings.load(run.embeddings)
+            diag = head_diagnostics(head, run, store, emb=emb)
             head_s = diag.train_seconds if diag is not None else math.nan
             if diag is not None:
                 diagnostics.append(diag)
-            hier = _hierarchical_scores(run, qnames, store, similarity, TOP_K) if similarity is not None else {}
+            hier = _hierarchical_scores(emb, run, qnames, store, similarity, TOP_K) if similarity is not None else {}
             for q in qnames:
                 ev = run.evaluations.get(q)
                 if not ev:
@@ -231,21 +233,16 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
 def _class_similarity(dataset: str, seed: int, dataset_options: Mapping | None):
     """The (c, c) semantic class similarity of the dataset's label hierarchy, or None when it has none."""
     from hashviz.data import get_dataset
-    from hashviz.retrieval.hierarchical import class_similarity_matrix
+    from hashviz.retrieval.hierarchical import dataset_similarity
 
-    ds = get_dataset(dataset, seed=seed, **dict(dataset_options or {}))
-    if getattr(ds, "hierarchy", None) is None:
-        return None
-    return class_similarity_matrix(ds.hierarchy, ds.n_classes, ds.class_names)
+    return dataset_similarity(get_dataset(dataset, seed=seed, **dict(dataset_options or {})))
 
 
-def _hierarchical_scores(run, qnames, store, similarity, top_k: int) -> dict[str, float]:
+def _hierarchical_scores(emb, run, qnames, store, similarity, top_k: int) -> dict[str, float]:
     """Mean semantic similarity of the top k (ties expected) for each stored quantizer of one run."""
-    from hashviz.embeddings import Embeddings
     from hashviz.pipeline import load_quantizer
     from hashviz.retrieval.hierarchical import mean_semantic_similarity_at_k
 
-    emb = Embeddings.load(run.embeddings)
     query, database = emb.part("query"), emb.part("database")
     out = {}
     for q in qnames:
@@ -257,9 +254,10 @@ def _hierarchical_scores(run, qnames, store, similarity, top_k: int) -> dict[str
     return out
 
 
-def head_diagnostics(head: str, run, store: RunStore) -> HeadDiagnostics | None:
+def head_diagnostics(head: str, run, store: RunStore, *, emb=None) -> HeadDiagnostics | None:
     """Diagnostics of the head behind one :class:`~hashviz.pipeline.PreparedRun` (None for an embeddings file or
-    a head entry that is gone): also used by the app's Data & model page."""
+    a head entry that is gone): also used by the app's Data & model page. ``emb``: the run's embeddings when
+    the caller has them loaded already."""
     import numpy as np
 
     from hashviz.embeddings import Embeddings
@@ -275,7 +273,7 @@ def head_diagnostics(head: str, run, store: RunStore) -> HeadDiagnostics | None:
     centers = entry.arrays.get("centers")
     if centers is None or np.asarray(centers).ndim != 2:
         return out
-    query = Embeddings.load(run.embeddings).part("query")
+    query = (emb if emb is not None else Embeddings.load(run.embeddings)).part("query")
     from dataclasses import replace
 
     return replace(out, codebook_accuracy=nearest_center_accuracy(query.z, query.labels, centers),

@@ -120,6 +120,14 @@ def class_similarity_matrix(hierarchy, n_classes: int, class_names: Sequence[str
     return 1.0 - class_distance_matrix(hierarchy, n_classes, class_names)
 
 
+def dataset_similarity(dataset) -> np.ndarray | None:
+    """The (c, c) class similarity of a dataset's own label hierarchy (``dataset.hierarchy``), or None when it has
+    none (or ``dataset`` is None, e.g. a run made from an embeddings file)."""
+    if dataset is None or getattr(dataset, "hierarchy", None) is None:
+        return None
+    return class_similarity_matrix(dataset.hierarchy, dataset.n_classes, dataset.class_names)
+
+
 def _as_label_matrix(labels, n_classes: int, what: str) -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim == 1:

@@ -109,16 +109,6 @@ def load_embeddings(key: str, n_bits: int) -> Embeddings:
     return Embeddings.load(_result(key).run(int(n_bits)).embeddings)
 
 
-def class_similarity(ds) -> np.ndarray | None:
-    """A run's class similarity from its dataset's label hierarchy (for the hierarchical score), or None (no
-    hierarchy, or an embeddings file: ``ds`` None)."""
-    if ds is None or getattr(ds, "hierarchy", None) is None:
-        return None
-    from hashviz.retrieval.hierarchical import class_similarity_matrix
-
-    return class_similarity_matrix(ds.hierarchy, ds.n_classes, ds.class_names)
-
-
 def stored_quantizer_names(key: str, n_bits: int) -> tuple[str, ...]:
     """The quantizers ``prepare`` fitted for this run and bit length, in order (sign, ITQ, HQ, then the head's
     paired ones, e.g. random search for SDSH)."""

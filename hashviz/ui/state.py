@@ -161,7 +161,9 @@ def class_similarity(key: str):
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _class_similarity(home: str, key: str):
-    return runs.class_similarity(dataset(key))
+    from hashviz.retrieval.hierarchical import dataset_similarity
+
+    return dataset_similarity(dataset(key))
 
 
 def fitted(key: str, n_bits: int, name: str, options_json: str = "{}"):

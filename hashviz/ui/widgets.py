@@ -109,7 +109,7 @@ def head_options_inputs(head: str) -> dict:
     """Training settings and the method's loss options (``hashviz.heads.losses.method_options``), each shown with
     its default; only values changed from the defaults are returned, so default runs keep their cached key."""
     from hashviz.heads import train as T
-    from hashviz.heads.losses import method_options
+    from hashviz.heads.losses import method_options, parse_option_value
 
     out: dict = {}
     epochs = st.number_input("Epochs", 1, 1000, T.DEFAULT_EPOCHS, key="hv_head_epochs")
@@ -129,18 +129,11 @@ def head_options_inputs(head: str) -> dict:
         else:  # strings, and None = "decided by the method" (e.g. OrthoHash's scale √bits)
             text = st.text_input(name, "" if default is None else str(default), key=key,
                                  placeholder="method default" if default is None else None)
-            value = default if text.strip() == ("" if default is None else str(default)) else _typed(text)
+            value = default if text.strip() == ("" if default is None else str(default)) else parse_option_value(text)
         if value != default:
             out[name] = value
     st.caption("`python -m hashviz heads` lists these too; docs/methods.md explains them.")
     return out
-
-
-def _typed(text: str):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text.strip()
 
 
 def embeddings_upload() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from typing import Any
 
 from hashviz.errors import InvalidInputError
@@ -22,6 +23,7 @@ __all__ = [
     "get_method",
     "list_methods",
     "method_options",
+    "parse_option_value",
     "register",
     "shared_label_similarity",
 ]
@@ -113,3 +115,13 @@ def method_options(name: str) -> dict[str, Any]:
             if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _NOT_OPTIONS and p.name not in out:
                 out[p.name] = p.default
     return out
+
+
+def parse_option_value(text: str) -> Any:
+    """A loss option typed as text (CLI ``--head-option``, the app's form): JSON when it parses (numbers,
+    ``true``/``false``, ``null``, lists), else the stripped string (e.g. ``hadamard``)."""
+    text = str(text).strip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
