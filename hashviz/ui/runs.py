@@ -123,20 +123,23 @@ def stored_quantizer(key: str, n_bits: int, name: str):
     return None if qkey is None else load_quantizer(qkey, store())
 
 
+HEAD_COLUMNS = {"n_bits": "bits", "train_seconds": "training (s)", "final_loss": "final loss",
+                "codebook_accuracy": "codebook accuracy (queries)", "centers_min_distance": "centres min distance"}
+
+
 def head_details(key: str) -> list[dict]:
-    """One row per bit length on the run's heads: training time, final loss and, for centre-based methods, the
-    codebook accuracy on the query split and the centres' minimum distance (``hashviz.results``'s table)."""
+    """One display row per bit length on the run's heads: training time, final loss and, for centre-based methods,
+    the codebook accuracy on the query split and the centres' minimum distance (``hashviz.results``'s
+    diagnostics); columns that are empty for every row (NaN: the method has no centres) are left out."""
+    import math
     from dataclasses import asdict
 
     from hashviz.results import head_diagnostics
 
     res = _result(key)
-    rows = []
-    for run in res.runs:
-        d = head_diagnostics(str(res.head), run, store())
-        if d is not None:
-            rows.append(asdict(d))
-    return rows
+    rows = [asdict(d) for d in (head_diagnostics(str(res.head), run, store()) for run in res.runs) if d is not None]
+    shown = [k for k in HEAD_COLUMNS if any(not (isinstance(r[k], float) and math.isnan(r[k])) for r in rows)]
+    return [{HEAD_COLUMNS[k]: r[k] for k in shown} for r in rows]
 
 
 def head_similarities(key: str, n_bits: int) -> tuple[np.ndarray, np.ndarray] | None:

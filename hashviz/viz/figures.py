@@ -104,19 +104,24 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
     return _layout(go.Figure(data=data, layout=layout), height=340)
 
 
+def _densities(before, after, bins: int):
+    """(bin centres, bin width, (density before, density after)) on shared bins spanning both sets and ±1.5."""
+    before, after = np.asarray(before, dtype=float).ravel(), np.asarray(after, dtype=float).ravel()
+    lo = float(min(before.min(initial=0), after.min(initial=0), -1.5))
+    hi = float(max(before.max(initial=0), after.max(initial=0), 1.5))
+    edges = np.linspace(lo, hi, bins + 1)
+    densities = tuple(np.histogram(v, bins=edges, density=True)[0] for v in (before, after))
+    return (edges[:-1] + edges[1:]) / 2, float(edges[1] - edges[0]), densities
+
+
 def coordinate_histogram(before: np.ndarray, after: np.ndarray, *, bins: int = 80,
                          labels: tuple[str, str] = ("sign (no rotation)", "rotated")) -> go.Figure:
     """Overlaid histograms (densities, binned here so only bin heights travel to the browser) of rotated
     coordinates — rows rescaled to norm √n_bits — with the ±1 targets marked: a good rotation moves the mass
     onto ±1."""
-    before, after = np.asarray(before, dtype=float).ravel(), np.asarray(after, dtype=float).ravel()
-    lo = float(min(before.min(initial=0), after.min(initial=0), -1.5))
-    hi = float(max(before.max(initial=0), after.max(initial=0), 1.5))
-    edges = np.linspace(lo, hi, bins + 1)
-    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    centres, width, densities = _densities(before, after, bins)
     fig = go.Figure()
-    for values, name, color in ((before, labels[0], QUANTIZER_COLORS["sign"]), (after, labels[1], PALETTE[0])):
-        density, _ = np.histogram(values, bins=edges, density=True)
+    for density, name, color in zip(densities, labels, (QUANTIZER_COLORS["sign"], PALETTE[0]), strict=True):
         fig.add_trace(go.Bar(x=centres, y=density, width=width, name=name, opacity=0.6, marker_color=color))
     for x in (-1, 1):
         fig.add_vline(x=x, line=dict(color=NEUTRAL, dash="dash", width=1))
@@ -142,14 +147,9 @@ def rotation_distributions(before: np.ndarray, after: np.ndarray, balances: Mapp
     """Left: :func:`coordinate_histogram`'s overlaid densities with the ±1 targets; right:
     :func:`bit_balance_bars`. One figure laid out by hand (the live page redraws it while a rotation trains, and
     one plotly redraw is cheaper in the browser than two)."""
-    before, after = np.asarray(before, dtype=float).ravel(), np.asarray(after, dtype=float).ravel()
-    lo = float(min(before.min(initial=0), after.min(initial=0), -1.5))
-    hi = float(max(before.max(initial=0), after.max(initial=0), 1.5))
-    edges = np.linspace(lo, hi, bins + 1)
-    centres, width = (edges[:-1] + edges[1:]) / 2, float(edges[1] - edges[0])
+    centres, width, densities = _densities(before, after, bins)
     data = []
-    for values, name, color in ((before, labels[0], QUANTIZER_COLORS["sign"]), (after, labels[1], PALETTE[0])):
-        density, _ = np.histogram(values, bins=edges, density=True)
+    for density, name, color in zip(densities, labels, (QUANTIZER_COLORS["sign"], PALETTE[0]), strict=True):
         data.append(go.Bar(x=centres.round(4), y=density.round(5), width=width, name=name, opacity=0.6,
                            marker_color=color, legendgroup=name, xaxis="x", yaxis="y"))
     for i, (name, b) in enumerate(balances.items()):
