@@ -208,8 +208,13 @@ def test_live_rotation_curve_grows_and_other_sessions_are_undisturbed(server, pa
     idle(other)
     assert other.get_by_role("button", name="Start").is_enabled()  # not running in this session
     before = caption_number(page, r"Curve rows: (\d+)")
-    page.wait_for_timeout(1500)
-    assert caption_number(page, r"Curve rows: (\d+)") > before
+    # the first session keeps training: its curve grows again (patiently: the second session's first page load
+    # competes for the 2 cores, and a page in another window may have its timers throttled)
+    t1, after = time.perf_counter(), before
+    while after <= before and time.perf_counter() - t1 < 15:
+        page.wait_for_timeout(250)
+        after = caption_number(page, r"Curve rows: (\d+)")
+    assert after > before, (before, after)
     other.context.close()
     shot(page, "2_rotation")
     main = page.get_by_test_id("stMainBlockContainer")
