@@ -6,10 +6,11 @@ PIP := $(PY) -m pip
 
 .PHONY: run test lint bench bench-app clean install install-dev
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q --no-deps -e .  # the project itself: `hashviz …` on the venv's PATH
 	touch $@
 
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed

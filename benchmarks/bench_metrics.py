@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from hashviz.retrieval import _kernels  # noqa: E402
-from hashviz.retrieval.metrics import mean_average_precision  # noqa: E402
+from hashviz.retrieval import _kernels
+from hashviz.retrieval.metrics import mean_average_precision
 
 PROTOCOLS = {
     "cifar10": dict(nq=1000, ndb=59000, n_classes=10, top_k=None, label="CIFAR-10 mAP@all, 1,000 x 59,000"),

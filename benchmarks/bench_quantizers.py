@@ -20,16 +20,13 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from hashviz.quantize import HouseholderQuantizer, ITQQuantizer, SignQuantizer  # noqa: E402
-from hashviz.quantize.base import sphere_rows  # noqa: E402
-from hashviz.retrieval.metrics import mean_average_precision  # noqa: E402
+from hashviz.quantize import HouseholderQuantizer, ITQQuantizer, SignQuantizer
+from hashviz.quantize.base import sphere_rows
+from hashviz.retrieval.metrics import mean_average_precision
 
 
 def make_data(n=50_000, d=64, n_classes=10, noise=1.5, seed=0):

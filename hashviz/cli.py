@@ -302,10 +302,10 @@ def _print_listing(rows: list[dict], as_json: bool) -> None:
 
 @command
 def add_train_backbone(sub) -> None:
-    p = sub.add_parser("train-backbone", help="recreate the bundled MNIST CNN weights (assets/mnist_cnn.pt)",
+    p = sub.add_parser("train-backbone", help="recreate the bundled MNIST CNN weights",
                        description="Train the small MNIST CNN on the mnist5k train split only and write its "
                                    "state_dict (and a .sha256 file beside it).")
-    p.add_argument("--out", default=None, help="output file (default assets/mnist_cnn.pt)")
+    p.add_argument("--out", default=None, help="output file (default: the bundled file)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: as the bundled weights)")
     p.add_argument("--json", action="store_true")
@@ -410,7 +410,7 @@ def cmd_table(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hashviz", description="Deep hashing explorer (headless).")
+    parser = argparse.ArgumentParser(prog="hashviz", description="Deep hashing explorer (headless).")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)

@@ -1,7 +1,8 @@
 """Pretrained backbones: a registry whose entries know their transform, output dimension and weights source.
 
-- ``mnist_cnn`` (default): a small CNN bundled in ``assets/mnist_cnn.pt`` (state_dict), trained on the mnist5k
-  train split only (2,000 images, split seed 0) by :func:`train_mnist_cnn` (``python -m hashviz train-backbone``).
+- ``mnist_cnn`` (default): a small CNN bundled as package data in ``hashviz/features/weights/mnist_cnn.pt``
+  (state_dict), trained on the mnist5k train split only (2,000 images, split seed 0) by :func:`train_mnist_cnn`
+  (``hashviz train-backbone``).
   Its features are the 128-d penultimate layer; the 10-way ``classifier`` is used only for training.
 - torchvision ``resnet18``, ``resnet50``, ``vgg16``, ``alexnet``, ``efficientnet_b0``, ``vit_b_16`` with their ImageNet
   weights, read from the torch hub cache (``torch.hub.get_dir()/checkpoints/<official file name>``) or from a user
@@ -19,6 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +30,15 @@ from torch import nn
 
 from hashviz.errors import DataUnavailableError, InvalidInputError
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
-BUNDLED_WEIGHTS = ASSETS_DIR / "mnist_cnn.pt"
-# SHA-256 of the committed assets/mnist_cnn.pt (also in assets/README.md). A retrained file differs (torch.save
+# Package data (shipped in the wheel): hashviz/features/weights/mnist_cnn.pt, found through importlib.resources so
+# an installed hashviz loads it wherever it lives.
+WEIGHTS_DIR = Path(str(resources.files("hashviz.features").joinpath("weights")))
+BUNDLED_WEIGHTS = WEIGHTS_DIR / "mnist_cnn.pt"
+# SHA-256 of the committed weights/mnist_cnn.pt (also in weights/README.md). A retrained file differs (torch.save
 # writes a random serialization id), so train_mnist_cnn writes "<file>.sha256" next to it, which then wins.
 BUNDLED_SHA256 = "0c95b3dc3cc56d0e4d91865f02750491a031a639f4cb9d5dbfe35db1add001e1"
-RETRAIN_HINT = "run `python -m hashviz train-backbone` to recreate assets/mnist_cnn.pt (about 30 s on 2 CPU cores)"
+RETRAIN_HINT = ("run `hashviz train-backbone` to recreate hashviz/features/weights/mnist_cnn.pt "
+                "(about 30 s on 2 CPU cores)")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -70,7 +75,7 @@ TORCHVISION = {
 }
 DOWNLOAD_BASE = "https://download.pytorch.org/models/"
 _DESCRIPTIONS = {
-    "mnist_cnn": "small CNN bundled in assets/ (trained on the mnist5k train split), 128-d",
+    "mnist_cnn": "small CNN bundled with hashviz (trained on the mnist5k train split), 128-d",
     "resnet18": "ResNet-18, ImageNet (torchvision IMAGENET1K_V1), 512-d pooled features",
     "resnet50": "ResNet-50, ImageNet (torchvision IMAGENET1K_V2), 2048-d pooled features",
     "vgg16": "VGG-16, ImageNet (torchvision IMAGENET1K_V1), 4096-d fc7 features",
@@ -362,7 +367,7 @@ def mnist_cnn_accuracy(weights=None, *, part: str = "query", split_seed: int = 0
 def train_mnist_cnn(out_path=None, seed: int = 0, progress: Callable[[int, int], None] | None = None, *,
                     epochs: int = 12, split_seed: int = 0, batch_size: int = 64) -> dict:
     """Train the bundled CNN on the mnist5k train split (2,000 images) and write its state_dict to ``out_path``
-    (default ``assets/mnist_cnn.pt``) atomically, with ``<out_path>.sha256`` beside it.
+    (default: the bundled ``hashviz/features/weights/mnist_cnn.pt``) atomically, with ``<out_path>.sha256`` beside it.
 
     Deterministic for a given seed, torch version and thread count: seeded init, a seeded generator for order and
     augmentation, ``torch.use_deterministic_algorithms``. Adam + one-cycle schedule, light affine augmentation.
