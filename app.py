@@ -4,9 +4,8 @@ import streamlit as st
 
 st.set_page_config(page_title="hashviz", page_icon=":material/tag:", layout="wide")
 
-from hashviz.ui import state  # noqa: E402  (after set_page_config)
-from hashviz.ui.live import warm_up_fitting  # noqa: E402
-from hashviz.viz.project import warm_up  # noqa: E402
+from hashviz.ui import sidebar  # noqa: E402  (after set_page_config)
+from hashviz.ui.warmup import warm_up  # noqa: E402
 
 pages = [
     st.Page("pages/1_data.py", title="Data & model", icon=":material/database:", default=True),
@@ -16,6 +15,6 @@ pages = [
     st.Page("pages/5_compare.py", title="Compare", icon=":material/table_chart:"),
 ]
 page = st.navigation(pages)
-state.sidebar()
+sidebar.sidebar()
 page.run()
-warm_up(before=warm_up_fitting)  # once per server, after the first page, in a background thread: torch, UMAP
+warm_up()  # once per server, after the first page, in a background thread: torch, UMAP

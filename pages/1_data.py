@@ -2,15 +2,16 @@
 
 import streamlit as st
 
-from hashviz.ui import runs, state, widgets
-from hashviz.viz import figures
+from hashviz.ui import cache, page, sidebar, views, widgets
+from hashviz.ui.errors import attempt
+from hashviz.ui.text import md_escape
 
-state.intro("Data & model", (
+page.intro("Data & model", (
     "Deep hashing turns each image into a short binary code: a pretrained network extracts features, a hashing "
     "head maps them to continuous embeddings with one dimension per bit, and a quantizer snaps those to bits. "
     "Prepare a dataset, a backbone and a head here once; every other page then works on the stored result."))
 
-ctx = state.context()
+ctx = sidebar.context()
 widgets.prepare_progress()
 
 if ctx.run is None:
@@ -28,9 +29,9 @@ with tab_npz:
     widgets.embeddings_upload()
 
 if ctx.run is not None:
-    st.subheader(f"Current run: {ctx.run.label}")
+    st.subheader(f"Current run: {md_escape(ctx.run.label)}")
     widgets.skipped_files(ctx.run.skipped)
-    emb = state.attempt(state.embeddings, ctx.key, ctx.n_bits, what="loading the embeddings")
+    emb = attempt(cache.embeddings, ctx.key, ctx.n_bits, what="loading the embeddings")
     parts = {p: int(emb.mask(p).sum()) for p in ("query", "database", "train")}
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("queries", parts["query"])
@@ -40,22 +41,16 @@ if ctx.run is not None:
     summary = ctx.run.summary
     if summary:
         st.caption("mAP@all on query vs database (ties: expected), per bit length:")
-        st.dataframe([{"bits": int(b), **{state.QUANTIZER_NAMES.get(k, k): v for k, v in m.items()}}
-                      for b, m in sorted(summary.items(), key=lambda kv: int(kv[0]))], hide_index=True)
-    heads = state.attempt(state.head_details, ctx.key, what="reading the heads", stop=False)
+        st.dataframe(widgets.summary_rows(summary), hide_index=True)
+    heads = attempt(cache.head_details, ctx.key, what="reading the heads", stop=False)
     if heads:
         st.caption("The hashing heads" + (": codebook accuracy = share of queries whose nearest class centre "
                    "(Hamming, sign codes) is their class." if "codebook accuracy (queries)" in heads[0] else "."))
         st.dataframe(heads, hide_index=True, key="hv_head_table")
-    sims = state.attempt(state.head_similarities, ctx.key, ctx.n_bits, what="reading the head", stop=False)
+    sims = attempt(cache.head_similarities, ctx.key, ctx.n_bits, what="reading the head", stop=False)
     if sims is not None:
-        st.subheader(f"SHC: what the hash centres were asked for, and what they give ({ctx.n_bits} bits)")
-        st.caption("SHC gives each class a ±1 hash centre and places the centres so that classes the classifier "
-                   "confuses (left, S) get centres that share more bits (right, (1/K)·H Hᵀ): the closer the two "
-                   "pictures match, the better Hamming distance follows the classes' similarity.")
-        st.plotly_chart(figures.similarity_pair(*sims, class_names=emb.class_names), key="hv_shc_pair")
+        views.shc_pair(sims, emb.class_names, ctx.n_bits)
     with st.expander("Sample images per class", expanded=True):
-        state.attempt(widgets.class_samples, ctx.key, ctx.n_bits, what="drawing thumbnails")
+        attempt(widgets.class_samples, ctx.key, ctx.n_bits, what="drawing thumbnails")
     with st.expander("All prepared runs"):
-        st.dataframe([{"run": r.label, "bits": ", ".join(map(str, r.bits)), "status": r.status, "key": r.key}
-                      for r in runs.list_runs()], hide_index=True)
+        st.dataframe(widgets.run_rows(cache.workspace().list_runs()), hide_index=True)

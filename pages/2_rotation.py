@@ -2,40 +2,31 @@
 
 import streamlit as st
 
-from hashviz.ui import state, training
+from hashviz.ui import cache, page, sidebar, training
+from hashviz.ui.errors import attempt
+from hashviz.ui.params import init_from_param, set_params
 
-state.intro("Rotation (live)", (
+page.intro("Rotation (live)", (
     "A hashing head leaves its embeddings wherever training put them, and taking signs then throws away how "
     "far each coordinate was from 0. A learned rotation (HQ: a product of Householder reflections; ITQ) turns "
     "the embeddings so the coordinates sit near ±1 — Hamming distances then match the embedding geometry better "
     "and mAP rises, at no cost at query time. Watch the loss fall, the histogram gather at ±1 and mAP climb."))
 
-ctx = state.context()
-state.need_run(ctx)
+ctx = sidebar.context()
+page.need_run(ctx)
 key, n_bits = ctx.key, ctx.n_bits
-t = state.attempt(training.current, key, n_bits, what="loading the checkpoint")
+t = attempt(training.current, key, n_bits, what="loading the checkpoint")
 
-labels = {"hq": "HQ (Householder, gradient steps)", "itq": "ITQ (alternating SVD)", "random": "random search"}
-state.init_from_param("hv_rot_q", "quantizer", str, list(labels))
+labels = training.LIVE_QUANTIZERS
+init_from_param("hv_rot_q", "quantizer", str, list(labels))
 # a head paired with a quantizer by its paper (SDSH: random search) opens on that quantizer
-paired = [q for q in state.paired_quantizers(ctx.run.head) if q in labels]
+paired = [q for q in cache.paired_quantizers(ctx.run.head) if q in labels]
 if paired and "hv_rot_q" not in st.session_state:
     st.session_state["hv_rot_q"] = paired[0]
-c1, c2, c3, c4, c5 = st.columns(5)
+c1, *option_columns = st.columns(5)
 name = c1.selectbox("Quantizer", list(labels), format_func=labels.get, key="hv_rot_q")
-options = {}
-if name == "hq":
-    options["loss"] = c2.selectbox("Loss", ["l2", "l1", "bit_var", "min_entry"],
-                                   help="l2: mean (Z − sgn Z)², the paper's main setting", key="hv_rot_loss")
-    options["lr"] = c3.number_input("Learning rate", 1e-4, 1.0, 0.01, format="%.4f", key="hv_rot_lr")
-    bs = c4.number_input("Batch size (0 = full batch)", 0, 100_000, 0, step=128, key="hv_rot_bs")
-    options["batch_size"] = int(bs) or None
-    options["steps"] = int(c5.number_input("Steps", 10, 50_000, 300, step=50, key="hv_rot_steps"))
-elif name == "itq":
-    options["n_iter"] = int(c2.number_input("Iterations", 1, 500, 50))
-else:
-    options["steps"] = int(c2.number_input("Steps", 10, 50_000, 300, step=50))
-state.set_params(quantizer=name)
+options = training.options_form(name, option_columns)
+set_params(quantizer=name)
 
 b1, b2, b3, _ = st.columns([1, 1, 1, 5])
 running = t is not None and t.running

@@ -38,6 +38,12 @@ def _lookup(name: str) -> type[BaseQuantizer]:
         raise InvalidInputError(f"unknown quantizer {name!r}", f"valid quantizers: {', '.join(QUANTIZERS)}") from None
 
 
+def quantizer_label(name: str) -> str:
+    """The display label of a registered quantizer ("hq" → "HQ"); unknown names come back unchanged."""
+    cls = QUANTIZERS.get(name)
+    return (cls.label or cls.name) if cls is not None else str(name)
+
+
 def make_quantizer(name: str, n_bits: int, **options) -> BaseQuantizer:
     """``QUANTIZERS[name](n_bits, **options)`` with a clear error for unknown names and options."""
     cls = _lookup(name)
@@ -50,4 +56,4 @@ def make_quantizer(name: str, n_bits: int, **options) -> BaseQuantizer:
 
 
 __all__ = ["QUANTIZERS", "FitStep", "HouseholderQuantizer", "ITQQuantizer", "Quantizer", "RandomSearchQuantizer",
-           "SignQuantizer", "make_quantizer", "quantizer_options"]
+           "SignQuantizer", "make_quantizer", "quantizer_label", "quantizer_options"]

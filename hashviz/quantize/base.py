@@ -78,10 +78,12 @@ def sphere_rows(X: np.ndarray, n_bits: int | None = None) -> np.ndarray:
     return (X * scale).astype(X.dtype, copy=False)
 
 
-def quantization_error(Z: np.ndarray, *, rescaled: bool = False) -> float:
-    """Mean over entries of (|u| - 1)^2, u = rows of ``Z`` rescaled to norm sqrt(n_bits) (skipped if ``rescaled``)."""
+def quantization_error(Z: np.ndarray, *, rescaled: bool = False, axis: int | None = None):
+    """Mean over entries of (|u| - 1)^2, u = rows of ``Z`` rescaled to norm sqrt(n_bits) (skipped if ``rescaled``).
+    ``axis=1``: one value per row (float64 array) instead of the overall mean."""
     U = Z if rescaled else sphere_rows(np.asarray(Z, dtype=np.float64))
-    return float(np.mean(np.square(np.abs(U) - 1.0), dtype=np.float64))
+    err = np.mean(np.square(np.abs(U) - 1.0), axis=axis, dtype=np.float64)
+    return float(err) if axis is None else err
 
 
 def random_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -117,6 +119,8 @@ class BaseQuantizer:
 
     #: registry name, e.g. "hq"
     name: ClassVar[str] = ""
+    #: the name people read (tables, legends, the app): the one home of display labels
+    label: ClassVar[str] = ""
     #: True when fit needs labels (random search)
     needs_labels: ClassVar[bool] = False
 

@@ -88,6 +88,7 @@ class HouseholderQuantizer(BaseQuantizer):
     """
 
     name = "hq"
+    label = "HQ"
 
     def __init__(self, n_bits: int, *, loss: str = "l2", lr: float | None = None, batch_size: int | None = None,
                  epochs: int | None = None, steps: int | None = None, schedule: str = "fast",

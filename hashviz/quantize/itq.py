@@ -37,6 +37,7 @@ class ITQQuantizer(BaseQuantizer):
     """
 
     name = "itq"
+    label = "ITQ"
 
     def __init__(self, n_bits: int, *, n_iter: int = 50, preprocess: str = "sphere", center: bool = False,
                  random_state: int | None = 0) -> None:

@@ -34,6 +34,7 @@ class RandomSearchQuantizer(BaseQuantizer):
     """
 
     name = "random"
+    label = "random search"
     needs_labels = True
 
     def __init__(self, n_bits: int, *, steps: int = 800, n_queries: int = 2000, n_database: int = 16000,

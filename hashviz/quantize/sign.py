@@ -16,6 +16,7 @@ class SignQuantizer(BaseQuantizer):
     """
 
     name = "sign"
+    label = "sign"
 
     def __init__(self, n_bits: int, *, preprocess: str = "sphere", random_state: int | None = 0) -> None:
         self.n_bits = n_bits

@@ -1,26 +1,16 @@
-"""Codes & embeddings views: layouts (PCA now, UMAP when ready), selection state, Hamming neighbours."""
+"""Codes & embeddings views: layouts (PCA now, UMAP when ready), cached map figures and the selection state
+(the data behind the maps is :mod:`hashviz.session.maps`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from hashviz.ui import state
+from hashviz.ui.errors import attempt
 from hashviz.viz import project as P
 
+umap_enabled = P.umap_enabled
 SEL, ANCHOR = "hv_sel", "hv_sel_anchor"  # selected rows (list of ints) and a clicked row (int) — choices only
-
-
-def bits_of(q, z: np.ndarray) -> np.ndarray:
-    return q.transform(z) >= 0
-
-
-def per_point_error(q, z: np.ndarray) -> np.ndarray:
-    """Quantization error of each row: mean over bits of (|u| − 1)², u rescaled to norm √n_bits."""
-    from hashviz.quantize.base import sphere_rows
-
-    u = sphere_rows(q.transform(z).astype(np.float64))
-    return np.mean((np.abs(u) - 1.0) ** 2, axis=1)
 
 
 def layout(X: np.ndarray, metric: str, reference: np.ndarray | None = None, pca_reference=None,
@@ -28,7 +18,7 @@ def layout(X: np.ndarray, metric: str, reference: np.ndarray | None = None, pca_
     """(layout, is_umap): the UMAP when cached/ready, else PCA at once (UMAP keeps computing in the background).
     ``umap=False``: PCA only, nothing started (e.g. while the layout it must align to is still computing)."""
     if umap:
-        Y = state.attempt(P.request_layout, X, method="umap", metric=metric, reference=reference, stop=False,
+        Y = attempt(P.request_layout, X, method="umap", metric=metric, reference=reference, stop=False,
                           what="computing UMAP")
         if Y is not None:
             return Y, True
@@ -76,15 +66,3 @@ def selection(n: int) -> tuple[list[int], int | None]:
     anchor = st.session_state.get(ANCHOR)
     anchor = int(anchor) if anchor is not None and 0 <= int(anchor) < n else None
     return rows, anchor
-
-
-def neighbours(bits: np.ndarray, anchor: int, k: int = 12) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest rows to ``anchor`` in Hamming distance of the codes (ties by row index), itself excluded."""
-    from hashviz.codes import pack_bits
-    from hashviz.retrieval.search import top_k
-
-    codes = pack_bits(bits)
-    idx, dist = top_k(codes[anchor:anchor + 1], codes, min(k + 1, len(codes)))
-    idx, dist = np.asarray(idx)[0], np.asarray(dist)[0]
-    keep = idx != anchor
-    return idx[keep][:k], dist[keep][:k]

@@ -1,4 +1,4 @@
-"""The live rotation panel: a per-session :class:`~hashviz.ui.live.LiveRotation`, advanced a few steps per
+"""The live rotation panel: a per-session :class:`~hashviz.session.live.LiveRotation`, advanced a few steps per
 ``st.fragment(run_every=…)`` tick, checkpointed to the run folder, restored after a reload."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import json
 import numpy as np
 import streamlit as st
 
-from hashviz.ui import runs, state
-from hashviz.ui.live import LiveRotation, probe_indices, probe_map
+from hashviz.session.live import LIVE_OPTIONS, LIVE_QUANTIZERS, LiveRotation, fit_label, probe_indices, probe_map
+from hashviz.ui import cache, sessions
+from hashviz.ui.errors import attempt, log
 from hashviz.viz import figures
 
 TICK_SECONDS = 0.2  # curve fragment period: aims at ≥ 2 chart updates per second
@@ -17,23 +18,37 @@ SLOW_TICK_SECONDS = 1.0  # status, histogram and bit balance: once a second is e
 STEP_BUDGET = 0.08  # seconds of fitting per tick (the rest of the tick draws)
 
 
+__all__ = ["LIVE_QUANTIZERS", "current", "options_form", "panel", "reset", "start"]
+
+
+def options_form(name: str, columns) -> dict:
+    """The settings of quantizer ``name`` (:data:`hashviz.session.live.LIVE_OPTIONS`), one per column."""
+    options = {}
+    for col, spec in zip(columns, LIVE_OPTIONS.get(name, ())):
+        key = f"hv_rot_{name}_{spec.name}"
+        if spec.kind == "choice":
+            value = col.selectbox(spec.label, list(spec.choices), index=list(spec.choices).index(spec.default),
+                                  help=spec.help or None, key=key)
+        elif spec.kind == "float":
+            value = float(col.number_input(spec.label, float(spec.lo), float(spec.hi), float(spec.default),
+                                           format="%.4f", help=spec.help or None, key=key))
+        else:
+            value = int(col.number_input(spec.label, int(spec.lo), int(spec.hi), int(spec.default),
+                                         step=int(spec.step or 1), help=spec.help or None, key=key))
+        options[spec.name] = None if spec.zero_is_none and not value else value
+    return options
+
+
 def trainer_name(key: str, n_bits: int) -> str:
     return f"rotation:{key}:{n_bits}"
-
-
-def fit_label(name: str, options: dict) -> str:
-    base = state.QUANTIZER_NAMES.get(name, name)
-    if name == "hq":
-        return f"{base}-{options.get('loss', 'l2')}"
-    return "random-search" if name == "random" else base
 
 
 @st.cache_data(max_entries=32, show_spinner="scoring sign and ITQ on the probe queries…")
 def references(key: str, n_bits: int) -> dict:
     """Probe mAP of sign and ITQ on the same embeddings: the reference lines of the live chart."""
-    emb = state.embeddings(key, n_bits)
+    emb = cache.embeddings(key, n_bits)
     probe = probe_indices(emb)
-    return {name: probe_map(emb, state.fitted(key, n_bits, q), probe) for q, name in (("sign", "sign"),
+    return {name: probe_map(emb, cache.fitted(key, n_bits, q), probe) for q, name in (("sign", "sign"),
                                                                                      ("itq", "ITQ"))}
 
 
@@ -41,46 +56,46 @@ def _saver(key: str, n_bits: int, label: str, options: dict):
     def save(t: LiveRotation) -> None:
         mean = getattr(t.quantizer, "mean_", None)
         try:
-            runs.save_rotation(key, n_bits, label, rotation=t.rotation, curve=t.curve, status=t.status,
+            cache.workspace().save_rotation(key, n_bits, label, rotation=t.rotation, curve=t.curve, status=t.status,
                                params={"quantizer": t.name, "options": dict(options), "map_every": t.map_every,
                                        "probe_queries": len(t.probe)}, mean=mean)
         except Exception:  # a failed checkpoint must not stop the fit; the next one (in ~1 s) tries again
-            state.log.exception("checkpoint of the live rotation failed")
+            log.exception("checkpoint of the live rotation failed")
     return save
 
 
 def current(key: str, n_bits: int) -> LiveRotation | None:
     """This session's fit for (run, bits); after a reload, the newest checkpoint on disk comes back."""
     name = trainer_name(key, n_bits)
-    t = state.session_object(name)
+    t = sessions.get(name)
     if t is not None:
         return t
-    labels = runs.list_rotations(key, n_bits)
+    labels = cache.workspace().list_rotations(key, n_bits)
     if not labels:
         return None
-    saved = max((runs.load_rotation(key, n_bits, lb) for lb in labels), key=lambda s: s.get("saved", 0))
+    saved = max((cache.workspace().load_rotation(key, n_bits, lb) for lb in labels), key=lambda s: s.get("saved", 0))
     params = saved.get("params", {})
-    t = LiveRotation(state.embeddings(key, n_bits), params.get("quantizer", "hq"), params.get("options", {}))
+    t = LiveRotation(cache.embeddings(key, n_bits), params.get("quantizer", "hq"), params.get("options", {}))
     t.restore(saved["curve"], saved["rotation"], status=f"restored ({saved.get('status', '?')})")
     t.label = saved["label"]
-    state.put_session_object(name, t)
+    sessions.put(name, t)
     return t
 
 
 def start(key: str, n_bits: int, name: str, options: dict) -> LiveRotation:
     label = fit_label(name, options)
-    t = LiveRotation(state.embeddings(key, n_bits), name, options, checkpoint=_saver(key, n_bits, label, options))
+    t = LiveRotation(cache.embeddings(key, n_bits), name, options, checkpoint=_saver(key, n_bits, label, options))
     t.label = label
-    state.attempt(t.start, what="starting the fit")
-    state.put_session_object(trainer_name(key, n_bits), t)
+    attempt(t.start, what="starting the fit")
+    sessions.put(trainer_name(key, n_bits), t)
     return t
 
 
 def reset(key: str, n_bits: int) -> None:
-    t = state.pop_session_object(trainer_name(key, n_bits))
+    t = sessions.pop(trainer_name(key, n_bits))
     if t is not None:
         t.stop()
-        runs.delete_rotation(key, n_bits, t.label or fit_label(t.name, dict(t.options)))
+        cache.workspace().delete_rotation(key, n_bits, t.label or fit_label(t.name, dict(t.options)))
 
 
 def panel(key: str, n_bits: int) -> None:
@@ -89,7 +104,7 @@ def panel(key: str, n_bits: int) -> None:
     The fast fragment advances the fit for :data:`STEP_BUDGET` seconds and redraws only the curve chart and one
     caption line: each browser update then costs one light plotly redraw (≤ 300 points per line). The slow
     fragment redraws the status metrics and one figure with the histogram and bit balance."""
-    t = state.session_object(trainer_name(key, n_bits))
+    t = sessions.get(trainer_name(key, n_bits))
     running = t is not None and t.running
     st.fragment(run_every=TICK_SECONDS if running else None)(_tick)(key, n_bits)
     if t is not None:
@@ -97,7 +112,7 @@ def panel(key: str, n_bits: int) -> None:
 
 
 def _status(key: str, n_bits: int) -> None:
-    t = state.session_object(trainer_name(key, n_bits))
+    t = sessions.get(trainer_name(key, n_bits))
     if t is None:
         return
     from hashviz.retrieval.metrics import bit_balance
@@ -109,24 +124,23 @@ def _status(key: str, n_bits: int) -> None:
     c[2].metric("quantization error", f"{s['quantization_error']:.4f}" if s["quantization_error"] is not None else "–")
     c[3].metric("probe mAP", f"{s['map']:.4f}" if s["map"] is not None else "–")
     c[4].metric("steps/s", f"{s['steps_per_second']:.0f}" if s["steps_per_second"] else "–")
-    db = state.embeddings(key, n_bits).part("database").z
+    db = cache.embeddings(key, n_bits).part("database").z
     balances = {"sign": bit_balance(db >= 0), t.label or "rotated": bit_balance(t.fitted().transform(db) >= 0)}
     st.plotly_chart(figures.rotation_distributions(t.rotated_sample(rotation=np.eye(n_bits)), t.rotated_sample(),
                                                    balances), key="hv_dist_chart")
 
 
 def _tick(key: str, n_bits: int) -> None:
-    t = state.session_object(trainer_name(key, n_bits))
+    t = sessions.get(trainer_name(key, n_bits))
     if t is None:
         st.info("Press **Start** to train a rotation; the curves appear here and update while it runs.")
         return
     was_running = t.running
     if was_running:
-        state.attempt(t.advance, max_seconds=STEP_BUDGET, what="fitting")
+        attempt(t.advance, max_seconds=STEP_BUDGET, what="fitting")
     st.plotly_chart(figures.training_curves(t.curve, references=references(key, n_bits),
                                             loss_name=f"loss ({dict(t.options).get('loss', t.name)})"),
                     key="hv_curve_chart")
-    st.session_state["hv_curve_len"] = len(t.curve)  # for tests and the browser check: the curve grows
     s = t.summary()
     st.caption(f"Curve rows: {len(t.curve)} · step {s['step']} · {s['steps_per_second']:.0f} steps/s · probe: "
                f"{len(t.probe)} queries vs the whole database, mAP every {t.map_every} steps (at most "

@@ -8,8 +8,11 @@ import json
 import numpy as np
 import streamlit as st
 
-from hashviz.ui import runs, state
-from hashviz.ui.jobs import PREPARE_JOBS
+from hashviz.session.jobs import PREPARE_JOBS
+from hashviz.session.runs import DEFAULT_BITS, DEFAULT_RUN
+from hashviz.ui import cache, sidebar
+from hashviz.ui.errors import attempt, show_error
+from hashviz.ui.text import html_escape, md_escape
 from hashviz.viz.images import image_grid_html
 
 JOB = "hv_prepare_job"
@@ -18,8 +21,9 @@ BIT_CHOICES = (8, 16, 24, 32, 48, 64, 96, 128)
 
 
 def start_prepare(params: dict) -> None:
-    key = json.dumps(params, sort_keys=True, default=str)
-    PREPARE_JOBS.start(key, params)
+    home = cache.home()
+    key = json.dumps({"home": home, **params}, sort_keys=True, default=str)
+    PREPARE_JOBS.start(key, params, home=home)
     st.session_state[JOB] = key
     st.session_state.pop(ENDED, None)
     st.rerun()  # redraw with the progress fragment ticking
@@ -28,7 +32,7 @@ def start_prepare(params: dict) -> None:
 def prepare_default_button(label: str = "Prepare default", primary: bool = True) -> None:
     if st.button(label, type="primary" if primary else "secondary", key="hv_prepare_default",
                  help="mnist5k (offline) · bundled CNN · CEL heads · 16/32/48/64 bits"):
-        start_prepare(dict(runs.DEFAULT_RUN, bits=list(runs.DEFAULT_BITS)))
+        start_prepare(dict(DEFAULT_RUN, bit_lengths=list(DEFAULT_BITS)))
 
 
 def prepare_progress() -> None:
@@ -52,15 +56,15 @@ def _prepare_progress() -> None:
             if st.button("Stop", key="hv_prepare_stop"):
                 job.stop()
         elif job.error is not None:
-            state.show_error(job.error)
+            show_error(job.error)
         elif job.message:
-            st.error(f"Preparation failed ({job.message}); details in the server log.")
+            st.error(f"Preparation failed ({md_escape(job.message)}); details in the server log.")
     if job.running:
         return
     if job.status == "done" and job.result is not None:
         st.session_state.pop(JOB, None)
-        st.session_state[state.RUN] = job.result.key
-        st.rerun()  # full rerun: the sidebar lists the new run
+        sidebar.select_run(job.result.key, "prepared")
+        st.rerun()  # full rerun: the sidebar lists the new run and switches to it
     elif st.session_state.get(ENDED) != key:
         st.session_state[ENDED] = key
         st.rerun()  # full rerun once: the fragment stops ticking, the message stays
@@ -92,17 +96,17 @@ def prepare_form() -> None:
     weights = c2.file_uploader("…or your own state_dict (.pt/.pth)", type=["pt", "pth"], key="hv_weights")
     head = c3.selectbox("Hashing head", list_methods(), help="cel: cosine embedding loss, no quantization term",
                         key="hv_head")
-    bits = c3.multiselect("Bit lengths", BIT_CHOICES, default=list(runs.DEFAULT_BITS), key="hv_bits_choice")
+    bits = c3.multiselect("Bit lengths", BIT_CHOICES, default=list(DEFAULT_BITS), key="hv_bits_choice")
     with c3.expander("Head training and loss options"):
         head_options = head_options_inputs(head)
     if st.button("Prepare", type="primary", disabled=not bits or (entry.needs_path and not options.get("path")),
                  key="hv_prepare"):
         path = None
         if weights is not None:
-            path = state.attempt(runs.save_weights_upload, weights.getvalue(), weights.name, bb,
-                                 what="checking the weights file")
+            path = attempt(cache.workspace().save_weights_upload, weights.getvalue(), weights.name, bb,
+                           what="checking the weights file")
         start_prepare({"dataset": name, "dataset_options": options, "backbone": bb, "backbone_weights": path,
-                       "head": head, "bits": sorted(bits), "head_options": head_options})
+                       "head": head, "bit_lengths": sorted(bits), "head_options": head_options})
 
 
 def head_options_inputs(head: str) -> dict:
@@ -145,20 +149,35 @@ def embeddings_upload() -> None:
         st.caption(EXPECTED_LAYOUT)
         return
     limit = int(st.get_option("server.maxUploadSize")) * 1_000_000
-    run = state.attempt(runs.import_embeddings, up.getvalue(), up.name, limit, what="reading the upload", stop=False)
+    run = attempt(cache.workspace().import_embeddings, up.getvalue(), up.name, limit, what="reading the upload",
+                  stop=False)
     if run is None:
         return
-    emb = state.embeddings(run.key, run.bits[0])
-    st.success(f"{up.name}: {emb.n} rows × {emb.dim} dims; {int(emb.mask('query').sum())} queries, "
+    emb = cache.embeddings(run.key, run.bit_lengths[0])
+    st.success(f"{md_escape(up.name)}: {emb.n} rows × {emb.dim} dims; {int(emb.mask('query').sum())} queries, "
                f"{int(emb.mask('database').sum())} database, {int(emb.mask('train').sum())} train — saved as a run.")
-    if st.session_state.get(state.RUN) != run.key and st.button("Use it as the current run", key="hv_use_upload"):
-        st.session_state[state.RUN] = run.key
+    if st.session_state.get(sidebar.RUN) != run.key and st.button("Use it as the current run", key="hv_use_upload"):
+        sidebar.select_run(run.key, "uploaded")
         st.rerun()
     if st.button("Evaluate sign / ITQ / HQ now", key="hv_eval_upload"):
         from hashviz.evaluate import evaluate, results_table
 
-        res = state.attempt(lambda: [evaluate(emb, n) for n in ("sign", "itq", "hq")], what="evaluating")
+        res = attempt(lambda: [evaluate(emb, n) for n in ("sign", "itq", "hq")], what="evaluating")
         st.dataframe(results_table(res), hide_index=True)
+
+
+def summary_rows(summary) -> list[dict]:
+    """Rows of the per-bit-length mAP summary, quantizers by their display label."""
+    from hashviz.quantize import quantizer_label
+
+    return [{"bits": int(b), **{quantizer_label(k): v for k, v in m.items()}}
+            for b, m in sorted(summary.items(), key=lambda kv: int(kv[0]))]
+
+
+def run_rows(all_runs) -> list[dict]:
+    shown = sidebar.names(all_runs)
+    return [{"run": shown[r.key], "bits": ", ".join(map(str, r.bit_lengths)), "status": r.status, "key": r.key}
+            for r in all_runs]
 
 
 def skipped_files(skipped) -> None:
@@ -173,18 +192,63 @@ def skipped_files(skipped) -> None:
         st.dataframe([{"path": str(p), "reason": str(r)} for p, r in skipped], hide_index=True)
 
 
+def selection_grid(key: str, n_bits: int, emb, sel, limit: int = 80) -> None:
+    """The images of the rows selected on a map (the first ``limit``)."""
+    st.subheader("Selected images")
+    if not sel:
+        st.caption("Draw a lasso or a box around points in any map (or click one point) to see their images here.")
+        return
+    shown = sel[:limit]
+    st.caption(f"{len(sel)} selected" + (f", first {len(shown)} shown" if len(sel) > len(shown) else ""))
+    grid(cache.thumbs(key, n_bits, shown, 48), size=48,
+         captions=[emb.class_names[emb.labels[r]] if not emb.multilabel else "" for r in shown])
+
+
+def neighbour_grid(key: str, n_bits: int, name: str, anchor: int, rows, dist, relevant) -> None:
+    st.markdown(f"**Nearest codes to point {anchor} with {md_escape(name)}** (Hamming distance):")
+    grid(cache.thumbs(key, n_bits, rows, 48), size=48, captions=[f"d={d}" for d in dist], relevant=list(relevant))
+
+
+def class_text(emb, row: int) -> str:
+    """The class name(s) of one row, as plain text ("—" for a row with no label)."""
+    if emb.multilabel:
+        names = [emb.class_names[c] for c in np.flatnonzero(emb.labels[row])]
+        return ", ".join(names) or "—"
+    return str(emb.class_names[emb.labels[row]])
+
+
+def ranking_row(key: str, n_bits: int, query: int, k: int, ties: str, seed: int) -> None:
+    """One code length on the Queries page: the top ``k`` of ``query`` for every quantizer, side by side."""
+    from hashviz.session.browse import rank
+    from hashviz.viz.images import bit_string
+
+    e = cache.embeddings(key, n_bits)
+    qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
+    st.markdown(f"#### {n_bits} bits")
+    cols = st.columns(len(qs))
+    for col, f in zip(cols, qs.values()):
+        r = attempt(rank, e, f.quantizer, query, k, ties, seed, what="ranking")
+        with col:
+            ap = "–" if np.isnan(r.ap) else f"{r.ap:.3f}"
+            st.markdown(f"**{md_escape(f.label)}** · AP {ap} · {int(r.relevant.sum())}/{len(r.rows)} ✓")
+            tips = [f"distance {d} · code {bit_string(b)}" for d, b in zip(r.distances, r.bits)]
+            grid(cache.thumbs(key, n_bits, r.rows, 44), size=44, captions=[f"d={d}" for d in r.distances],
+                 relevant=list(r.relevant), tooltips=tips)
+            st.caption(f"query code: {bit_string(r.query_bits)}")
+
+
 def grid(images: np.ndarray, **kw) -> None:
     st.html(image_grid_html(images, **kw))
 
 
 def class_samples(key: str, n_bits: int, per_class: int = 8) -> None:
     """A few images of each class (database split), one row per class."""
-    emb = state.embeddings(key, n_bits)
+    emb = cache.embeddings(key, n_bits)
     if emb.multilabel:
         rows = np.arange(min(emb.n, per_class * 10))
-        grid(state.thumbs(key, n_bits, rows, 40), size=40)
+        grid(cache.thumbs(key, n_bits, rows, 40), size=40)
         return
     for c, name in enumerate(emb.class_names[:20]):
         rows = np.flatnonzero(emb.labels == c)[:per_class]
         if len(rows):
-            st.html(f"<b>{name}</b>" + image_grid_html(state.thumbs(key, n_bits, rows, 40), size=40))
+            st.html(f"<b>{html_escape(name)}</b>" + image_grid_html(cache.thumbs(key, n_bits, rows, 40), size=40))

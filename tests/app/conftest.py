@@ -21,9 +21,9 @@ def _prepared_home(tmp_path_factory, name: str, head: str, bits) -> Path:
     old = os.environ.get("HASHVIZ_HOME")
     os.environ["HASHVIZ_HOME"] = str(home)
     try:
-        from hashviz.ui import runs
+        from hashviz.session.runs import Workspace
 
-        runs.prepare("mnist5k", "mnist_cnn", head, bits, head_options={"epochs": 2})
+        Workspace(home).prepare("mnist5k", "mnist_cnn", head, bits, head_options={"epochs": 2})
     finally:
         if old is None:
             os.environ.pop("HASHVIZ_HOME", None)

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from hashviz.embeddings import Embeddings
-from hashviz.ui.live import LiveRotation
+from hashviz.session.live import LiveRotation
 from tests.helpers import clustered_embeddings
 
 

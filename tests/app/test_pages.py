@@ -21,9 +21,15 @@ def _texts(at) -> str:
 
 
 def _run_key(home):
-    from hashviz.ui import runs
+    from hashviz.session.runs import Workspace
 
-    return runs.list_runs()[0].key
+    return Workspace(home).list_runs()[0].key
+
+
+def _curve_rows(at) -> int:
+    """The live chart's "Curve rows: N" caption (what the user reads under the curve)."""
+    text = next(c.value for c in at.caption if c.value.startswith("Curve rows: "))
+    return int(text.split()[2])
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -75,25 +81,25 @@ def test_compare_numbers_equal_the_cli(filled, capsys):
 def test_rotation_steps_grow_the_curve_and_a_reload_shows_it(filled):
     at = open_app("pages/2_rotation.py")
     at.selectbox(key="hv_rot_q").set_value("hq").run()
-    at.number_input(key="hv_rot_steps").set_value(2000)  # long enough to watch it run
+    at.number_input(key="hv_rot_hq_steps").set_value(2000)  # long enough to watch it run
     at.button(key="hv_rot_start").click().run()
     assert problems(at) == []
-    lengths = [at.session_state["hv_curve_len"]]
+    lengths = [_curve_rows(at)]
     for _ in range(3):  # fragments do not tick in AppTest: each run() is one tick
         at.run()
-        lengths.append(at.session_state["hv_curve_len"])
+        lengths.append(_curve_rows(at))
     assert lengths[0] >= 1 and all(b > a for a, b in zip(lengths, lengths[1:])), lengths
     at.button(key="hv_rot_stop").click().run()
     status = {m.label: m.value for m in at.metric}
     assert status["status"] == "stopped"
-    stopped_len = at.session_state["hv_curve_len"]
+    stopped_len = _curve_rows(at)
     # a new session (a reload) finds the checkpoint: same curve, status restored
-    from hashviz.ui.jobs import SESSION_OBJECTS
+    from hashviz.session.jobs import SESSION_OBJECTS
 
     SESSION_OBJECTS.prune(lambda s: False)
     again = open_app("pages/2_rotation.py")
     assert problems(again) == []
-    assert again.session_state["hv_curve_len"] == stopped_len
+    assert _curve_rows(again) == stopped_len
     assert "restored" in {m.label: m.value for m in again.metric}["status"]
     # the result is offered to the other pages
     cmp = open_app("pages/5_compare.py")
@@ -121,7 +127,7 @@ def test_injected_selection_fills_the_grid_and_a_click_rings_neighbours(filled):
 
 
 def test_neighbours_are_true_hamming_neighbours():
-    from hashviz.ui.maps import neighbours
+    from hashviz.session.browse import neighbours
 
     rng = np.random.default_rng(0)
     bits = rng.random((200, 16)) > 0.5
@@ -157,7 +163,7 @@ def test_upload_over_the_size_limit_is_refused_with_the_fix(fresh):
     """Streamlit's uploader enforces server.maxUploadSize in the browser; the app re-checks the bytes it got."""
     from streamlit import config
 
-    from hashviz.ui import runs
+    from hashviz.session.runs import Workspace
 
     rng = np.random.default_rng(0)
     big = _npz(z=rng.standard_normal((1000, 400)).astype(np.float32), labels=np.arange(1000) % 10)  # 1.6 MB, valid
@@ -170,9 +176,9 @@ def test_upload_over_the_size_limit_is_refused_with_the_fix(fresh):
         config.set_option("server.maxUploadSize", old)
     errors = " ".join(e.value for e in at.error)
     assert "big.npz is 1.6 MB, over the 1 MB upload limit" in errors, errors
-    assert "python -m hashviz prepare --dataset embeddings" in _texts(at) + errors  # the hint: use the CLI
+    assert "hashviz prepare --dataset embeddings" in _texts(at) + errors  # the hint: use the CLI
     assert [e.value for e in at.exception] == []
-    assert runs.list_runs() == []  # nothing was saved or prepared
+    assert Workspace(fresh).list_runs() == []  # nothing was saved or prepared
     assert any(b.label == "Prepare default" for b in at.button)
 
 
@@ -189,18 +195,20 @@ def test_wrong_state_dict_upload_is_refused_with_the_mismatch(fresh):
 
 
 def test_export_npz_loads_back_and_uploads_as_a_run(filled, tmp_path, monkeypatch):
-    from hashviz.ui import compare, runs
+    from hashviz.session import compare
+    from hashviz.session.runs import Workspace, stored_fitted
 
     key = _run_key(filled)
-    emb = runs.load_embeddings(key, 16)
-    qs = {"sign": runs.stored_quantizer(key, 16, "sign"), "HQ": runs.stored_quantizer(key, 16, "hq")}
+    ws = Workspace(filled)
+    emb = ws.load_embeddings(key, 16)
+    qs = {n: stored_fitted(n, ws.stored_quantizer(key, 16, n)) for n in ("sign", "hq")}
     data = compare.export_npz(emb, qs, {"provenance": {"seed": 0}})
     back = Embeddings.load(io.BytesIO(data))
     assert np.array_equal(back.z, emb.z) and np.array_equal(back.labels, emb.labels)
     assert np.array_equal(back.split, emb.split)
     with np.load(io.BytesIO(data)) as f:
-        assert np.array_equal(f["codes_hq"], qs["HQ"].encode(emb.z))
-        assert np.allclose(f["rotation_hq"], qs["HQ"].rotation_)
+        assert np.array_equal(f["codes_hq"], qs["hq"].quantizer.encode(emb.z))
+        assert np.allclose(f["rotation_hq"], qs["hq"].quantizer.rotation_)
     monkeypatch.setenv("HASHVIZ_HOME", str(tmp_path / "other_home"))
     at = open_app("pages/1_data.py")
     at.file_uploader(key="hv_npz").set_value(("export.npz", data, "application/octet-stream")).run()
@@ -221,7 +229,7 @@ def test_query_params_restore_the_view(filled):
 
 
 def test_sessions_keep_their_own_objects():
-    from hashviz.ui.jobs import SessionObjects
+    from hashviz.session.jobs import SessionObjects
 
     so = SessionObjects(max_sessions=2)
     so.put("a", "fit", 1)
@@ -249,11 +257,12 @@ def _figure(at, key: str) -> dict:
 
 
 def test_shc_run_shows_class_and_centre_similarity_side_by_side(shc_home, monkeypatch, app_env):
-    from hashviz.ui import runs
+    from hashviz.session.runs import Workspace
 
     monkeypatch.setenv("HASHVIZ_HOME", str(shc_home))
-    key = runs.list_runs()[0].key
-    S, C = runs.head_similarities(key, 16)
+    ws = Workspace(shc_home)
+    key = ws.list_runs()[0].key
+    S, C = ws.head_similarities(key, 16)
     assert S.shape == C.shape == (10, 10) and np.allclose(np.diag(C), 1.0)
     at = open_app("pages/1_data.py", {"run": key, "bits": "16"})
     assert problems(at) == []
@@ -262,7 +271,7 @@ def test_shc_run_shows_class_and_centre_similarity_side_by_side(shc_home, monkey
     left, right = fig["data"][:2]
     assert np.allclose(_values(left["z"]), S, atol=1e-4) and np.allclose(_values(right["z"]), C, atol=1e-4)
     assert left["coloraxis"] == right["coloraxis"] == "coloraxis"  # one colour scale for both
-    assert left["x"] == left["y"] == right["x"] == [str(n) for n in runs.load_embeddings(key, 16).class_names]
+    assert left["x"] == left["y"] == right["x"] == [str(n) for n in ws.load_embeddings(key, 16).class_names]
     assert "confuses" in _texts(at)  # the one-sentence explanation
 
 
@@ -273,7 +282,7 @@ def test_other_heads_show_no_similarity_pair(filled):
 
 
 def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path):
-    from hashviz.ui.jobs import PREPARE_JOBS
+    from hashviz.session.jobs import PREPARE_JOBS
     from hashviz.ui.widgets import JOB
     from tests.data.fakes import write_png
 
@@ -302,9 +311,9 @@ def test_spherical_run_shows_its_random_search_rotation(tmp_path, monkeypatch, a
     """SDSH is paired with the random-search rotation of its paper: prepare fits it by default and Compare and
     Queries show it next to sign / ITQ / HQ, with the numbers prepare stored."""
     monkeypatch.setenv("HASHVIZ_HOME", str(tmp_path / "home"))
-    from hashviz.ui import runs
+    from hashviz.session.runs import Workspace
 
-    info = runs.prepare("digits", "mnist_cnn", "spherical", (16,), head_options={"epochs": 1})
+    info = Workspace().prepare("digits", "mnist_cnn", "spherical", (16,), head_options={"epochs": 1})
     at = open_app("pages/5_compare.py", query={"run": info.key, "bits": "16"})
     assert problems(at) == []
     df = at.dataframe[0].value
@@ -345,8 +354,8 @@ def test_compare_shows_the_hierarchical_score_for_a_dataset_with_a_hierarchy(fil
 def test_head_options_from_the_form_reach_the_trained_head(fresh):
     """Data & model: a method's loss options (here DPSH's λ = 0, the HQ paper's setting) and the epochs are set in
     the form; only changed values are passed, and the stored head was trained with them."""
+    from hashviz.session.jobs import PREPARE_JOBS
     from hashviz.store import RunStore
-    from hashviz.ui.jobs import PREPARE_JOBS
     from hashviz.ui.widgets import JOB
 
     at = open_app("pages/1_data.py")

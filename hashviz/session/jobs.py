@@ -1,7 +1,7 @@
 """Background jobs and per-session live objects, UI-free.
 
-- :class:`PrepareJob`: runs :func:`hashviz.ui.runs.prepare` in a daemon thread, records progress per stage and
-  stops on request; pages poll it from a fragment, so navigating away does not kill the work.
+- :class:`PrepareJob`: runs :meth:`hashviz.session.runs.Workspace.prepare` in a daemon thread, records progress
+  per stage and stops on request; pages poll it from a fragment, so navigating away does not kill the work.
 - :class:`SessionObjects`: a process-wide map ``(session id, name) → object`` for things that are per user and
   mutable (a live rotation fit). Session state keeps only the names; two browser sessions never share or see
   each other's objects; entries of ended sessions are dropped.
@@ -26,6 +26,7 @@ class PrepareJob:
     """One preparation in a background thread. ``stages``: stage → (done, total) in the order seen."""
 
     params: Mapping
+    home: str | None = None  # the hashviz home it prepares into (None: the current one)
     stages: dict = field(default_factory=dict)
     status: str = "running"  # running | done | stopped | failed
     error: HashvizError | None = None
@@ -65,10 +66,11 @@ class PrepareJob:
         self.stages[stage] = (int(done), int(total))
 
     def _run(self) -> None:
-        from hashviz.ui import runs
+        from hashviz.session.runs import Workspace
 
         try:
-            self.result = runs.prepare(**dict(self.params), progress=self._progress, should_stop=self._stop.is_set)
+            self.result = Workspace(self.home).prepare(**dict(self.params), progress=self._progress,
+                                                       should_stop=self._stop.is_set)
             self.status = "done"
         except StoppedError as e:
             self.status, self.error = "stopped", e
@@ -88,11 +90,11 @@ class PrepareJobs:
         self._jobs: dict[str, PrepareJob] = {}
         self._lock = threading.Lock()
 
-    def start(self, key: str, params: Mapping) -> PrepareJob:
+    def start(self, key: str, params: Mapping, home: str | None = None) -> PrepareJob:
         with self._lock:
             job = self._jobs.get(key)
             if job is None or not job.running:
-                job = PrepareJob(params).start()
+                job = PrepareJob(params, home=home).start()
                 self._jobs[key] = job
             return job
 

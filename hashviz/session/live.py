@@ -1,7 +1,7 @@
 """Live rotation training, UI-free: advance a quantizer's ``fit_steps`` a few steps at a time, record a curve,
 score mAP on a fixed probe subset every few steps, checkpoint curve and rotation.
 
-The app's rotation page keeps one :class:`LiveRotation` per browser session (see :mod:`hashviz.ui.trainers`)
+The app's rotation page keeps one :class:`LiveRotation` per browser session (see :mod:`hashviz.ui.training`)
 and calls :meth:`LiveRotation.advance` from an ``st.fragment(run_every=…)`` tick: each tick runs steps for a
 small time budget and returns, so the page stays responsive and a Stop toggle outside the fragment works.
 Nothing here imports Streamlit.
@@ -18,6 +18,45 @@ import numpy as np
 from hashviz.embeddings import Embeddings
 
 PROBE_QUERIES = 250  # fixed, seeded subset of the query split used for live mAP
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One setting of a live fit as the Rotation page offers it: ``kind`` "choice" (``choices``) or "int"/"float"
+    (``lo``…``hi``, ``step``); ``zero_is_none``: 0 means "not set" (full batch)."""
+
+    name: str
+    label: str
+    kind: str
+    default: object
+    lo: float | None = None
+    hi: float | None = None
+    step: float | None = None
+    choices: tuple = ()
+    help: str = ""
+    zero_is_none: bool = False
+
+
+LIVE_QUANTIZERS: dict[str, str] = {"hq": "HQ (Householder, gradient steps)", "itq": "ITQ (alternating SVD)",
+                                   "random": "random search"}
+LIVE_OPTIONS: dict[str, tuple[OptionSpec, ...]] = {
+    "hq": (OptionSpec("loss", "Loss", "choice", "l2", choices=("l2", "l1", "bit_var", "min_entry"),
+                      help="l2: mean (Z − sgn Z)², the paper's main setting"),
+           OptionSpec("lr", "Learning rate", "float", 0.01, 1e-4, 1.0),
+           OptionSpec("batch_size", "Batch size (0 = full batch)", "int", 0, 0, 100_000, 128, zero_is_none=True),
+           OptionSpec("steps", "Steps", "int", 300, 10, 50_000, 50)),
+    "itq": (OptionSpec("n_iter", "Iterations", "int", 50, 1, 500),),
+    "random": (OptionSpec("steps", "Steps", "int", 300, 10, 50_000, 50),),
+}
+
+
+def fit_label(name: str, options: Mapping) -> str:
+    """The name a live fit is saved under (e.g. "HQ-l2", "ITQ", "random-search")."""
+    from hashviz.quantize import quantizer_label
+
+    if name == "hq":
+        return f"{quantizer_label(name)}-{options.get('loss', 'l2')}"
+    return "random-search" if name == "random" else quantizer_label(name)
 
 
 def probe_indices(emb: Embeddings, n_queries: int = PROBE_QUERIES, seed: int = 0) -> np.ndarray:

@@ -1,5 +1,7 @@
-"""Comparison tables and exports, UI-free. Scores come from :func:`hashviz.evaluate.evaluate` — the function
-behind ``python -m hashviz evaluate`` — so the app and the CLI print the same numbers."""
+"""Comparison tables, curves, bit statistics and exports, UI-free. Scores come from
+:func:`hashviz.evaluate.evaluate` — the function behind ``hashviz evaluate`` — so the app and the CLI print the
+same numbers. Quantizers arrive as :class:`~hashviz.session.runs.FittedQuantizer` records keyed by id (a
+registry name such as ``"hq"``, or ``"live:…"`` for a rotation trained on the Rotation page)."""
 
 from __future__ import annotations
 
@@ -14,19 +16,48 @@ import numpy as np
 from hashviz.embeddings import Embeddings
 
 
-def score(emb: Embeddings, label: str, quantizer, *, top_k: int = 1000, ties: str = "expected",
-          radius: int = 2, similarity=None) -> dict:
-    """One table row: the Evaluation of ``quantizer`` plus the optimistic/pessimistic tie bounds of mAP@all
-    (and the hierarchical score when the run's dataset has a label hierarchy: ``similarity``)."""
+def score(emb: Embeddings, fitted, *, top_k: int = 1000, ties: str = "expected", radius: int = 2,
+          similarity=None) -> dict:
+    """One table row for the :class:`~hashviz.session.runs.FittedQuantizer` ``fitted``: its Evaluation plus the
+    optimistic/pessimistic tie bounds of mAP@all (and the hierarchical score when the run's dataset has a label
+    hierarchy: ``similarity``). ``quantizer`` is the id, ``label`` the display name."""
     from hashviz.evaluate import evaluate
     from hashviz.retrieval.metrics import mean_average_precision
 
-    ev = evaluate(emb, label, top_k=top_k, ties=ties, radius=radius, fitted=quantizer, similarity=similarity)
+    quantizer = fitted.quantizer
+    ev = evaluate(emb, fitted.id, top_k=top_k, ties=ties, radius=radius, fitted=quantizer, similarity=similarity)
     q, db = emb.part("query"), emb.part("database")
     qc, dc = quantizer.encode(q.z), quantizer.encode(db.z)
     lo = mean_average_precision(qc, dc, q.labels, db.labels, ties="pessimistic")
     hi = mean_average_precision(qc, dc, q.labels, db.labels, ties="optimistic")
-    return {**ev.to_dict(), "map_pessimistic": float(lo), "map_optimistic": float(hi)}
+    return {**ev.to_dict(), "label": fitted.label, "map_pessimistic": float(lo), "map_optimistic": float(hi)}
+
+
+def table_rows_by_label(rows: list[dict]) -> list[dict]:
+    """Score rows with ``quantizer`` set to the display label (for figures that name lines)."""
+    return [{**r, "quantizer": r.get("label", r["quantizer"])} for r in rows]
+
+
+def pr_curves(emb: Embeddings, quantizers: Mapping[str, object]) -> dict:
+    """Precision–recall by Hamming radius (query vs database) of each fitted quantizer, by display label."""
+    from hashviz.retrieval.metrics import precision_recall_by_radius
+
+    q, db = emb.part("query"), emb.part("database")
+    return {f.label: precision_recall_by_radius(f.quantizer.encode(q.z), f.quantizer.encode(db.z), q.labels,
+                                                db.labels, n_bits=emb.dim) for f in quantizers.values()}
+
+
+def bit_statistics(emb: Embeddings, quantizers: Mapping[str, object]) -> dict:
+    """Per quantizer (by display label): ``(balance, correlation)`` of its database bits."""
+    from hashviz.codes import to_bits
+    from hashviz.retrieval.metrics import bit_balance, bit_correlation
+
+    db = emb.part("database").z
+    out = {}
+    for f in quantizers.values():
+        bits = to_bits(f.quantizer.transform(db))
+        out[f.label] = (bit_balance(bits), bit_correlation(bits))
+    return out
 
 
 def table(rows: list[dict]):
@@ -36,7 +67,7 @@ def table(rows: list[dict]):
     out = []
     for r in rows:
         k, rad, ties = r["top_k"], r["radius"], r["ties"]
-        out.append({"quantizer": r["quantizer"], "n_bits": r["n_bits"],
+        out.append({"quantizer": r.get("label", r["quantizer"]), "n_bits": r["n_bits"],
                     f"mAP@all (ties {ties})": r["map"], f"mAP@{k} (ties {ties})": r["map_at_k"],
                     f"P@{k} (ties {ties})": r["p_at_k"], f"P@r≤{rad}": r["p_within_radius"],
                     "quantization error": r["quantization_error"],
@@ -50,7 +81,8 @@ def table(rows: list[dict]):
 
 
 def provenance(run: Mapping, params: Mapping, quantizers: Mapping[str, object]) -> dict:
-    """Versions, seeds, parameters and protocol: enough to reproduce a table."""
+    """Versions, seeds, parameters and protocol: enough to reproduce a table. ``quantizers``: id →
+    FittedQuantizer; each is recorded as what it is (a live fit with its loss, learning rate, steps, batch)."""
     import importlib.metadata as md
 
     versions = {"python": platform.python_version()}
@@ -62,9 +94,7 @@ def provenance(run: Mapping, params: Mapping, quantizers: Mapping[str, object]) 
                 import hashviz
 
                 versions[pkg] = hashviz.__version__
-    qinfo = {}
-    for name, q in quantizers.items():
-        qinfo[name] = q.to_dict() if hasattr(q, "to_dict") else {"class": type(q).__name__}
+    qinfo = {qid: dict(f.provenance) for qid, f in quantizers.items()}
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions, "run": dict(run),
             "protocol": {"query_vs_database": True, "relevance": "share at least one label", **dict(params)},
             "quantizers": qinfo, "seeds": {"split": dict(run.get("config", {})).get("dataset_options", {}).get(
@@ -76,14 +106,18 @@ def _safe(name: str) -> str:
 
 
 def export_npz(emb: Embeddings, quantizers: Mapping[str, object], meta: Mapping | None = None) -> bytes:
-    """An embeddings file (``z``, ``labels``, ``split``, ``ids``, ``class_names``, ``meta``) plus, per quantizer,
-    ``codes_<name>`` (packed uint8 of every row), ``rotation_<name>`` and ``mean_<name>``. It loads back with
-    :meth:`Embeddings.load` (the extra arrays are ignored there) and so can be uploaded again."""
+    """An embeddings file (``z``, ``labels``, ``split``, ``ids``, ``class_names``, ``meta``, and the run's
+    ``thumbnails`` when it has them) plus, per quantizer id, ``codes_<id>`` (packed uint8 of every row),
+    ``rotation_<id>`` and ``mean_<id>``. It loads back with :meth:`Embeddings.load` (the extra arrays are ignored
+    there) and so can be uploaded again."""
     arrays = {"z": emb.z, "labels": emb.labels, "split": emb.split, "ids": emb.ids,
               "class_names": np.array(emb.class_names, dtype=str),
               "meta": np.array(json.dumps({**emb.meta, **dict(meta or {})}, sort_keys=True, default=str)),
               "quantizer_names": np.array(list(quantizers), dtype=str)}
-    for name, q in quantizers.items():
+    if emb.thumbnails is not None:
+        arrays["thumbnails"] = emb.thumbnails
+    for name, f in quantizers.items():
+        q = f.quantizer
         s = _safe(name)
         arrays[f"codes_{s}"] = q.encode(emb.z)
         arrays[f"rotation_{s}"] = np.asarray(q.rotation_, dtype=np.float64)

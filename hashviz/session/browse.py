@@ -1,10 +1,12 @@
-"""Query browsing, UI-free: rank the database for one query under a tie policy, with relevance and AP.
+"""Query browsing, UI-free: rank the database for one query under a tie policy, with relevance and AP; choose
+the query; the Hamming neighbours of a map point.
 
 The AP comes from :func:`hashviz.retrieval.metrics.average_precisions` — the same function the CLI and the
 Compare table use — so a query's AP here is exactly its term in the reported mAP."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +60,34 @@ def rank(emb: Embeddings, quantizer, query_row: int, k: int = 10, ties: str = "e
     n_bits = emb.dim
     return Ranking(rows=db[order], distances=dist[order], relevant=rel[order], ap=ap,
                    bits=unpack_bits(dc[order], n_bits), query_bits=unpack_bits(qc, n_bits)[0])
+
+
+QUERY_MODES = {"random": "random query", "class": "a query of one class", "selected": "the point selected on the map"}
+
+
+def choose_query(emb: Embeddings, mode: str, *, seed: int = 0, class_index: int | None = None,
+                 selected: Sequence[int] = (), anchor: int | None = None) -> int:
+    """The Queries page's query row: with ``mode="selected"`` the clicked point (``anchor``) or the first of the
+    map selection when there is one, else :func:`pick_query` (``"random"`` or ``"class"``)."""
+    if mode == "selected":
+        if anchor is not None:
+            return int(anchor)
+        if len(selected):
+            return int(selected[0])
+    return pick_query(emb, mode, seed=seed, class_index=class_index)
+
+
+def neighbours(bits: np.ndarray, anchor: int, k: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest rows to ``anchor`` in Hamming distance of ``bits`` (ties by row index), itself
+    excluded: (rows, distances)."""
+    from hashviz.codes import pack_bits
+    from hashviz.retrieval.search import top_k
+
+    codes = pack_bits(bits)
+    idx, dist = top_k(codes[anchor:anchor + 1], codes, min(k + 1, len(codes)))
+    idx, dist = np.asarray(idx)[0], np.asarray(dist)[0]
+    keep = idx != anchor
+    return idx[keep][:k], dist[keep][:k]
 
 
 def pick_query(emb: Embeddings, mode: str, *, seed: int = 0, class_index: int | None = None) -> int:

@@ -1,0 +1,167 @@
+"""Cached loaders for the pages, shared across sessions and never mutated.
+
+Each cached function takes everything it uses — the hashviz home, the run key, the bit length — and builds its
+result from a :class:`~hashviz.session.runs.Workspace` on that home, so a cache key is exactly what the value
+depends on. Session state holds only keys and choices; arrays come from here."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from hashviz.session.runs import FittedQuantizer, Workspace, live_fitted, stored_fitted
+from hashviz.ui.errors import attempt
+
+
+def home() -> str:
+    """The hashviz home this server works on (``$HASHVIZ_HOME`` or ``~/.hashviz``, read on every call)."""
+    from hashviz.paths import home as current
+
+    return str(current())
+
+
+def workspace() -> Workspace:
+    return Workspace(home())
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _embeddings(home: str, key: str, n_bits: int):
+    return Workspace(home).load_embeddings(key, n_bits)
+
+
+def embeddings(key: str, n_bits: int):
+    """The run's embeddings for ``n_bits`` (cached per home folder, run key and bit length)."""
+    return _embeddings(home(), key, int(n_bits))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _dataset(home: str, key: str):
+    return Workspace(home).load_dataset(key)
+
+
+def dataset(key: str):
+    return _dataset(home(), key)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _head_details(home: str, key: str) -> list[dict]:
+    return Workspace(home).head_details(key)
+
+
+def head_details(key: str) -> list[dict]:
+    return _head_details(home(), key)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _class_similarity(home: str, key: str):
+    from hashviz.retrieval.hierarchical import dataset_similarity
+
+    return dataset_similarity(_dataset(home, key))
+
+
+def class_similarity(key: str):
+    """The run's (c, c) class similarity from its label hierarchy, or None (cached; never mutated)."""
+    return _class_similarity(home(), key)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _head_similarities(home: str, key: str, n_bits: int):
+    return Workspace(home).head_similarities(key, n_bits)
+
+
+def head_similarities(key: str, n_bits: int):
+    """SHC's (class similarity, centre similarity) for the run's head at ``n_bits``, or None (cached)."""
+    return _head_similarities(home(), key, int(n_bits))
+
+
+def paired_quantizers(head: str | None) -> tuple[str, ...]:
+    """The quantizers a head method's paper pairs with it (``HeadLoss.paired_quantizers``), () if none/unknown."""
+    if not head:
+        return ()
+    from hashviz.errors import HashvizError
+    from hashviz.heads.losses import get_method
+
+    try:
+        return tuple(get_method(head).paired_quantizers)
+    except HashvizError:
+        return ()
+
+
+@st.cache_resource(max_entries=64, show_spinner="fitting the quantizer on the train split…")
+def _fitted(home: str, key: str, n_bits: int, name: str, options_json: str = "{}"):
+    """The quantizer ``prepare`` fitted and stored for this run (the CLI's), else one fitted now on the train
+    split (cached per home, run, bit length, name and options)."""
+    from hashviz.evaluate import fit_quantizer
+
+    ws = Workspace(home)
+    if options_json == "{}":
+        q = ws.stored_quantizer(key, n_bits, name)
+        if q is not None:
+            return q
+    q, _ = fit_quantizer(_embeddings(home, key, n_bits), name, json.loads(options_json))
+    return q
+
+
+def fitted(key: str, n_bits: int, name: str, options_json: str = "{}"):
+    return _fitted(home(), key, int(n_bits), name, options_json)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _checkpoint(home: str, key: str, n_bits: int, label: str, stamp: float) -> FittedQuantizer:
+    from hashviz.quantize import make_quantizer
+
+    saved = Workspace(home).load_rotation(key, n_bits, label)
+    q = make_quantizer("sign", n_bits).set_rotation(saved["rotation"], saved["mean"])
+    return live_fitted(saved, q)
+
+
+def _checkpoint_quantizer(home: str, key: str, n_bits: int, label: str) -> FittedQuantizer:
+    saved = Workspace(home).load_rotation(key, n_bits, label)
+    return _checkpoint(home, key, n_bits, label, float(saved.get("saved", 0)))
+
+
+def _quantizers(home: str, key: str, n_bits: int, names=None, with_live: bool = True) -> dict:
+    ws = Workspace(home)
+    if names is None:
+        names = tuple(dict.fromkeys(("sign", "itq", "hq") + ws.stored_quantizer_names(key, n_bits)))
+    out = {n: stored_fitted(n, _fitted(home, key, n_bits, n)) for n in names}
+    if with_live:
+        for label in ws.list_rotations(key, n_bits):
+            f = attempt(_checkpoint_quantizer, home, key, n_bits, label, stop=False)
+            if f is not None:
+                out[f.id] = f
+    return out
+
+
+def quantizers(key: str, n_bits: int, names=None, with_live: bool = True) -> dict[str, FittedQuantizer]:
+    """Quantizer id → :class:`FittedQuantizer`: those ``prepare`` fitted for the run (sign, ITQ, HQ and the
+    head's paired ones, e.g. random search for SDSH; ``names`` to choose) plus every rotation trained live on this
+    run and bit length (ids ``live:…``)."""
+    return _quantizers(home(), key, int(n_bits), names, with_live)
+
+
+def stamp(f: FittedQuantizer) -> str:
+    """Changes whenever the quantizer behind an id does (a live fit's new checkpoint): part of score cache keys."""
+    return json.dumps(f.provenance, sort_keys=True, default=str)
+
+
+def thumbs(key: str, n_bits: int, rows, size: int = 56):
+    h = home()
+    emb = _embeddings(h, key, int(n_bits))
+    return Workspace(h).thumbnails(key, emb, rows, size, dataset=None if emb.thumbnails is not None
+                                   else _dataset(h, key))
+
+
+@st.cache_data(max_entries=256, show_spinner="scoring…")
+def _score_row(home: str, key: str, n_bits: int, qid: str, top_k: int, ties: str, radius: int, stamp: str):
+    from hashviz.session.compare import score
+
+    f = _quantizers(home, key, n_bits)[qid]
+    return score(_embeddings(home, key, n_bits), f, top_k=top_k, ties=ties, radius=radius,
+                 similarity=_class_similarity(home, key))
+
+
+def score_row(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, ties: str, radius: int) -> dict:
+    """One Compare row for ``f`` (cached per home, run, bits, quantizer id, protocol and :func:`stamp`)."""
+    return _score_row(home(), key, int(n_bits), f.id, int(top_k), ties, int(radius), stamp(f))

@@ -1,0 +1,74 @@
+"""Composite views the pages draw (figure + caption + widgets), so pages only choose and call.
+
+Figures are built by :mod:`hashviz.viz.figures` (plotly, UI-free); everything here is the Streamlit side."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from hashviz.session import compare
+from hashviz.ui import cache
+from hashviz.viz import figures
+
+
+def shc_pair(sims, class_names, n_bits: int) -> None:
+    st.subheader(f"SHC: what the hash centres were asked for, and what they give ({n_bits} bits)")
+    st.caption("SHC gives each class a ±1 hash centre and places the centres so that classes the classifier "
+               "confuses (left, S) get centres that share more bits (right, (1/K)·H Hᵀ): the closer the two "
+               "pictures match, the better Hamming distance follows the classes' similarity.")
+    st.plotly_chart(figures.similarity_pair(*sims, class_names=class_names), key="hv_shc_pair")
+
+
+def coordinate_view(data, q_before, q_after, after_label: str, n_bits: int) -> None:
+    """Two coordinates of the rescaled embeddings before vs after the rotation, with the ±1 corners."""
+    i1, i2 = st.columns(2)
+    ci = int(i1.number_input("coordinate x", 0, n_bits - 1, 0, key="hv_coord_i"))
+    cj = int(i2.number_input("coordinate y", 0, n_bits - 1, min(1, n_bits - 1), key="hv_coord_j"))
+    st.plotly_chart(figures.coordinate_scatter(data.coordinates(q_before), data.coordinates(q_after), ci, cj,
+                                               labels=data.labels, class_names=data.emb.class_names,
+                                               titles=("sign (no rotation)", after_label)), key="hv_coords")
+    st.caption("Rows are rescaled to norm √n_bits; each bit is the sign of one coordinate, so points want to sit on "
+               "the ±1 corners (×). The rotation moves them there without changing any distance between them.")
+
+
+def compare_curves(rows: list[dict], ties: str, emb, qs: dict, n_bits: int) -> None:
+    """mAP against bits (every bit length), then for ``n_bits``: precision–recall by radius, bit balance and
+    correlation of every quantizer."""
+    left, right = st.columns(2)
+    left.plotly_chart(figures.map_vs_bits(compare.table_rows_by_label(rows), label=f"mAP@all (ties {ties})"),
+                      key="hv_cmp_bits")
+    right.plotly_chart(figures.pr_by_radius(compare.pr_curves(emb, qs)), key="hv_cmp_pr")
+    st.caption(f"Precision–recall, bit statistics and exports below are for the sidebar's {n_bits} bits.")
+    stats = compare.bit_statistics(emb, qs)
+    st.plotly_chart(figures.bit_balance_heatmap({n: b for n, (b, _) in stats.items()}), key="hv_cmp_bal")
+    cols = st.columns(len(stats))
+    for i, (col, (name, (_, corr))) in enumerate(zip(cols, stats.items())):
+        col.plotly_chart(figures.bit_correlation_heatmap(corr, title=f"{name}: bit correlation"),
+                         key=f"hv_cmp_corr_{i}")
+
+
+def compare_exports(key: str, run, emb, qs: dict, df, params: dict, n_bits: int) -> None:
+    """CSV of the table, the codes + rotations file and the provenance, all of the same run (named by its key)."""
+    prov = compare.provenance(run.to_dict(), params, qs)
+    e1, e2, e3 = st.columns(3)
+    e1.download_button("Table (CSV)", df.to_csv(index=False).encode(), f"hashviz_{key}_compare.csv", "text/csv",
+                       key="hv_dl_csv")
+    e2.download_button(f"Codes + rotations, {n_bits} bits (.npz)", compare.export_npz(emb, qs, {"provenance": prov}),
+                       f"hashviz_{key}_{n_bits}bits.npz", "application/octet-stream", key="hv_dl_npz",
+                       help="an embeddings file: upload it on Data & model to evaluate it again")
+    e3.download_button("Provenance (JSON)", json.dumps(prov, indent=1, default=str).encode(),
+                       f"hashviz_{key}_provenance.json", "application/json", key="hv_dl_json")
+
+
+def compare_table(key: str, run, *, top_k: int, ties: str, radius: int):
+    """Every quantizer × bit length scored (cached per protocol): (rows, DataFrame)."""
+    from hashviz.ui.errors import attempt
+
+    rows = []
+    for n_bits in run.bit_lengths:
+        qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
+        rows += [attempt(cache.score_row, key, n_bits, f, top_k=top_k, ties=ties, radius=radius, what="scoring")
+                 for f in qs.values()]
+    return rows, compare.table(rows)
