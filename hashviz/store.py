@@ -427,21 +427,19 @@ class RunStore:
         return status, ""
 
     def _report(self, stage: str, path: Path, reason: str, *, set_aside: bool = True) -> None:
+        """Log, warn and record a bad entry; move it aside when ``set_aside`` (its writer is known gone)."""
+        outcome = "left in place (its lock cannot be taken here, so its writer may still be at work)"
         if set_aside:
-            msg = f"run store entry {stage}/{path.name} is corrupt or partial ({reason}); it will be recomputed"
-        else:
-            msg = (f"run store entry {stage}/{path.name} is corrupt or partial ({reason}); left in place (its lock "
-                   "cannot be taken here, so its writer may still be at work)")
+            aside = path.with_name(f".corrupt-{path.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+            try:
+                os.replace(path, aside)
+                outcome = "it will be recomputed"
+            except OSError as e:
+                outcome = f"left in place (it cannot be moved aside: {e.strerror or type(e).__name__})"
+        msg = f"run store entry {stage}/{path.name} is corrupt or partial ({reason}); {outcome}"
         self.problems.append(msg)
         log.warning(msg)
         warnings.warn(msg, StoreWarning, stacklevel=4)
-        if not set_aside:
-            return
-        aside = path.with_name(f".corrupt-{path.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
-        try:
-            os.replace(path, aside)
-        except OSError:
-            shutil.rmtree(path, ignore_errors=True)
 
     def _try_load(self, stage: str, path: Path, running: bool) -> tuple[Entry | None, str]:
         """(entry, "") for a sound entry, (None, "") when there is none (or only a checkpoint and not
