@@ -167,6 +167,11 @@ def _write_bytes(path: Path, data: bytes) -> None:
     _write_atomic(path, lambda f: f.write(data))
 
 
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, ``os.replace``)."""
+    _write_bytes(Path(path), bytes(data))
+
+
 def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     clean = {}
     for k, v in arrays.items():
@@ -594,6 +599,24 @@ class RunStore:
                     raise StoreError(f"run store entry {stage}/{key} has been locked by "
                                      f"{_lock_holder(self._lock_path(stage, key))} for over {LOCK_TIMEOUT:.0f} s",
                                      "wait for the other process to finish, or stop it")
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    os.close(fd)
+
+    @contextlib.contextmanager
+    def locked(self, name: str, *, timeout: float = 60.0) -> Iterator[None]:
+        """Hold the store-wide lock ``name`` (``<root>/runs/.locks/<name>.lock``) for a read-modify-write of a small
+        shared file (the run catalog); an OSError inside becomes StoreError ("cannot write to the hashviz home")."""
+        if not name.replace("_", "").isalnum():
+            raise InvalidInputError(f"lock names are letters, digits and '_', got {name!r}", "e.g. 'catalog'")
+        path = self.runs / ".locks" / f"{name}.lock"
+        with self._writable():
+            fd = _lock_fd(path, timeout=timeout) if fcntl is not None else None
+            if fcntl is not None and fd is None:
+                raise StoreError(f"the store lock {name!r} has been held by {_lock_holder(path)} for over "
+                                 f"{timeout:.0f} s", "try again when the other hashviz command has finished")
             try:
                 yield
             finally:
