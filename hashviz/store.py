@@ -868,12 +868,12 @@ class RunStore:
                     prob.path.unlink(missing_ok=True)
                     return True
                 status, reason = self._verify(entry)
-                if prob.kind == "interrupted" and reason:
-                    shutil.rmtree(entry)
-                    return True
-                if (prob.kind == "stale_training" and status is None and not reason
+                if (prob.kind == "interrupted" and reason) or (
+                        prob.kind == "stale_training" and status is None and not reason
                         and time.time() - _newest_mtime(entry) > stale_training):
                     shutil.rmtree(entry)
+                    # removed while held, as in delete_key
+                    self._lock_path(entry.parent.name, entry.name).unlink(missing_ok=True)
                     return True
         return False
 
