@@ -190,8 +190,12 @@ def register_run(store: RunStore | str | Path | None, run: Any, *, source_name: 
     if known is not None:
         return known["name"]
 
+    # runs without a record yet (older hashviz) are named too, oldest first, so their names stay what
+    # list_runs already showed for them
+    others = [e for e in store.list(PREPARED) if e.key != entry.key]
+
     def change(runs: dict[str, dict]) -> str:
-        _name_new(runs, [entry], {entry.key: source_name})
+        _name_new(runs, [*others, entry], {entry.key: source_name})
         return runs[entry.key]["name"]
 
     return _update_catalog(store, change)

@@ -90,21 +90,30 @@ def test_names_recorded_by_concurrent_writers_stay_unique(tmp_path):
         cfg = {"dataset": "embeddings", "dataset_options": {"path": f"/data/{i}/same.npz"}, "quantizers": ["sign"]}
         keys.append(store.put("prepared", cfg, extra={"dataset": "embeddings", "runs": [{"n_bits": 8}],
                                                       "created": 1000.0 + i}).key)
-    start = threading.Barrier(len(keys))
-    names: dict[str, str] = {}
+    assert [r.name for r in catalog.list_runs(store)] == [f"same.npz ({n})" for n in range(8, 1, -1)] + ["same.npz"]
+    outcome: dict[str, str] = {}
 
-    def register(key):
+    def rename(key, name):
         start.wait(30)
-        names[key] = catalog.register_run(RunStore(tmp_path), key)
+        try:
+            outcome[key] = catalog.rename_run(RunStore(tmp_path), key, name)
+        except InvalidInputError as e:
+            outcome[key] = e.message
 
-    threads = [threading.Thread(target=register, args=(k,)) for k in keys]
+    # seven runs renamed at once, each to its own name; the eighth and the first both want "shared"
+    jobs = [(k, f"run {i}") for i, k in enumerate(keys[1:7], start=1)] + [(keys[0], "shared"), (keys[7], "shared")]
+    start = threading.Barrier(len(jobs))
+    threads = [threading.Thread(target=rename, args=job) for job in jobs]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    expected = {"same.npz"} | {f"same.npz ({n})" for n in range(2, 9)}
-    assert set(names.values()) == expected  # none lost, none duplicated
-    assert {r.key: r.name for r in catalog.list_runs(store)} == names  # and all of them recorded
+    names = {r.key: r.name for r in catalog.list_runs(store)}
+    assert [names[k] for k in keys[1:7]] == [f"run {i}" for i in range(1, 7)]  # no rename lost
+    winners = [k for k in (keys[0], keys[7]) if names[k] == "shared"]
+    assert len(winners) == 1  # never two runs with one name
+    loser = keys[7] if winners == [keys[0]] else keys[0]
+    assert "already used by run" in outcome[loser] and names[loser].startswith("same.npz")
 
 
 def test_runs_without_a_record_get_default_names_even_when_nothing_can_be_written(tmp_path):
