@@ -409,6 +409,105 @@ def cmd_table(args) -> int:
     return 0
 
 
+@command
+def add_runs(sub) -> None:
+    p = sub.add_parser("runs", help="prepared runs: list, rename, delete; check and clean the store",
+                       description="Each prepared run has a unique name (renamable; names never touch results). "
+                                   "KEY is a run key, a unique start of one (4+ digits) or a run's name. `check` "
+                                   "lists crash leftovers and damaged runs (exit 1 when there are any); `clean` "
+                                   "removes the leftovers whose writer is gone.")
+    verbs = p.add_subparsers(dest="runs_command", required=True)
+    for name, help_text in (("list", "every prepared run, newest first"),
+                            ("rename", "give a run a new (unique) name"),
+                            ("delete", "remove a run and what no other run uses"),
+                            ("check", "list crash leftovers, interrupted writes and damaged runs"),
+                            ("clean", "remove leftovers whose writer is gone, and orphans")):
+        v = verbs.add_parser(name, help=help_text, description=help_text)
+        if name in ("rename", "delete"):
+            v.add_argument("key", metavar="KEY", help="run key, a unique start of one, or the run's name")
+        if name == "rename":
+            v.add_argument("name", metavar="NAME", help="the new name (quote it)")
+        if name == "delete":
+            v.add_argument("--yes", "-y", action="store_true", help="delete without asking")
+        if name == "clean":
+            v.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+        v.add_argument("--home", default=None, help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
+        v.add_argument("--json", action="store_true", help="print one JSON value on stdout")
+    p.set_defaults(func=cmd_runs)
+
+
+def cmd_runs(args) -> int:
+    import time
+
+    from hashviz import catalog
+    from hashviz.store import RunStore
+
+    store = RunStore(args.home)
+    verb = args.runs_command
+    if verb == "list":
+        runs = catalog.list_runs(store)
+        if args.json:
+            print(json.dumps([r.to_dict() for r in runs], indent=2))
+        elif not runs:
+            print(f"no prepared runs in {store.runs}")
+        for r in runs if not args.json else ():
+            what = " · ".join(x for x in (r.dataset, r.backbone, r.head) if x)
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)) if r.created else "?"
+            print(f"{r.key}  {r.name}\n{'':18}{what}, {'/'.join(map(str, r.bit_lengths))} bits, "
+                  f"{', '.join(r.quantizers)}; prepared {when}")
+        return 0
+    if verb == "rename":
+        key = catalog.resolve_run(store, args.key)
+        old = catalog.run_name(store, key)
+        new = catalog.rename_run(store, key, args.name)
+        if args.json:
+            print(json.dumps({"key": key, "old": old, "name": new}))
+        else:
+            print(f"renamed run {key}: {old!r} → {new!r}")
+        return 0
+    if verb == "delete":
+        key = catalog.resolve_run(store, args.key)
+        plan = catalog.delete_run(store, key, dry_run=True)
+        if not args.yes:
+            print(_format_delete(plan), file=sys.stderr)
+            if not sys.stdin.isatty():
+                print("nothing deleted: add --yes to delete without a question", file=sys.stderr)
+                return 1
+            if input("delete? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("nothing deleted", file=sys.stderr)
+                return 1
+        report = catalog.delete_run(store, key)
+        print(json.dumps(report.to_dict(), indent=2) if args.json else _format_delete(report))
+        return 0
+    dry_run = bool(getattr(args, "dry_run", False))
+    problems = catalog.clean(store, dry_run=dry_run) if verb == "clean" else catalog.check(store)
+    if args.json:
+        print(json.dumps([p.to_dict() for p in problems], indent=2))
+    else:
+        done = {"check": "problem", "clean": "would remove" if dry_run else "removed"}[verb]
+        for p in problems:
+            mark = "" if verb == "clean" else (" [clean removes it]" if p.removable else "")
+            print(f"{p.kind:<16} {p.path}\n{'':17}{p.detail}{mark}")
+        if not problems:
+            print("nothing to clean" if verb == "clean" else f"no problems in {store.root}")
+        elif verb == "check":
+            print(f"{len(problems)} {done}{'s' if len(problems) != 1 else ''}; "
+                  f"`python -m hashviz runs clean` removes {sum(p.removable for p in problems)} of them")
+        else:
+            print(f"{done} {len(problems)}")
+    return 1 if verb == "check" and problems else 0
+
+
+def _format_delete(report) -> str:
+    verb = "would remove" if report.dry_run else "removed"
+    lines = [f"run {report.key} ({report.name}):"]
+    for stage, keys in report.removed.items():
+        lines.append(f"  {verb} {stage}: {', '.join(keys)}")
+    for stage, keys in report.kept.items():
+        lines.append(f"  kept (another run uses it) {stage}: {', '.join(keys)}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hashviz", description="Deep hashing explorer (headless).")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -8,9 +8,14 @@ Configs refer to their inputs by the inputs' keys, so a key pins down the whole 
 Stages (store folder ← config):
     features    ← FeatureConfig      (dataset fingerprint + split seed + backbone + weights SHA-256)
     heads       ← HeadConfig         (features key + head method + training settings + n_bits + seed)
-    embeddings  ← EmbeddingsConfig   (head key, or an embeddings file's fingerprint)
-    quantizers  ← QuantizerConfig    (embeddings key + quantizer name + options)
+    embeddings  ← EmbeddingsConfig   (head key + SHA-256 of the features it embedded, or an embeddings file's
+                                      content fingerprint)
+    quantizers  ← QuantizerConfig    (embeddings key + SHA-256 of the embeddings file + quantizer name + options)
     prepared    ← PrepareConfig      (everything the user chose in ``prepare``)
+
+Derived entries are keyed by their input's *content*, not only its config: if the features or the embeddings
+behind a result change (a replaced cache, another writer), the old result is simply not found and is recomputed,
+instead of being reported for inputs it was not computed from.
 """
 
 from __future__ import annotations
@@ -130,21 +135,27 @@ class HeadConfig(StageConfig):
 
 @dataclass(frozen=True, eq=True)
 class EmbeddingsConfig(StageConfig):
-    """Continuous embeddings: the output of head ``head`` (a heads key), or an embeddings file (``source``)."""
+    """Continuous embeddings: the output of head ``head`` (a heads key) on the features whose content hash is
+    ``features_sha256``, or an embeddings file (``source``, which holds the file's content fingerprint)."""
 
     stage: ClassVar[str] = "embeddings"
+    version: ClassVar[int] = 2
     head: str = ""
     source: str = ""
     n_bits: int = 0
+    features_sha256: str = ""
     __hash__ = StageConfig.__hash__
 
 
 @dataclass(frozen=True, eq=True)
 class QuantizerConfig(StageConfig):
-    """One quantizer fitted on the train split of the embeddings ``embeddings`` (an embeddings key)."""
+    """One quantizer fitted on the train split of the embeddings ``embeddings`` (an embeddings key) whose file has
+    the SHA-256 ``embeddings_sha256`` (as the embeddings entry's status records it)."""
 
     stage: ClassVar[str] = "quantizers"
+    version: ClassVar[int] = 2
     embeddings: str = ""
+    embeddings_sha256: str = ""
     name: str = "hq"
     n_bits: int = 32
     options: Mapping = field(default_factory=dict)

@@ -16,6 +16,8 @@ Progress: ``progress(stage, done, total)`` is called with ``stage`` one of
 
 from __future__ import annotations
 
+import io
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from hashviz.config import EmbeddingsConfig, FeatureConfig, HeadConfig, PrepareConfig, QuantizerConfig
-from hashviz.errors import InvalidInputError, StoppedError
+from hashviz.errors import InvalidInputError, StoppedError, StoreError
 from hashviz.store import Entry, RunStore
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DATASET = "mnist5k"
 DEFAULT_BACKBONE = "mnist_cnn"
@@ -52,11 +56,13 @@ class PreparedRun:
     quantizers: dict[str, str] = field(default_factory=dict)  # quantizer name → key in stage "quantizers"
     map: dict[str, float] = field(default_factory=dict)  # quantizer name → mAP@all (ties expected)
     evaluations: dict[str, dict] = field(default_factory=dict)  # quantizer name → Evaluation.to_dict()
+    embeddings_sha256: str = ""  # content hash of the embeddings file the quantizers were fitted on and scored
 
     def to_dict(self) -> dict:
         return {"n_bits": self.n_bits, "embeddings": str(self.embeddings), "map": dict(self.map),
                 "embeddings_key": self.embeddings_key, "head_key": self.head_key,
-                "quantizers": dict(self.quantizers), "evaluations": dict(self.evaluations)}
+                "quantizers": dict(self.quantizers), "evaluations": dict(self.evaluations),
+                "embeddings_sha256": self.embeddings_sha256}
 
 
 @dataclass(frozen=True)
@@ -202,8 +208,7 @@ def _fit_quantizers(store: RunStore, emb_entry: Entry, emb, names: Sequence[str]
 
     keys, maps, evals = {}, {}, {}
     for name in names:
-        qcfg = QuantizerConfig(embeddings=emb_entry.key, name=name, n_bits=emb.dim,
-                               options=_quantizer_options(name, seed))
+        qcfg = _quantizer_config(emb_entry, name, emb.dim, seed)
         entry = store.get("quantizers", qcfg)
         if entry is None:
             prog.check(f"fitting {name}")
@@ -230,11 +235,18 @@ def _fit_quantizers(store: RunStore, emb_entry: Entry, emb, names: Sequence[str]
     return keys, maps, evals
 
 
+def _quantizer_config(emb_entry: Entry, name: str, n_bits: int, seed: int) -> QuantizerConfig:
+    """The quantizer's config on these embeddings: keyed by the embeddings' key *and* their file's SHA-256."""
+    return QuantizerConfig(embeddings=emb_entry.key, embeddings_sha256=emb_entry.sha256("embeddings.npz"), name=name,
+                           n_bits=int(n_bits), options=_quantizer_options(name, seed))
+
+
 def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, head: str = DEFAULT_HEAD,
             bits: Sequence[int] | None = DEFAULT_BITS, *, store: RunStore | str | Path | None = None, seed: int = 0,
             dataset_options: Mapping | None = None, head_options: Mapping | None = None,
             progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
-            quantizers: Sequence[str] | None = None, weights: str | Path | None = None) -> PrepareResult:
+            quantizers: Sequence[str] | None = None, weights: str | Path | None = None,
+            source_name: str | None = None) -> PrepareResult:
     """Run (or read back) the pipeline for one dataset / backbone / head method and several bit lengths.
 
     ``dataset``: a registry name (``hashviz.data.list_datasets()``) with ``dataset_options`` (e.g. ``path``);
@@ -243,13 +255,34 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
     training settings ``epochs, batch_size, lr, weight_decay, hidden, dropout`` and any loss option (e.g.
     ``margin``). ``store``: a RunStore or its root (default: the hashviz home folder). ``weights``: a user
     state_dict file for the backbone. ``quantizers``: default sign, ITQ, HQ plus the head method's paired ones
-    (SDSH/``spherical``: random search). Returns a :class:`PrepareResult` (mAP@all, ties expected, query vs
-    database, quantizers fitted on the train split).
+    (SDSH/``spherical``: random search). ``source_name``: what the user calls the input (e.g. the original file
+    name of an uploaded embeddings file, which the app saves under a content hash); it becomes the run's default
+    name in the run catalog (:mod:`hashviz.catalog`) when the run is new there. Returns a :class:`PrepareResult`
+    (mAP@all, ties expected, query vs database, quantizers fitted on the train split).
+
+    Stored results are reused only for the content they were computed from: quantizers and scores are keyed by
+    the SHA-256 of the embeddings file, embeddings made by a head by the SHA-256 of the features, so replaced
+    inputs are recomputed, never reported with stale scores. A home that cannot be written raises
+    :class:`~hashviz.errors.StoreError` before any work (a fully stored run is still read back).
     """
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    result = _prepare(dataset, backbone, head, bits, store=store, seed=seed, dataset_options=dataset_options,
+                      head_options=head_options, progress=progress, should_stop=should_stop, quantizers=quantizers,
+                      weights=weights)
+    from hashviz.catalog import register_run
+
+    try:
+        register_run(store, result, source_name=source_name)
+    except StoreError as e:  # a read-only home with the run already stored: it is listed under a default name
+        log.warning("could not record the run's name: %s", e.message)
+    return result
+
+
+def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_options, head_options, progress,
+             should_stop, quantizers, weights) -> PrepareResult:
     from hashviz.data import get_dataset
 
     t0 = time.perf_counter()
-    store = store if isinstance(store, RunStore) else RunStore(store)
     prog = _Progress(progress, should_stop)
     seed = int(seed)
     qnames = _check_quantizers(default_quantizers(head if dataset != "embeddings" else None)
@@ -284,24 +317,34 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
     if cached is not None:
         return _with(cached, seconds=time.perf_counter() - t0, cached=True)
 
-    # which heads still need training (so the progress total is right)
+    store.require_writable()  # a clear StoreError now rather than an OSError after the work
+
+    # which heads still need training (so the progress total is right). The embeddings of a head are keyed by the
+    # content hash of the features the head was trained on and applied to (recorded with the head).
     head_cfgs = {b: HeadConfig(features=fcfg.key(), method=method, n_bits=b, seed=seed, options=loss_opts,
                                **settings) for b in bits_t}
-    emb_cfgs = {b: EmbeddingsConfig(head=head_cfgs[b].key(), n_bits=b) for b in bits_t}
-    emb_entries = {b: store.get("embeddings", emb_cfgs[b]) for b in bits_t}
     head_entries = {b: store.get("heads", head_cfgs[b]) for b in bits_t}
-    todo = [b for b in bits_t if emb_entries[b] is None or head_entries[b] is None]
 
-    features = None
+    def emb_cfg(b: int, features_sha: str) -> EmbeddingsConfig:
+        return EmbeddingsConfig(head=head_cfgs[b].key(), n_bits=b, features_sha256=features_sha)
+
+    emb_entries = {b: store.get("embeddings", emb_cfg(b, str(h.extra.get("features_sha256", ""))))
+                   if (h := head_entries[b]) is not None and h.extra.get("features_sha256") else None for b in bits_t}
+    todo = [b for b in bits_t if emb_entries[b] is None]
+
+    features, features_sha = None, ""
     if todo:
+        from hashviz.data.dataset import digest
+
         prog.check("feature extraction")
         features = extract_features(ds, bb, progress=lambda d, n: prog("features", d, n),
                                     cache_dir=store.root / "cache" / "features", should_stop=should_stop)
+        features_sha = digest("features", np.asarray(features))
     train_idx = ds.indices("train")
     thumbs = _thumbnails(ds)
     base_meta = {"dataset": ds.name, "dataset_options": dopts, "backbone": bb.name, "weights_sha256": weights_sha,
                  "head": method, "head_options": {**settings, **loss_opts}, "seed": seed,
-                 "features_key": fcfg.key()}
+                 "features_key": fcfg.key(), "features_sha256": features_sha}
 
     # heads: train the missing ones, one per bit length
     runs_total = len(todo) * int(settings["epochs"]) * max(1, round(len(train_idx) / int(settings["batch_size"])))
@@ -324,12 +367,14 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
         head_entries[b] = store.put("heads", hcfg, arrays=result.state_arrays(), state_dict=result.state_dict(),
                                     extra={"settings": result.settings, "loss_extra": result.extra(),
                                            "head": result.head.config(), "final_loss": result.curve[-1].loss,
-                                           "train_seconds": train_seconds,
+                                           "train_seconds": train_seconds, "features_sha256": features_sha,
                                            "n_classes": ds.n_classes, "multilabel": ds.multilabel})
+        ecfg = emb_cfg(b, features_sha)
         emb = _make_embeddings(z, ds, {**base_meta, "n_bits": b, "head_key": hcfg.key(),
-                                       "embeddings_key": emb_cfgs[b].key()}, thumbs)
-        emb_entries[b] = store.put("embeddings", emb_cfgs[b], files={"embeddings.npz": emb.save},
-                                   extra={"n_bits": b, "n": ds.n, "source": "head", "head_key": hcfg.key()})
+                                       "embeddings_key": ecfg.key()}, thumbs)
+        emb_entries[b] = store.put("embeddings", ecfg, files={"embeddings.npz": emb.save},
+                                   extra={"n_bits": b, "n": ds.n, "source": "head", "head_key": hcfg.key(),
+                                          "features_sha256": features_sha})
 
     return _finish(store, pcfg, ds, bits_t, emb_entries, {b: head_cfgs[b].key() for b in bits_t}, qnames, seed,
                    prog, t0, backbone=bb.name, head=method)
@@ -343,6 +388,7 @@ def _prepare_embeddings_file(ds, *, store, seed, dopts, qnames, prog, t0) -> Pre
     cached = _load_prepared(store, store.get("prepared", pcfg))
     if cached is not None:
         return _with(cached, seconds=time.perf_counter() - t0, cached=True)
+    store.require_writable()  # a clear StoreError now rather than an OSError after the work
     ecfg = EmbeddingsConfig(source=f"file:{ds.fingerprint}", n_bits=n_bits)
     entry = store.get("embeddings", ecfg)
     if entry is None:
@@ -362,15 +408,17 @@ def _finish(store, pcfg, ds, bits_t, emb_entries, head_keys, qnames, seed, prog,
 
     runs = []
     counter = [0]
-    total = sum(store.get("quantizers", QuantizerConfig(embeddings=emb_entries[b].key, name=q, n_bits=b,
-                                                        options=_quantizer_options(q, seed))) is None
+    total = sum(store.get("quantizers", _quantizer_config(emb_entries[b], q, b, seed)) is None
                 for b in bits_t for q in qnames)
     for b in bits_t:
         entry = emb_entries[b]
-        emb = Embeddings.load(entry.file("embeddings.npz"))
+        # the bytes scored are the bytes whose SHA-256 keys the quantizers (StoreError if another writer replaced
+        # the file since the entry was read)
+        emb = Embeddings.load(io.BytesIO(entry.read_bytes("embeddings.npz")), name=f"embeddings {entry.key}")
         keys, maps, evals = _fit_quantizers(store, entry, emb, qnames, seed, prog, counter, total)
         runs.append(PreparedRun(n_bits=b, embeddings=entry.file("embeddings.npz"), embeddings_key=entry.key,
-                                head_key=head_keys[b], quantizers=keys, map=maps, evaluations=evals))
+                                head_key=head_keys[b], quantizers=keys, map=maps, evaluations=evals,
+                                embeddings_sha256=entry.sha256("embeddings.npz")))
     seconds = time.perf_counter() - t0
     summary = ds.summary()
     skipped = tuple((str(p), str(r)) for p, r in getattr(ds, "skipped", ()))
@@ -399,32 +447,41 @@ def _float(v) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _load_prepared(store: RunStore, entry: Entry | None) -> PrepareResult | None:
-    """A PrepareResult from a ``prepared`` entry, or None when an entry it refers to is gone or corrupt."""
+def _load_prepared(store: RunStore, entry: Entry | None, *, retries: int = 0) -> PrepareResult | None:
+    """A PrepareResult from a ``prepared`` entry, or None when an entry it refers to is gone, corrupt or holds
+    other content than the scores were computed on. ``retries > 0``: read the entries it refers to without ever
+    setting one aside (:meth:`RunStore.get_key`)."""
     if entry is None:
         return None
     runs = []
     try:
         order = list(entry.config["quantizers"])
         for r in entry.extra["runs"]:
-            emb_entry = store.get_key("embeddings", r["embeddings_key"])
+            emb_entry = store.get_key("embeddings", r["embeddings_key"], retries=retries)
             if emb_entry is None:
                 return None
+            # the scores hold only for the embeddings they were computed on: same file content, and quantizers
+            # fitted on that content (otherwise the caller recomputes: never a stale score)
+            sha = emb_entry.sha256("embeddings.npz")
+            if r.get("embeddings_sha256") != sha:
+                return None
             for key in r["quantizers"].values():
-                if store.get_key("quantizers", key) is None:
+                q_entry = store.get_key("quantizers", key, retries=retries)
+                if q_entry is None or q_entry.config.get("embeddings_sha256") != sha \
+                        or q_entry.config.get("embeddings") != emb_entry.key:
                     return None
             runs.append(PreparedRun(n_bits=int(r["n_bits"]), embeddings=emb_entry.file("embeddings.npz"),
                                     embeddings_key=r["embeddings_key"], head_key=r.get("head_key"),
                                     quantizers={q: r["quantizers"][q] for q in order},
                                     map={q: _float(r["map"][q]) for q in order},
-                                    evaluations=dict(r.get("evaluations", {}))))
+                                    evaluations=dict(r.get("evaluations", {})), embeddings_sha256=sha))
         x = entry.extra
         return PrepareResult(key=entry.key, root=store.root, dataset=x["dataset"], backbone=x.get("backbone"),
                              head=x.get("head"), seed=int(x["seed"]), runs=tuple(runs),
                              seconds=float(x.get("seconds", 0.0)), cached=True, config=dict(entry.config),
                              created=float(x.get("created", 0.0)), summary=str(x.get("summary", "")),
                              skipped=tuple((str(p), str(r)) for p, r in x.get("skipped", ())))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, StoreError):
         return None
 
 

@@ -22,12 +22,14 @@ from hashviz.store import config_key
 
 
 def test_key_is_sha256_of_canonical_json():
-    cfg = QuantizerConfig(embeddings="abc", name="hq", n_bits=16, options={"random_state": 0})
-    text = ('{"embeddings":"abc","n_bits":16,"name":"hq","options":{"random_state":0},'
-            '"stage":"quantizers","version":1}')
+    cfg = QuantizerConfig(embeddings="abc", embeddings_sha256="0" * 64, name="hq", n_bits=16,
+                          options={"random_state": 0})
+    text = ('{"embeddings":"abc","embeddings_sha256":"' + "0" * 64 + '","n_bits":16,"name":"hq",'
+            '"options":{"random_state":0},"stage":"quantizers","version":2}')
     assert cfg.key() == hashlib.sha256(text.encode()).hexdigest()[:16] == config_key(cfg)
     # pinned: a key must not change between sessions or Python versions, or stored results are lost
-    assert cfg.key() == "004ec9c745c88668"
+    # (version 2: quantizers are keyed by the content hash of the embeddings they were fitted on)
+    assert cfg.key() == "9076feeec5bfb591"
 
 
 @pytest.mark.parametrize("cls", list(STAGE_CONFIGS.values()))
@@ -53,6 +55,11 @@ def test_different_configs_give_different_keys():
         features="f", n_bits=16, options={"a": 2, "b": 1}).key()
     # the same fields in another stage never collide
     assert EmbeddingsConfig(head="x", n_bits=16).key() != QuantizerConfig(embeddings="x", n_bits=16).key()
+    # derived entries are keyed by their input's content: other features / other embeddings → other key
+    assert EmbeddingsConfig(head="x", n_bits=16, features_sha256="a").key() != EmbeddingsConfig(
+        head="x", n_bits=16, features_sha256="b").key()
+    assert QuantizerConfig(embeddings="x", embeddings_sha256="a").key() != QuantizerConfig(
+        embeddings="x", embeddings_sha256="b").key()
 
 
 def test_configs_are_frozen_and_usable_as_dict_keys():

@@ -179,3 +179,62 @@ def test_default_quantizers_add_the_head_papers_own(tmp_path):
     assert 0 < res.run(16).map["random"] <= 1
     with pytest.raises(InvalidInputError, match="unknown head method"):
         default_quantizers("nope")
+
+
+def _fresh_scores(root, run) -> dict[str, float]:
+    """mAP of a fresh fit + evaluate on the embeddings that are stored now (options as stored)."""
+    emb = Embeddings.load(run.embeddings)
+    store = RunStore(root)
+    return {name: evaluate(emb, name, options=store.get_key("quantizers", key).config["options"], top_k=1000,
+                           ties="expected").map for name, key in run.quantizers.items()}
+
+
+def test_replaced_embeddings_are_scored_again_never_stale(prepared, tmp_path):
+    root, first, _ = prepared
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    store = RunStore(copy)
+    entry = store.get_key("embeddings", first.run(16).embeddings_key)
+    emb = Embeddings.load(entry.file("embeddings.npz"))
+    noise = np.random.default_rng(5).standard_normal(emb.z.shape).astype(np.float32)
+    store.put("embeddings", entry.config, files={"embeddings.npz": emb.with_z(noise).save}, extra=entry.extra)
+    again = prepare("digits", bits=(16, 8), store=copy, head_options=FAST)  # another writer replaced the input
+    assert not again.cached
+    fresh = _fresh_scores(copy, again.run(16))
+    for name, value in again.run(16).map.items():
+        assert value == pytest.approx(fresh[name], abs=1e-9)  # the score of what is stored, not the old one
+        assert value < first.run(16).map[name] - 0.3  # the replacement really changed the scores (noise)
+    assert load_prepared(again.key, copy).run(16).map == again.run(16).map  # stored that way too
+    assert again.run(8).quantizers == first.run(8).quantizers  # untouched inputs: their fits are reused
+    assert any(f"hq {again.run(16).map['hq']:.4f}" in line for line in format_summary(again))
+
+
+def test_replaced_features_never_give_stale_scores(prepared, tmp_path, monkeypatch):
+    """Issue 9 §4: replacing the cached features made prepare print the old mAPs (0.97) while the stored
+    embeddings scored 0.10. Here the feature extractor hands back other features (as a replaced cache would)
+    and the 16-bit embeddings are damaged, so the head is trained again on the new features."""
+    import hashviz.features
+
+    root, first, _ = prepared
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    real = hashviz.features.extract_features
+
+    def replaced(*args, **kwargs):
+        f = real(*args, **kwargs)
+        return np.random.default_rng(1).standard_normal(f.shape).astype(f.dtype)
+
+    monkeypatch.setattr(hashviz.features, "extract_features", replaced)
+    victim = copy / first.run(16).embeddings.relative_to(root)
+    data = bytearray(victim.read_bytes())
+    data[-100] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    with pytest.warns(StoreWarning, match="corrupt"):
+        again = prepare("digits", bits=(16, 8), store=copy, head_options=FAST)
+    run = again.run(16)
+    fresh = _fresh_scores(copy, run)
+    for name, value in run.map.items():
+        assert value == pytest.approx(fresh[name], abs=1e-9)
+        assert value < first.run(16).map[name] - 0.3  # features of noise: scores fall, and are reported so
+    assert run.embeddings_key != first.run(16).embeddings_key  # other features → other embeddings entry
+    assert set(run.quantizers.values()).isdisjoint(first.run(16).quantizers.values())  # → other quantizer fits
