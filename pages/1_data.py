@@ -52,5 +52,5 @@ if ctx.run is not None:
         views.shc_pair(sims, emb.class_names, ctx.n_bits)
     with st.expander("Sample images per class", expanded=True):
         attempt(widgets.class_samples, ctx.key, ctx.n_bits, what="drawing thumbnails")
-    with st.expander("All prepared runs"):
-        st.dataframe(widgets.run_rows(cache.workspace().list_runs()), hide_index=True)
+    with st.expander("All prepared runs: rename, delete"):
+        widgets.run_manager(ctx.run)

@@ -38,5 +38,5 @@ qs = cache.quantizers(key, n_bits)
 views.compare_curves(rows, ties, emb, qs, n_bits)
 
 st.subheader("Export")
-views.compare_exports(key, run, emb, qs, df, {"top_k": top_k, "ties": ties, "radius": radius,
-                                             "bit_lengths": list(run.bit_lengths)}, n_bits)
+views.compare_exports(run, emb, qs, df, {"top_k": top_k, "ties": ties, "radius": radius,
+                                        "bit_lengths": list(run.bit_lengths)}, n_bits)

@@ -9,7 +9,8 @@ import io
 import json
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -99,6 +100,38 @@ def provenance(run: Mapping, params: Mapping, quantizers: Mapping[str, object]) 
             "protocol": {"query_vs_database": True, "relevance": "share at least one label", **dict(params)},
             "quantizers": qinfo, "seeds": {"split": dict(run.get("config", {})).get("dataset_options", {}).get(
                 "seed", 0), "quantizers": {n: d.get("params", {}).get("random_state") for n, d in qinfo.items()}}}
+
+
+@dataclass(frozen=True)
+class Export:
+    """One downloadable file of a run: its name (always carrying the run key), MIME type and a function that
+    builds its bytes when the user asks for it (not on every page view)."""
+
+    label: str
+    file_name: str
+    mime: str
+    build: Callable[[], bytes]
+    help: str = ""
+
+
+def exports(run: Mapping, emb: Embeddings, quantizers: Mapping[str, object], table_csv: Callable[[], str],
+            params: Mapping, n_bits: int) -> list[Export]:
+    """The Compare page's exports of one run: the table (CSV), codes + rotations at ``n_bits`` (.npz, an
+    embeddings file that uploads again) and the provenance (JSON). File names and the provenance carry the run key,
+    so a file can be traced to its run whatever its display name."""
+    key = str(run["key"])
+
+    def prov() -> dict:
+        return provenance(run, {**dict(params), "n_bits": int(n_bits)}, quantizers)
+
+    return [
+        Export("Table (CSV)", f"hashviz_{key}_compare.csv", "text/csv", lambda: table_csv().encode()),
+        Export(f"Codes + rotations, {n_bits} bits (.npz)", f"hashviz_{key}_{n_bits}bits.npz",
+               "application/octet-stream", lambda: export_npz(emb, quantizers, {"provenance": prov()}),
+               "an embeddings file: upload it on Data & model to evaluate it again"),
+        Export("Provenance (JSON)", f"hashviz_{key}_{n_bits}bits_provenance.json", "application/json",
+               lambda: json.dumps(prov(), indent=1, default=str).encode()),
+    ]
 
 
 def _safe(name: str) -> str:

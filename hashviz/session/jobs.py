@@ -27,6 +27,7 @@ class PrepareJob:
 
     params: Mapping
     home: str | None = None  # the hashviz home it prepares into (None: the current one)
+    alive: Callable[[], bool] | None = None  # False once the browser session that started it has ended: stop
     stages: dict = field(default_factory=dict)
     status: str = "running"  # running | done | stopped | failed
     error: HashvizError | None = None
@@ -62,6 +63,9 @@ class PrepareJob:
         self._thread.join(timeout)
         return self
 
+    def _should_stop(self) -> bool:
+        return self._stop.is_set() or (self.alive is not None and not self.alive())
+
     def _progress(self, stage: str, done: int, total: int) -> None:
         self.stages[stage] = (int(done), int(total))
 
@@ -70,7 +74,7 @@ class PrepareJob:
 
         try:
             self.result = Workspace(self.home).prepare(**dict(self.params), progress=self._progress,
-                                                       should_stop=self._stop.is_set)
+                                                       should_stop=self._should_stop)
             self.status = "done"
         except StoppedError as e:
             self.status, self.error = "stopped", e
@@ -90,11 +94,14 @@ class PrepareJobs:
         self._jobs: dict[str, PrepareJob] = {}
         self._lock = threading.Lock()
 
-    def start(self, key: str, params: Mapping, home: str | None = None) -> PrepareJob:
+    def start(self, key: str, params: Mapping, home: str | None = None,
+              alive: Callable[[], bool] | None = None) -> PrepareJob:
+        """The running job for ``key`` or a new one. ``alive``: the job stops when it returns False (work one
+        browser session started for itself, e.g. importing its upload, ends with that session)."""
         with self._lock:
             job = self._jobs.get(key)
             if job is None or not job.running:
-                job = PrepareJob(params, home=home).start()
+                job = PrepareJob(params, home=home, alive=alive).start()
                 self._jobs[key] = job
             return job
 

@@ -45,10 +45,12 @@ class RunInfo:
     summary: Mapping = field(default_factory=dict)  # {"16": {"sign": mAP, "itq": …, "hq": …}, …}
     description: str = ""
     skipped: tuple[tuple[str, str], ...] = ()  # (path, reason) of dataset files that could not be used
+    name: str = ""  # the run's unique, renamable name (hashviz.catalog)
 
     @property
     def label(self) -> str:
-        return f"{self.dataset} · {self.backbone} · {self.head}"
+        """What people read: the catalog name (unique), else dataset · backbone · head."""
+        return self.name or f"{self.dataset} · {self.backbone} · {self.head}"
 
     @property
     def status(self) -> str:
@@ -58,11 +60,11 @@ class RunInfo:
         return asdict(self)
 
 
-def _info(res) -> RunInfo:
+def _info(res, name: str = "") -> RunInfo:
     return RunInfo(key=res.key, dataset=res.dataset, backbone=res.backbone or "(embeddings file)",
                    head=res.head or "—", bit_lengths=tuple(res.bits), seed=res.seed, config=dict(res.config),
                    created=res.created, summary={str(r.n_bits): dict(r.map) for r in res.runs},
-                   description=res.summary, skipped=tuple(getattr(res, "skipped", ())))
+                   description=res.summary, skipped=tuple(getattr(res, "skipped", ())), name=name)
 
 
 @dataclass(frozen=True)
@@ -125,11 +127,30 @@ class Workspace:
         return self.home / "app"
 
     # ---- listing and loading ----------------------------------------------------------------------------
+    def names(self) -> dict[str, str]:
+        """Run key → its unique name (:mod:`hashviz.catalog`)."""
+        from hashviz.catalog import list_runs
+
+        return {r.key: r.name for r in list_runs(self.store)}
+
     def list_runs(self) -> list[RunInfo]:
-        """Prepared runs, newest first."""
+        """Prepared runs with their names, newest first."""
         from hashviz.pipeline import list_prepared
 
-        return [_info(r) for r in list_prepared(self.store)]
+        names = self.names()
+        return [_info(r, names.get(r.key, "")) for r in list_prepared(self.store)]
+
+    def rename_run(self, key: str, name: str) -> str:
+        """Give run ``key`` a new unique name (refused when another run has it); returns the name kept."""
+        from hashviz.catalog import rename_run
+
+        return rename_run(self.store, key, name)
+
+    def delete_run(self, key: str):
+        """Delete run ``key`` with the entries no other run uses (:func:`hashviz.catalog.delete_run`)."""
+        from hashviz.catalog import delete_run
+
+        return delete_run(self.store, key)
 
     def result(self, key: str):
         """The run's :class:`~hashviz.pipeline.PrepareResult`; StoreError when it is gone or damaged."""
@@ -147,9 +168,10 @@ class Workspace:
         if not key:
             return None
         try:
-            return _info(self.result(key))
+            res = self.result(key)
         except (StoreError, InvalidInputError):
             return None
+        return _info(res, self.names().get(res.key, ""))
 
     def load_embeddings(self, key: str, n_bits: int) -> Embeddings:
         return Embeddings.load(self.result(key).run(int(n_bits)).embeddings)
@@ -235,15 +257,18 @@ class Workspace:
     def prepare(self, dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, head: str = DEFAULT_HEAD,
                 bit_lengths: Sequence[int] = DEFAULT_BITS, *, dataset_options: Mapping | None = None,
                 backbone_weights: str | None = None, head_options: Mapping | None = None,
-                progress: Progress | None = None, should_stop: Callable[[], bool] | None = None) -> RunInfo:
-        """:func:`hashviz.pipeline.prepare` (the CLI's ``prepare``) → the new run. Empty options are dropped."""
+                progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
+                source_name: str | None = None) -> RunInfo:
+        """:func:`hashviz.pipeline.prepare` (the CLI's ``prepare``) → the new run. Empty options are dropped;
+        ``source_name`` names an uploaded file's run after the file."""
         from hashviz.pipeline import prepare as pipeline_prepare
 
         dopts = {k: v for k, v in dict(dataset_options or {}).items() if v not in (None, "")}
         res = pipeline_prepare(dataset, backbone, head, tuple(int(b) for b in bit_lengths), store=self.store,
                                dataset_options=dopts, head_options=dict(head_options or {}),
-                               weights=backbone_weights, progress=progress, should_stop=should_stop)
-        return _info(res)
+                               weights=backbone_weights, progress=progress, should_stop=should_stop,
+                               source_name=source_name)
+        return self.get_run(res.key) or _info(res)
 
     def _save_upload(self, data: bytes, suffix: str) -> Path:
         digest = hashlib.sha256(data).hexdigest()[:16]
@@ -255,17 +280,22 @@ class Workspace:
             os.replace(tmp, path)
         return path
 
-    def import_embeddings(self, data: bytes, name: str, max_bytes: int | None = None,
-                          progress: Progress | None = None) -> RunInfo:
-        """A user's embeddings ``.npz`` (the bytes of an upload): checked, saved, prepared as a run of its own
-        (sign / ITQ / HQ fitted and scored), so every page works on it."""
+    def save_upload(self, data: bytes, name: str, max_bytes: int | None = None) -> Path:
+        """A user's embeddings ``.npz`` (the bytes of an upload): checked (a message naming what is wrong) and
+        saved under the home's uploads folder by content hash; returns the path to prepare."""
         if max_bytes is not None and len(data) > max_bytes:
             raise InvalidInputError(f"{name} is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB upload "
                                     "limit", "use the CLI for big files (hashviz prepare --dataset embeddings --path "
                                     "FILE), or raise server.maxUploadSize in .streamlit/config.toml")
         Embeddings.load(io.BytesIO(data), name=name)  # the layout check, with a message naming what is wrong
-        path = self._save_upload(data, ".npz")
-        return self.prepare("embeddings", dataset_options={"path": str(path)}, progress=progress)
+        return self._save_upload(data, ".npz")
+
+    def import_embeddings(self, data: bytes, name: str, max_bytes: int | None = None,
+                          progress: Progress | None = None) -> RunInfo:
+        """:meth:`save_upload` then prepared as a run of its own, named after the file (sign / ITQ / HQ fitted
+        and scored), so every page works on it."""
+        path = self.save_upload(data, name, max_bytes)
+        return self.prepare("embeddings", dataset_options={"path": str(path)}, progress=progress, source_name=name)
 
     def save_weights_upload(self, data: bytes, name: str, backbone: str) -> str:
         """Save an uploaded state_dict and check it loads into ``backbone`` (``torch.load(weights_only=True)``:

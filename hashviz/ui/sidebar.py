@@ -42,7 +42,7 @@ def _seed_widget(widget: str, store: str, valid) -> None:
 
 
 def names(all_runs: list[RunInfo]) -> dict[str, str]:
-    """Run key → the name shown: unique even when two runs share a label (the key's start is added)."""
+    """Run key → the name shown: the catalog's unique name (the key's start is added should two ever match)."""
     labels = [r.label for r in all_runs]
     return {r.key: r.label if labels.count(r.label) == 1 else f"{r.label} · {r.key[:8]}" for r in all_runs}
 

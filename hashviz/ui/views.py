@@ -4,12 +4,11 @@ Figures are built by :mod:`hashviz.viz.figures` (plotly, UI-free); everything he
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
 from hashviz.session import compare
 from hashviz.ui import cache
+from hashviz.ui.text import md_escape
 from hashviz.viz import figures
 
 
@@ -49,17 +48,14 @@ def compare_curves(rows: list[dict], ties: str, emb, qs: dict, n_bits: int) -> N
                          key=f"hv_cmp_corr_{i}")
 
 
-def compare_exports(key: str, run, emb, qs: dict, df, params: dict, n_bits: int) -> None:
-    """CSV of the table, the codes + rotations file and the provenance, all of the same run (named by its key)."""
-    prov = compare.provenance(run.to_dict(), params, qs)
-    e1, e2, e3 = st.columns(3)
-    e1.download_button("Table (CSV)", df.to_csv(index=False).encode(), f"hashviz_{key}_compare.csv", "text/csv",
-                       key="hv_dl_csv")
-    e2.download_button(f"Codes + rotations, {n_bits} bits (.npz)", compare.export_npz(emb, qs, {"provenance": prov}),
-                       f"hashviz_{key}_{n_bits}bits.npz", "application/octet-stream", key="hv_dl_npz",
-                       help="an embeddings file: upload it on Data & model to evaluate it again")
-    e3.download_button("Provenance (JSON)", json.dumps(prov, indent=1, default=str).encode(),
-                       f"hashviz_{key}_provenance.json", "application/json", key="hv_dl_json")
+def compare_exports(run, emb, qs: dict, df, params: dict, n_bits: int) -> None:
+    """CSV of the table, the codes + rotations file and the provenance, all of the same run (named by its key).
+    Each file is built when its button is clicked, and a click does not rerun the page."""
+    files = compare.exports(run.to_dict(), emb, qs, lambda: df.to_csv(index=False), params, n_bits)
+    for col, (i, f) in zip(st.columns(len(files)), enumerate(files)):
+        col.download_button(f.label, f.build, f.file_name, f.mime, key=f"hv_dl_{i}", help=f.help or None,
+                            on_click="ignore")
+    st.caption(f"Exports of run `{run.key}` ({md_escape(run.label)}): " + ", ".join(f"`{f.file_name}`" for f in files))
 
 
 def compare_table(key: str, run, *, top_k: int, ties: str, radius: int):

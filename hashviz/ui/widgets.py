@@ -16,14 +16,21 @@ from hashviz.ui.text import html_escape, md_escape
 from hashviz.viz.images import image_grid_html
 
 JOB = "hv_prepare_job"
+UPLOADED = "hv_uploaded"  # (upload file id, run key or None while it is imported)
 ENDED = "hv_prepare_ended"  # the job whose end was already shown (stop ticking)
 BIT_CHOICES = (8, 16, 24, 32, 48, 64, 96, 128)
 
 
-def start_prepare(params: dict) -> None:
+def start_prepare(params: dict, *, own: bool = False) -> None:
+    """Start (or join) a preparation in the background and rerun with its progress ticking. ``own``: the job
+    belongs to this browser session (an upload's import) and stops when the session ends."""
+    from hashviz.ui import sessions
+
     home = cache.home()
-    key = json.dumps({"home": home, **params}, sort_keys=True, default=str)
-    PREPARE_JOBS.start(key, params, home=home)
+    key = json.dumps({"home": home, **params, **({"session": sessions.session_id()} if own else {})},
+                     sort_keys=True, default=str)
+    sid = sessions.session_id()
+    PREPARE_JOBS.start(key, params, home=home, alive=(lambda: sessions.alive(sid)) if own else None)
     st.session_state[JOB] = key
     st.session_state.pop(ENDED, None)
     st.rerun()  # redraw with the progress fragment ticking
@@ -63,7 +70,10 @@ def _prepare_progress() -> None:
         return
     if job.status == "done" and job.result is not None:
         st.session_state.pop(JOB, None)
-        sidebar.select_run(job.result.key, "prepared")
+        imported = job.params.get("dataset") == "embeddings"
+        if imported:
+            remember_import(job.result.key)
+        sidebar.select_run(job.result.key, "imported" if imported else "prepared")
         st.rerun()  # full rerun: the sidebar lists the new run and switches to it
     elif st.session_state.get(ENDED) != key:
         st.session_state[ENDED] = key
@@ -141,29 +151,43 @@ def head_options_inputs(head: str) -> dict:
 
 
 def embeddings_upload() -> None:
-    """Bring your own embeddings: validated, saved as a run of its own, then every page works on it."""
+    """Bring your own embeddings: checked at once (a bad file is refused with what is wrong), then saved and
+    prepared as a run of its own in the background (progress, Stop; it ends with this browser session), and the
+    app switches to it."""
     from hashviz.embeddings import EXPECTED_LAYOUT
 
     up = st.file_uploader("Embeddings file (.npz)", type=["npz"], help=EXPECTED_LAYOUT, key="hv_npz")
     if up is None:
         st.caption(EXPECTED_LAYOUT)
         return
-    limit = int(st.get_option("server.maxUploadSize")) * 1_000_000
-    run = attempt(cache.workspace().import_embeddings, up.getvalue(), up.name, limit, what="reading the upload",
-                  stop=False)
-    if run is None:
+    done = st.session_state.get(UPLOADED)
+    if done is not None and done[0] == up.file_id:
+        run = cache.workspace().get_run(done[1])
+        if run is not None:
+            emb = cache.embeddings(run.key, run.bit_lengths[0])
+            st.success(f"{md_escape(up.name)}: {emb.n} rows × {emb.dim} dims; {int(emb.mask('query').sum())} "
+                       f"queries, {int(emb.mask('database').sum())} database, {int(emb.mask('train').sum())} train "
+                       f"— saved as a run (key `{run.key}`).")
+            if st.session_state.get(sidebar.RUN) != run.key and st.button("Use it as the current run",
+                                                                          key="hv_use_upload"):
+                sidebar.select_run(run.key, "uploaded")
+                st.rerun()
         return
-    emb = cache.embeddings(run.key, run.bit_lengths[0])
-    st.success(f"{md_escape(up.name)}: {emb.n} rows × {emb.dim} dims; {int(emb.mask('query').sum())} queries, "
-               f"{int(emb.mask('database').sum())} database, {int(emb.mask('train').sum())} train — saved as a run.")
-    if st.session_state.get(sidebar.RUN) != run.key and st.button("Use it as the current run", key="hv_use_upload"):
-        sidebar.select_run(run.key, "uploaded")
-        st.rerun()
-    if st.button("Evaluate sign / ITQ / HQ now", key="hv_eval_upload"):
-        from hashviz.evaluate import evaluate, results_table
+    limit = int(st.get_option("server.maxUploadSize")) * 1_000_000
+    path = attempt(cache.workspace().save_upload, up.getvalue(), up.name, limit, what="reading the upload",
+                   stop=False)
+    if path is None:
+        return
+    st.session_state[UPLOADED] = (up.file_id, None)
+    start_prepare({"dataset": "embeddings", "dataset_options": {"path": str(path)}, "source_name": up.name},
+                  own=True)
 
-        res = attempt(lambda: [evaluate(emb, n) for n in ("sign", "itq", "hq")], what="evaluating")
-        st.dataframe(results_table(res), hide_index=True)
+
+def remember_import(run_key: str) -> None:
+    """The upload being imported became run ``run_key`` (shown under the uploader from now on)."""
+    done = st.session_state.get(UPLOADED)
+    if done is not None and done[1] is None:
+        st.session_state[UPLOADED] = (done[0], run_key)
 
 
 def summary_rows(summary) -> list[dict]:
@@ -178,6 +202,34 @@ def run_rows(all_runs) -> list[dict]:
     shown = sidebar.names(all_runs)
     return [{"run": shown[r.key], "bits": ", ".join(map(str, r.bit_lengths)), "status": r.status, "key": r.key}
             for r in all_runs]
+
+
+def run_manager(current) -> None:
+    """Every prepared run (name, bit lengths, key), and renaming or deleting the current one."""
+    ws = cache.workspace()
+    st.dataframe(run_rows(ws.list_runs()), hide_index=True, key="hv_runs_table")
+    c1, c2 = st.columns([3, 2])
+    with c1.form("hv_rename_form", border=False):
+        name = st.text_input("Rename the current run", value=current.label, max_chars=120,
+                             key=f"hv_run_name_{current.key}")
+        if st.form_submit_button("Rename") and name.strip() != current.label:
+            kept = attempt(ws.rename_run, current.key, name, what="renaming the run", stop=False)
+            if kept is not None:
+                st.session_state["hv_renamed"] = kept
+                st.rerun()
+    if "hv_renamed" in st.session_state:
+        c1.success(f"Renamed to {md_escape(st.session_state.pop('hv_renamed'))}.")
+    with c2:
+        sure = st.checkbox("Yes, delete the current run and what only it uses", key="hv_run_delete_sure")
+        if st.button("Delete the current run", disabled=not sure, key="hv_run_delete"):
+            report = attempt(ws.delete_run, current.key, what="deleting the run", stop=False)
+            if report is not None:
+                st.session_state.pop(sidebar.RUN, None)
+                st.session_state.pop(sidebar.RUN_W, None)
+                st.session_state.pop("hv_run_delete_sure", None)
+                st.rerun()
+    st.caption("Runs are identified by their key (in the URL as ?run=…); names are for people. From the command "
+               "line: `hashviz runs list|rename|delete`.")
 
 
 def skipped_files(skipped) -> None:

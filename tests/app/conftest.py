@@ -43,6 +43,24 @@ def shc_home(tmp_path_factory) -> Path:
     return _prepared_home(tmp_path_factory, "shc_home", "shc", (16,))
 
 
+@pytest.fixture(autouse=True)
+def _navigation_mode(monkeypatch):
+    """Run every AppTest the way the server runs the app: app.py with st.navigation on every rerun.
+
+    AppTest resets Streamlit's "pages directory" flag before each run, and because our pages live in ``pages/``
+    Streamlit would then run a page file on its own after ``switch_page`` (no app.py, no sidebar) — unlike the
+    server, where st.navigation turns that mode off for good on the first run."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
 @pytest.fixture
 def app_env(monkeypatch):
     monkeypatch.setenv("HASHVIZ_UMAP", "0")

@@ -210,8 +210,15 @@ def test_export_npz_loads_back_and_uploads_as_a_run(filled, tmp_path, monkeypatc
         assert np.array_equal(f["codes_hq"], qs["hq"].quantizer.encode(emb.z))
         assert np.allclose(f["rotation_hq"], qs["hq"].quantizer.rotation_)
     monkeypatch.setenv("HASHVIZ_HOME", str(tmp_path / "other_home"))
+    from hashviz.session.jobs import PREPARE_JOBS
+    from hashviz.ui.widgets import JOB
+
     at = open_app("pages/1_data.py")
     at.file_uploader(key="hv_npz").set_value(("export.npz", data, "application/octet-stream")).run()
+    assert problems(at) == []
+    job = PREPARE_JOBS.get(at.session_state[JOB])  # the import runs in the background
+    assert job.join(300).status == "done", (job.status, job.message, job.error)
+    at.run()
     assert problems(at) == []
     assert any("saved as a run" in s.value for s in at.success)
 
