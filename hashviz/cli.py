@@ -22,6 +22,36 @@ def command(fn):
     return fn
 
 
+def _int_at_least(low: int, example: str):
+    """An argparse ``type``: an integer >= ``low`` (a wrong value is a usage error, before any work starts)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low} (e.g. {example}), got {text!r}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+_seed = _int_at_least(0, "--seed 0")
+
+
+def _folder(text: str) -> str:
+    """An argparse ``type`` for --home: a folder, or a path where one can be created (not a file)."""
+    from hashviz.paths import check_folder
+
+    try:
+        check_folder(text, "--home")
+    except InvalidInputError as e:
+        raise argparse.ArgumentTypeError(f"{e.message}; {e.hint}") from None
+    return text
+
+
 def _progress(total: int | None, desc: str):
     from tqdm import tqdm
 
@@ -37,10 +67,10 @@ def add_evaluate(sub) -> None:
     p.add_argument("--quantizer", "-q", nargs="+", default=["hq"], choices=["sign", "itq", "hq", "random"])
     p.add_argument("--loss", default=None, choices=["l2", "l1", "bit_var", "min_entry"], help="HQ loss")
     p.add_argument("--schedule", default=None, choices=["fast", "paper"], help="HQ training schedule")
-    p.add_argument("--top-k", type=int, default=1000)
-    p.add_argument("--radius", type=int, default=2)
+    p.add_argument("--top-k", type=_int_at_least(1, "--top-k 1000"), default=1000)
+    p.add_argument("--radius", type=_int_at_least(0, "--radius 2"), default=2)
     p.add_argument("--ties", default="expected", choices=["expected", "stable", "optimistic", "pessimistic"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--hierarchy", default=None,
                    help='a JSON file {"class": "parent", ...}: adds the hierarchical score (mean semantic '
                         "similarity of the top k)")
@@ -163,6 +193,42 @@ def _parse_head_options(items) -> dict[str, dict]:
     return out
 
 
+def _check_head_options(method: str, options: dict, *, known_only: bool = False) -> None:
+    """Each option is one of ``method``'s loss options (unless ``known_only``: then only those are checked) and has
+    the type of its default (a number for a float option, true/false for a flag…), before any work starts."""
+    import math
+
+    from hashviz.heads.losses import get_method, method_options
+
+    defaults = method_options(get_method(method).name)
+    for key, value in options.items():
+        if key not in defaults:
+            if known_only:
+                continue
+            raise InvalidInputError(f"head method {method!r} has no option {key!r}",
+                                    f"its options: {', '.join(defaults) or '(none)'}; `python -m hashviz heads` "
+                                    "lists every method's options")
+        default = defaults[key]
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif isinstance(default, float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            kind = "a finite number"
+        elif isinstance(default, str):
+            ok, kind = isinstance(value, str), "a word"
+        elif isinstance(default, list | tuple):
+            ok, kind = isinstance(value, list), "a JSON list such as [1, 2]"
+        else:
+            ok, kind = True, ""
+        if not ok:
+            shown = json.dumps(value) if not isinstance(value, str) else value
+            raise InvalidInputError(f"head option {key}={shown[:40]} for {method!r}: {key} must be {kind}",
+                                    f"its default is {json.dumps(default)}; e.g. --head-option {key}="
+                                    f"{json.dumps(default)}")
+
+
 def _dataset_options(args) -> dict:
     return {k: v for k, v in (("path", args.path), ("root", args.root)) if v is not None}
 
@@ -181,14 +247,16 @@ def add_prepare(sub) -> None:
     p.add_argument("--quantizers", "-q", nargs="+", default=None,
                    help="quantizers to fit (sign itq hq random; default sign itq hq + the head's paired ones, "
                         "e.g. random search for spherical)")
-    p.add_argument("--epochs", type=int, default=None, help="head training epochs")
+    p.add_argument("--epochs", type=_int_at_least(1, "--epochs 20"), default=None, help="head training epochs")
     p.add_argument("--lr", type=float, default=None, help="head learning rate")
-    p.add_argument("--hidden", type=int, nargs="*", default=None, help="head hidden widths (none: linear head)")
+    p.add_argument("--hidden", type=_int_at_least(1, "--hidden 256"), nargs="*", default=None,
+                   help="head hidden widths (none: linear head)")
     p.add_argument("--head-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a loss option of the head, e.g. lambda_q=0 (repeatable; `python -m hashviz heads` lists "
                         "them)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--home", default=None, help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--home", type=_folder, default=None,
+                   help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
     p.add_argument("--json", action="store_true", help='print one JSON object {"runs": [...]} on stdout')
     p.set_defaults(func=cmd_prepare)
 
@@ -205,6 +273,8 @@ def cmd_prepare(args) -> int:
         if method and method != args.head:
             raise InvalidInputError(f"head option for {method!r} given while preparing head {args.head!r}",
                                     "drop the METHOD: prefix, or use it with `table`")
+        if args.dataset != "embeddings":
+            _check_head_options(args.head, opts)
         head_options.update(opts)
     bars = _StageBars(enabled=True)
     try:
@@ -306,8 +376,9 @@ def add_train_backbone(sub) -> None:
                        description="Train the small MNIST CNN on the mnist5k train split only and write its "
                                    "state_dict (and a .sha256 file beside it).")
     p.add_argument("--out", default=None, help="output file (default: the bundled file)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: as the bundled weights)")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--epochs", type=_int_at_least(1, "--epochs 12"), default=None,
+                   help="training epochs (default: as the bundled weights)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train_backbone)
 
@@ -347,11 +418,13 @@ def add_table(sub) -> None:
     p.add_argument("--heads", nargs="+", default=["all"], help="head methods, or all (default)")
     p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
     p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random"])
-    p.add_argument("--epochs", type=int, default=None, help="head training epochs (default: prepare's)")
+    p.add_argument("--epochs", type=_int_at_least(1, "--epochs 20"), default=None,
+                   help="head training epochs (default: prepare's)")
     p.add_argument("--head-option", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                    help="a loss option for every head (KEY=VALUE) or one (dpsh:lambda_q=0); repeatable")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--home", default=None, help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--home", type=_folder, default=None,
+                   help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
     p.add_argument("--out", default="docs/results.md", help="Markdown output (CSV: same name, .csv)")
     p.add_argument("--csv", default=None, help="CSV output (default: --out with .csv)")
     p.add_argument("--json", action="store_true", help="also print the cells as JSON on stdout")
@@ -367,6 +440,14 @@ def cmd_table(args) -> int:
     dataset_options = _dataset_options(args)
     head_options = {"epochs": args.epochs} if args.epochs is not None else {}
     per_method = _parse_head_options(args.head_option)
+    for method, opts in per_method.items():
+        if method:
+            _check_head_options(method, opts)
+        else:
+            from hashviz.heads.losses import list_methods
+
+            for name in list_methods():  # options for every head: check the type where a head has the option
+                _check_head_options(name, opts, known_only=True)
     head_options.update(per_method.pop("", {}))
     bars = _StageBars(enabled=True)
     current = [None]
@@ -519,8 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from hashviz.embeddings import npz_size_limit
+
     try:
-        return int(args.func(args) or 0)
+        with npz_size_limit(None):  # the command line reads embeddings files of any size (the app has a limit)
+            return int(args.func(args) or 0)
     except HashvizError as e:
         print(f"error: {e.message}", file=sys.stderr)
         if e.hint:

@@ -10,25 +10,188 @@ File layout (``np.savez``, read with ``allow_pickle=False``) — also what users
     image_paths     (n,) str; optional
     thumbnails      (n, h, w) or (n, h, w, 3) uint8; optional
     meta            () str holding a JSON object; optional
+
+Reading is defensive (users upload these files): the zip directory and every member's ``.npy`` header are read
+first (:func:`inspect_npz`), so a header that claims more data than its member holds, a truncated member, an
+object array or arrays bigger than :data:`MAX_NPZ_BYTES` uncompressed are refused before anything is allocated.
+The limit is the ``max_bytes`` argument of :meth:`Embeddings.load`; :func:`npz_size_limit` changes the default
+for a block of code (the CLI reads files of any size). Single labels with a few huge values (e.g. one label
+10⁹) are remapped to their distinct values, named after them, when no class names are given.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from hashviz.data.splits import QUERY, SPLIT_NAMES, masks, stratified_split
+from hashviz.data.splits import QUERY, SPLIT_NAMES, check_split, masks, stratified_split
 from hashviz.errors import InvalidInputError
 
 EXPECTED_LAYOUT = (
     "expected an .npz with 'z' (or 'features') of shape (n, d) float and 'labels' of shape (n,) int or (n, c) 0/1; "
     "optional: 'split' (n,) 0 train/1 query/2 database, 'class_names' (c,) str, 'image_paths' (n,) str, "
     "'thumbnails' (n, h, w[, 3]) uint8. Save it with np.savez('file.npz', z=z, labels=labels)")
+
+# Default limit on the uncompressed size of the arrays read from one .npz (the app's uploads; the CLI lifts it).
+MAX_NPZ_BYTES = 256_000_000
+# At most this many classes (single-label ids or multi-label columns), and for single labels without class
+# names at most max(2, n_rows) ids before they are remapped to their distinct values.
+MAX_CLASSES = 100_000
+# The arrays Embeddings.load reads; any other member of the archive is neither read nor counted.
+ARRAY_NAMES = ("z", "features", "labels", "split", "ids", "class_names", "image_paths", "thumbnails", "meta")
+_NPY_MAGIC = b"\x93NUMPY"
+_DEFAULT = object()
+_limit: ContextVar = ContextVar("hashviz_npz_size_limit", default=_DEFAULT)
+
+
+class ArrayInfo(NamedTuple):
+    """What an ``.npy`` header inside an ``.npz`` declares, read without reading the data."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    nbytes: int
+
+
+def default_max_bytes() -> int | None:
+    """The limit :meth:`Embeddings.load` applies when not given one: :data:`MAX_NPZ_BYTES` (read at each call),
+    or what an enclosing :func:`npz_size_limit` block set (``None``: no limit)."""
+    value = _limit.get()
+    return MAX_NPZ_BYTES if value is _DEFAULT else value
+
+
+@contextmanager
+def npz_size_limit(max_bytes: int | None) -> Iterator[None]:
+    """Within the block (this thread or task), ``Embeddings.load`` defaults to ``max_bytes`` (``None``: no limit)."""
+    if max_bytes is not None and (isinstance(max_bytes, bool) or int(max_bytes) < 0):
+        raise InvalidInputError(f"max_bytes must be None or a size >= 0, got {max_bytes!r}", "e.g. 2**30 for 1 GiB")
+    token = _limit.set(None if max_bytes is None else int(max_bytes))
+    try:
+        yield
+    finally:
+        _limit.reset(token)
+
+
+def _size(nbytes: float) -> str:
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{int(nbytes)} bytes"
+
+
+def _member_name(filename: str) -> str:
+    return filename[:-4] if filename.endswith(".npy") else filename
+
+
+def _shown(name: str) -> str:
+    """A member name for messages: the names hashviz reads are shown, any other is not (it is file content)."""
+    return repr(name) if name in ARRAY_NAMES else "an array"
+
+
+def _bad_file(label: str, what: str, hint: str = EXPECTED_LAYOUT) -> InvalidInputError:
+    return InvalidInputError(f"{label} {what}", hint)
+
+
+def _open_zip(source, label: str) -> zipfile.ZipFile:
+    if hasattr(source, "seek"):
+        source.seek(0)
+    try:
+        return zipfile.ZipFile(source)
+    except FileNotFoundError:
+        raise InvalidInputError(f"no such file: {label}", "check the path of the embeddings file") from None
+    except IsADirectoryError:
+        raise _bad_file(label, "is a folder, not an .npz file") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError):
+        pass
+    head = b""
+    try:
+        if hasattr(source, "read"):
+            source.seek(0)
+            head = source.read(6)
+        else:
+            with open(source, "rb") as f:
+                head = f.read(6)
+    except OSError:
+        pass
+    if head == _NPY_MAGIC:
+        raise _bad_file(label, "holds a single array, not an .npz archive of named arrays")
+    raise _bad_file(label, "is not a readable .npz file (not a zip archive, or a damaged one)")
+
+
+def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> ArrayInfo | None:
+    """The member's declared (shape, dtype, nbytes), checked against the member's size; None if not an array."""
+    name = _shown(_member_name(info.filename))
+    try:
+        with zf.open(info) as m:
+            if m.read(6) != _NPY_MAGIC:
+                if info.filename.endswith(".npy"):
+                    raise _bad_file(label, f"member {name} is not a .npy array (damaged)")
+                return None
+            version = (m.read(1) or b"\0")[0], (m.read(1) or b"\0")[0]
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(m)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(m)
+            else:
+                raise _bad_file(label, f"member {name} has an unsupported .npy format version {version}",
+                                "save plain arrays with np.savez")
+            offset = m.tell()
+    except InvalidInputError:
+        raise
+    except Exception:  # noqa: BLE001 - numpy's header parser raises many types (ValueError, TokenError, ...)
+        raise _bad_file(label, f"member {name} has a damaged .npy header") from None
+    if dtype.hasobject:
+        raise InvalidInputError(f"{label}: {name} holds Python objects, which hashviz does not unpickle",
+                                "save plain numeric/string arrays only; " + EXPECTED_LAYOUT)
+    nbytes = math.prod(int(d) for d in shape) * int(dtype.itemsize)
+    if info.file_size < offset + nbytes:
+        raise InvalidInputError(
+            f"{label}: {name} declares shape {tuple(int(d) for d in shape)} {dtype} ({_size(nbytes)}) but holds "
+            f"only {_size(max(info.file_size - offset, 0))} of data: the member is truncated or its header is forged",
+            "save the file again with np.savez; " + EXPECTED_LAYOUT)
+    return ArrayInfo(tuple(int(d) for d in shape), dtype, int(nbytes))
+
+
+def inspect_npz(source, *, names: Iterable[str] | None = None, label: str | None = None) -> dict[str, ArrayInfo]:
+    """``{name: ArrayInfo(shape, dtype, nbytes)}`` of the ``.npy`` members of an ``.npz`` (a path or a binary file
+    object), from the zip directory and each member's header only — no array data is read.
+
+    ``names``: only these members (default: all; members that are not ``.npy`` arrays are left out). Raises
+    InvalidInputError for a file that is not a zip archive, a damaged header, an object (pickled) array, or a
+    header that declares more data than its member holds (truncated or forged)."""
+    label = label or _label(source)
+    wanted = None if names is None else set(names)
+    with _open_zip(source, label) as zf:
+        return {k: v for k, (v, _) in _inspect(zf, wanted, label).items()}
+
+
+def _inspect(zf: zipfile.ZipFile, wanted: set | None, label: str) -> dict[str, tuple[ArrayInfo, zipfile.ZipInfo]]:
+    out: dict[str, tuple[ArrayInfo, zipfile.ZipInfo]] = {}
+    for info in zf.infolist():
+        name = _member_name(info.filename)
+        if info.is_dir() or (wanted is not None and name not in wanted) or name in out:
+            continue
+        found = _read_header(zf, info, label)
+        if found is not None:
+            out[name] = (found, info)
+    return out
+
+
+def _label(source) -> str:
+    if isinstance(source, str | os.PathLike):
+        return str(source)
+    name = getattr(source, "name", None)
+    return str(name) if isinstance(name, str) else "the embeddings file"
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,16 +219,11 @@ class Embeddings:
             raise InvalidInputError(f"z has NaN or infinite values in {bad} rows",
                                     "drop or fix those rows before saving the embeddings")
         n = z.shape[0]
-        labels = _check_labels(self.labels, n)
-        split = np.asarray(self.split)
-        if split.shape != (n,) or not np.isin(split, (0, 1, 2)).all():
-            raise InvalidInputError(f"split must be (n,) = ({n},) with values 0/1/2, got shape {split.shape}",
-                                    "0 = train, 1 = query, 2 = database (or leave 'split' out for a seeded split)")
-        ids = np.arange(n, dtype=np.int64) if self.ids is None else np.asarray(self.ids, dtype=np.int64)
-        if ids.shape != (n,):
-            raise InvalidInputError(f"ids must have shape ({n},), got {ids.shape}", "one id per row")
+        labels, names = _dense_classes(_check_labels(self.labels, n), tuple(str(c) for c in self.class_names), n)
+        split = _check_split_codes(self.split, n, "embeddings")
+        ids = _check_ids(self.ids, n, "embeddings")
         n_classes = labels.shape[1] if labels.ndim == 2 else int(labels.max()) + 1
-        names = tuple(str(c) for c in self.class_names) or tuple(str(c) for c in range(n_classes))
+        names = names or tuple(str(c) for c in range(n_classes))
         if len(names) < n_classes:
             raise InvalidInputError(f"{len(names)} class names for {n_classes} classes",
                                     "give one name per class, or leave 'class_names' out")
@@ -95,8 +253,14 @@ class Embeddings:
         return masks(self.split)[name]
 
     def part(self, name: str) -> Embeddings:
-        """Rows of one split (``"train"``, ``"query"`` or ``"database"``; the database includes train)."""
+        """Rows of one split (``"train"``, ``"query"`` or ``"database"``; the database includes train); an empty
+        split raises InvalidInputError saying so."""
         m = self.mask(name)
+        if not m.any():
+            codes = {"train": "0", "query": "1", "database": "0 or 2"}[name]
+            raise InvalidInputError(f"the {name} split is empty: no row has split code {codes} (of {self.n} rows)",
+                                    "split codes: 0 = train, 1 = query, 2 = database (train rows also count as "
+                                    "database); leave 'split' out of an embeddings file for a seeded split")
         return replace(self, z=self.z[m], labels=self.labels[m], split=self.split[m], ids=self.ids[m],
                        thumbnails=None if self.thumbnails is None else self.thumbnails[m],
                        image_paths=None if self.image_paths is None else tuple(np.asarray(self.image_paths)[m]))
@@ -122,69 +286,150 @@ class Embeddings:
         return path
 
     @classmethod
-    def load(cls, path, *, seed: int = 0, name: str | None = None) -> Embeddings:
+    def load(cls, path, *, seed: int = 0, name: str | None = None, max_bytes=_DEFAULT) -> Embeddings:
         """Read DESIGN.md's embeddings file (a path or a binary file object); a missing ``split`` gets a seeded
-        stratified split (10% queries per class, the rest database and train). ``name`` labels messages."""
-        label = name or str(path)
-        try:
-            f = np.load(path, allow_pickle=False)
-            if not isinstance(f, np.lib.npyio.NpzFile):
-                f = None
-            else:
-                with f:
-                    data = {k: f[k] for k in f.files}
-        except FileNotFoundError:
-            raise InvalidInputError(f"no such file: {label}", "check the path of the embeddings file") from None
-        except ValueError as e:  # object arrays need pickle: refused
-            if hasattr(path, "seek"):
-                path.seek(0)
-            if not zipfile.is_zipfile(path):
-                raise InvalidInputError(f"{label} is not a readable .npz file", EXPECTED_LAYOUT) from None
-            raise InvalidInputError(f"{label} holds Python objects, which hashviz does not unpickle ({e})",
-                                    "save plain numeric/string arrays only; " + EXPECTED_LAYOUT) from None
-        except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
-            raise InvalidInputError(f"{label} is not a readable .npz file ({e})", EXPECTED_LAYOUT) from None
-        if f is None:
-            raise InvalidInputError(f"{label} holds a single array, not an .npz archive of named arrays",
-                                    EXPECTED_LAYOUT)
+        stratified split (10% queries per class, the rest database and train). ``name`` labels messages.
+
+        ``max_bytes``: refuse files whose arrays hold more than this many bytes uncompressed, checked from the
+        headers before reading (default :func:`default_max_bytes`, i.e. :data:`MAX_NPZ_BYTES`; ``None``: no limit).
+        Only the arrays of the layout are read; other members of the archive are ignored."""
+        label = name or _label(path)
+        limit = default_max_bytes() if max_bytes is _DEFAULT else max_bytes
+        with _open_zip(path, label) as zf:
+            infos = _inspect(zf, set(ARRAY_NAMES), label)
+            _check_present(infos, label, [_member_name(n) for n in zf.namelist() if not n.endswith("/")])
+            if "z" in infos:
+                infos.pop("features", None)
+            total = sum(i.nbytes for i, _ in infos.values())
+            if limit is not None and total > int(limit):
+                raise InvalidInputError(
+                    f"{label}: its arrays hold {_size(total)} uncompressed, over the {_size(int(limit))} limit",
+                    "use the command line for big files (python -m hashviz evaluate FILE, or prepare --dataset "
+                    "embeddings --path FILE), which has no limit; or pass max_bytes=None to Embeddings.load")
+            data = {}
+            for key, (_, member) in infos.items():
+                try:
+                    with zf.open(member) as m:
+                        data[key] = np.lib.format.read_array(m, allow_pickle=False)
+                except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error, RuntimeError):
+                    raise _bad_file(label, f"member {_shown(key)} is damaged (its data could not be read)",
+                                    "save the file again with np.savez; " + EXPECTED_LAYOUT) from None
         return cls.from_arrays(data, seed=seed, source=label)
 
     @classmethod
     def from_arrays(cls, data: dict, *, seed: int = 0, source: str = "arrays") -> Embeddings:
-        keys = sorted(data)
-        if "z" in data:
-            z = data["z"]
-        elif "features" in data:
-            z = data["features"]
-        else:
-            raise InvalidInputError(f"{source} has no 'z' or 'features' array (found: {', '.join(keys) or 'nothing'})",
-                                    EXPECTED_LAYOUT)
-        if "labels" not in data:
-            raise InvalidInputError(f"{source} has no 'labels' array (found: {', '.join(keys)})", EXPECTED_LAYOUT)
-        z = np.asarray(z)
+        """The bundle from a user file's arrays (the layout above), each checked with a message naming what is
+        wrong; a missing ``split`` gets a seeded stratified one. The split needs >= 1 query and >= 2 train rows."""
+        _check_present(data, source)
+        z = np.asarray(data["z"] if "z" in data else data["features"])
         if z.ndim != 2:
             raise InvalidInputError(f"{source}: z must be 2-D (n, d), got shape {z.shape}", EXPECTED_LAYOUT)
-        labels = _check_labels(data["labels"], z.shape[0], source)
+        n = z.shape[0]
+        if n < MIN_ROWS:
+            raise InvalidInputError(
+                f"{source} has {'no rows' if n == 0 else f'only {n} rows'} (z has shape {z.shape}); an embeddings "
+                f"file needs at least {MIN_ROWS} (1 query and 2 train rows)", EXPECTED_LAYOUT)
+        labels = _check_labels(data["labels"], n, source)
         split = data.get("split")
         if split is None:
             split = stratified_split(labels, query_fraction=0.1, seed=seed)
-        meta = {}
-        if "meta" in data:
-            try:
-                meta = json.loads(str(data["meta"][()]))
-            except (ValueError, TypeError):
-                meta = {}
+        else:
+            split = _check_split_codes(split, n, source)
+        check_split(split, f"the split of {source}")
+        meta = _parse_meta(data["meta"], source) if "meta" in data else {}
         meta.setdefault("source", source)
         thumbs = data.get("thumbnails")
-        if thumbs is not None and (thumbs.dtype != np.uint8 or thumbs.ndim not in (3, 4) or len(thumbs) != len(z)):
-            raise InvalidInputError(f"{source}: thumbnails must be uint8 (n, h, w[, 3]) with n = {len(z)}, "
+        if thumbs is not None and (thumbs.dtype != np.uint8 or thumbs.ndim not in (3, 4) or len(thumbs) != n):
+            raise InvalidInputError(f"{source}: thumbnails must be uint8 (n, h, w[, 3]) with n = {n}, "
                                     f"got {thumbs.dtype} {thumbs.shape}", EXPECTED_LAYOUT)
         paths = data.get("image_paths")
-        if paths is not None and len(paths) != len(z):
-            raise InvalidInputError(f"{source}: {len(paths)} image_paths for {len(z)} rows", EXPECTED_LAYOUT)
-        return cls(z=z, labels=labels, split=split, ids=data.get("ids"),
-                   class_names=tuple(data["class_names"].tolist()) if "class_names" in data else (),
+        if paths is not None:
+            paths = _string_array(paths, "image_paths", source)
+            if len(paths) != n:
+                raise InvalidInputError(f"{source}: {len(paths)} image_paths for {n} rows", EXPECTED_LAYOUT)
+        names = ()
+        if "class_names" in data:
+            names = tuple(_string_array(data["class_names"], "class_names", source, numbers=True).tolist())
+            if len(names) > MAX_CLASSES:
+                raise InvalidInputError(f"{source}: {len(names):,} class names; hashviz handles at most "
+                                        f"{MAX_CLASSES:,} classes", "give one name per class")
+        return cls(z=z, labels=labels, split=split, ids=_check_ids(data.get("ids"), n, source), class_names=names,
                    meta=meta, thumbnails=thumbs, image_paths=None if paths is None else tuple(paths.tolist()))
+
+
+MIN_ROWS = 3  # one query and two train rows (a quantizer is fitted on the train rows)
+
+
+def _found(names: Iterable[str]) -> str:
+    """The array names of a file for a message: plain identifiers only (other names are file content)."""
+    names = sorted(set(names))
+    shown = [n for n in names if n.isidentifier() and len(n) <= 40 and n.isascii()]
+    text = ", ".join(shown)
+    if len(shown) < len(names):
+        text += f"{' and ' if shown else ''}{len(names) - len(shown)} other"
+    return text or "nothing"
+
+
+def _check_present(names, source: str, found: Iterable[str] | None = None) -> None:
+    """z (or features) and labels are among ``names``; the message lists ``found`` (default ``names``)."""
+    found = names if found is None else found
+    if "z" not in names and "features" not in names:
+        raise InvalidInputError(f"{source} has no 'z' or 'features' array (found: {_found(found)})", EXPECTED_LAYOUT)
+    if "labels" not in names:
+        raise InvalidInputError(f"{source} has no 'labels' array (found: {_found(found)})", EXPECTED_LAYOUT)
+
+
+def _check_split_codes(split, n: int, source: str) -> np.ndarray:
+    split = np.asarray(split)
+    if split.shape != (n,) or split.dtype.kind not in "biuf" or not np.isin(split, (0, 1, 2)).all():
+        raise InvalidInputError(f"{source}: split must be (n,) = ({n},) with values 0/1/2, got {split.dtype} "
+                                f"{split.shape}", "0 = train, 1 = query, 2 = database (or leave 'split' out for a "
+                                "seeded split)")
+    return split.astype(np.uint8)
+
+
+def _check_ids(ids, n: int, source: str = "ids") -> np.ndarray:
+    if ids is None:
+        return np.arange(n, dtype=np.int64)
+    ids = np.asarray(ids)
+    if ids.shape != (n,):
+        raise InvalidInputError(f"{source}: ids must have shape ({n},), got {ids.shape}",
+                                "one id per row (its index in the source dataset), or leave 'ids' out")
+    if ids.dtype.kind == "f" and n and np.isfinite(ids).all() and (np.mod(ids, 1) == 0).all() \
+            and np.abs(ids).max() < 2**53:
+        ids = ids.astype(np.int64)
+    if ids.dtype.kind not in "iu" or (n and (ids.min() < 0 or ids.max() > np.iinfo(np.int64).max)):
+        raise InvalidInputError(f"{source}: ids must be integers >= 0 (an index into the source dataset), got "
+                                f"{ids.dtype}", "one integer id per row, or leave 'ids' out (0..n-1)")
+    return ids.astype(np.int64)
+
+
+def _string_array(a, name: str, source: str, *, numbers: bool = False) -> np.ndarray:
+    a = np.asarray(a)
+    kinds = "USbiu" if numbers else "US"
+    if a.ndim != 1 or a.dtype.kind not in kinds:
+        raise InvalidInputError(f"{source}: {name} must be a 1-D array of strings, got {a.dtype} {a.shape}",
+                                EXPECTED_LAYOUT)
+    if a.dtype.kind == "S":
+        a = np.char.decode(a, "utf-8", "replace")
+    return a
+
+
+def _parse_meta(raw, source: str) -> dict:
+    raw = np.asarray(raw)
+    hint = "store it as np.array(json.dumps({...})) (a JSON object), or leave 'meta' out"
+    if raw.shape != () or raw.dtype.kind not in "US":
+        raise InvalidInputError(f"{source}: meta must be one string holding a JSON object, got {raw.dtype} "
+                                f"{raw.shape}", hint)
+    text = raw[()].decode("utf-8", "replace") if raw.dtype.kind == "S" else str(raw[()])
+    try:
+        meta = json.loads(text)
+    except (ValueError, RecursionError):
+        raise InvalidInputError(f"{source}: meta is not valid JSON", hint) from None
+    if not isinstance(meta, dict):
+        raise InvalidInputError(f"{source}: meta must be a JSON object ({{...}}), got a JSON "
+                                f"{type(meta).__name__.replace('dict', 'object')}", hint)
+    return meta
 
 
 def _check_labels(labels, n: int, source: str = "labels") -> np.ndarray:
@@ -193,18 +438,39 @@ def _check_labels(labels, n: int, source: str = "labels") -> np.ndarray:
         raise InvalidInputError(f"{source}: labels have shape {labels.shape} but z has {n} rows",
                                 "give one label per row: (n,) ints or (n, c) multi-hot 0/1")
     if labels.ndim == 1:
-        if not np.issubdtype(labels.dtype, np.integer):
-            if np.issubdtype(labels.dtype, np.floating) and np.all(np.mod(labels, 1) == 0):
-                labels = labels.astype(np.int64)
-            else:
-                raise InvalidInputError(f"{source}: single labels must be integers, got {labels.dtype}",
-                                        "map class names to 0..c-1")
-        if labels.min() < 0:
+        if labels.dtype.kind == "f" and np.isfinite(labels).all() and np.all(np.mod(labels, 1) == 0) \
+                and (n == 0 or np.abs(labels).max() < 2**53):
+            labels = labels.astype(np.int64)
+        if labels.dtype.kind not in "iu":
+            raise InvalidInputError(f"{source}: single labels must be integers, got {labels.dtype}",
+                                    "map class names to 0..c-1")
+        if n and labels.min() < 0:
             raise InvalidInputError(f"{source}: labels must be >= 0, found {labels.min()}", "map classes to 0..c-1")
+        if n and labels.max() > np.iinfo(np.int64).max:
+            raise InvalidInputError(f"{source}: labels must fit in int64, found {labels.max()}",
+                                    "map classes to 0..c-1")
         return labels.astype(np.int64)
-    if not np.isin(labels, (0, 1)).all():
+    if labels.shape[1] < 1 or labels.shape[1] > MAX_CLASSES:
+        raise InvalidInputError(f"{source}: multi-label rows have {labels.shape[1]:,} columns; hashviz handles 1 to "
+                                f"{MAX_CLASSES:,} classes", "use a multi-hot (n, c) array, one column per class")
+    if labels.dtype.kind not in "biuf" or not np.isin(labels, (0, 1)).all():
         raise InvalidInputError(f"{source}: multi-label rows must be 0/1", "use a multi-hot (n, c) array")
     return labels.astype(bool)
+
+
+def _dense_classes(labels: np.ndarray, names: tuple[str, ...], n: int) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Single labels without class names whose largest id exceeds max(2, n) (or MAX_CLASSES) → their distinct
+    values, renumbered 0..k-1 in order and named after the original ids; otherwise unchanged."""
+    if labels.ndim != 1 or names:
+        return labels, names
+    n_classes = int(labels.max()) + 1
+    if n_classes <= min(MAX_CLASSES, max(2, n)):
+        return labels, names
+    values, dense = np.unique(labels, return_inverse=True)
+    if len(values) > MAX_CLASSES:
+        raise InvalidInputError(f"labels have {len(values):,} distinct values; hashviz handles at most "
+                                f"{MAX_CLASSES:,} classes", "group the labels into fewer classes")
+    return dense.astype(np.int64).reshape(-1), tuple(str(int(v)) for v in values)
 
 
 def n_queries(emb: Embeddings) -> int:

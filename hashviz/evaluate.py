@@ -6,12 +6,14 @@ the app always show the same numbers.
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from hashviz.data.splits import check_split
 from hashviz.embeddings import Embeddings
 from hashviz.errors import InvalidInputError
 
@@ -50,10 +52,12 @@ def fit_quantizer(emb: Embeddings, name: str, options: Mapping | None = None,
     """Fit quantizer ``name`` on the train split of ``emb``; returns (quantizer, seconds)."""
     from hashviz.quantize import make_quantizer
 
-    train = emb.part("train")
-    if train.n < 2:
-        raise InvalidInputError(f"the train split has {train.n} rows; a quantizer needs at least 2",
+    _check_dim(emb)
+    n_train = int(emb.mask("train").sum())
+    if n_train < 2:
+        raise InvalidInputError(f"the train split has {n_train} rows; a quantizer needs at least 2",
                                 "give a 'split' with train rows (0) or leave it out for a seeded split")
+    train = emb.part("train")
     q = make_quantizer(name, emb.dim, **dict(options or {}))
     t0 = time.perf_counter()
     y = train.labels if name == "random" else None
@@ -61,6 +65,37 @@ def fit_quantizer(emb: Embeddings, name: str, options: Mapping | None = None,
         if on_step is not None and on_step(step) is False:
             break
     return q, time.perf_counter() - t0
+
+
+def _check_dim(emb: Embeddings) -> None:
+    from hashviz.retrieval.search import MAX_BYTES
+
+    if not isinstance(emb, Embeddings):
+        raise InvalidInputError(f"evaluate needs an Embeddings bundle, got {type(emb).__name__}",
+                                "load one with Embeddings.load(path)")
+    if emb.dim > 8 * MAX_BYTES:
+        raise InvalidInputError(f"z has {emb.dim} dimensions; quantizers give one bit per dimension and hashviz "
+                                f"handles 1 to {8 * MAX_BYTES} bits",
+                                "reduce the dimension first (e.g. PCA to 64), or train a hashing head on these "
+                                "features (python -m hashviz prepare)")
+
+
+def check_arguments(emb: Embeddings, *, top_k: int = 1000, radius: int = 2, ties="expected",
+                    need_train: bool = True) -> None:
+    """The cheap checks of :func:`evaluate`, done before any fitting: ``z`` has 1..1024 dimensions (one bit per
+    dimension), the split has query, database and (``need_train``) >= 2 train rows, ``top_k`` >= 1, ``radius``
+    >= 0 and ``ties`` is one of :data:`hashviz.retrieval.metrics.TIES` (or an array, checked when scoring)."""
+    from hashviz.retrieval.metrics import TIES
+
+    _check_dim(emb)
+    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
+        raise InvalidInputError(f"top_k must be a positive integer, got {top_k!r}",
+                                "e.g. top_k=1000 (values above the database size are clipped)")
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Integral) or radius < 0:
+        raise InvalidInputError(f"radius must be a non-negative integer, got {radius!r}", "e.g. radius=2")
+    if isinstance(ties, str) and ties not in TIES:
+        raise InvalidInputError(f"unknown ties={ties!r}", f"use one of {', '.join(TIES)}")
+    check_split(emb.split, "the split", min_train=2 if need_train else 0)
 
 
 def evaluate(emb: Embeddings, quantizer: str = "hq", *, options: Mapping | None = None, top_k: int = 1000,
@@ -80,12 +115,10 @@ def evaluate(emb: Embeddings, quantizer: str = "hq", *, options: Mapping | None 
         quantization_error,
     )
 
+    check_arguments(emb, top_k=top_k, radius=radius, ties=ties, need_train=fitted is None)
     if fitted is None:
         fitted, fit_seconds = fit_quantizer(emb, quantizer, options, on_step)
     query, database = emb.part("query"), emb.part("database")
-    if query.n == 0 or database.n == 0:
-        raise InvalidInputError(f"need query and database rows, got {query.n} queries and {database.n} database",
-                                "split codes: 1 = query, 2 = database (train rows count as database too)")
     t0 = time.perf_counter()
     qc, dc = fitted.encode(query.z), fitted.encode(database.z)
     k = int(min(top_k, database.n))

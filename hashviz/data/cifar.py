@@ -12,12 +12,21 @@ only those fixed file names inside the chosen root, and read them with a restric
 global except the few numpy array constructors the format needs (``_reconstruct``, ``ndarray``, ``dtype``) and
 ``_codecs.encode`` (how Python 3 writes bytes in protocol-2 pickles); any other global (``os.system``,
 ``builtins.eval``…) raises before anything runs. User-chosen files never go through this reader.
+
+A pickle can also make numpy allocate: ``ndarray((N, 3072))`` or ``_reconstruct(ndarray, (N,), …)`` build N rows
+from a few bytes. So the unpickler hands out checked stand-ins: ``ndarray`` is a marker that only
+``_reconstruct`` accepts (calling it fails), ``_reconstruct`` refuses shapes beyond the CIFAR layout
+(:data:`MAX_BATCH_BYTES`), ``dtype`` refuses object dtypes (whose state would allocate from a claimed shape), and
+``_codecs.encode`` accepts only latin-1. Array data then comes from the file's own bytes (numpy checks the size),
+and the result is checked against the layout — ``data`` uint8 (n, 3072), one label per row — before any copy.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +46,8 @@ SPECS = {
                  "protocol": {"n_query_per_class": 10, "n_train_per_class": 50}},
 }
 
+MAX_BATCH_ROWS = 50_000  # the CIFAR-100 train file; CIFAR-10 batches have 10,000
+MAX_BATCH_BYTES = MAX_BATCH_ROWS * 3072
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
@@ -44,21 +55,73 @@ _ALLOWED_GLOBALS = {
 }
 
 
+class _Refused(pickle.UnpicklingError):
+    """Raised by our checks (its message is ours, safe to show); other errors are named by type only."""
+
+
+class _NdarrayMarker:
+    """Stands for ``numpy.ndarray`` inside a batch file: accepted as ``_reconstruct``'s first argument only."""
+
+    __slots__ = ()
+
+    def __call__(self, *args, **kwargs):
+        raise _Refused("numpy.ndarray(...) is called directly, which CIFAR batch files never do")
+
+
+_NDARRAY = _NdarrayMarker()
+
+
+def _reconstruct(subtype, shape, dtype):
+    from numpy._core import multiarray
+
+    if subtype is not _NDARRAY:
+        raise _Refused("_reconstruct of something other than a plain numpy array")
+    try:
+        dims = tuple(int(d) for d in (shape if isinstance(shape, tuple) else (shape,)))
+        itemsize = np.dtype(dtype).itemsize
+    except (TypeError, ValueError):
+        raise _Refused("_reconstruct with a bad shape or dtype") from None
+    if any(d < 0 for d in dims) or math.prod(dims) * max(itemsize, 1) > MAX_BATCH_BYTES:
+        raise _Refused(f"an array of shape {dims} is larger than any CIFAR batch")
+    return multiarray._reconstruct(np.ndarray, dims, dtype)
+
+
+def _dtype(*args):
+    dt = np.dtype(*args)
+    if dt.hasobject:
+        raise _Refused("object arrays are not part of the CIFAR format")
+    return dt
+
+
+def _scalar(dtype, *args):
+    from numpy._core import multiarray
+
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise _Refused("only plain numpy scalars are allowed")
+    return multiarray.scalar(dtype, *args)
+
+
+def _encode(obj, encoding: str = "utf-8", errors: str = "strict"):
+    import _codecs
+
+    if str(encoding).lower().replace("_", "-") not in ("latin1", "latin-1", "iso-8859-1"):
+        raise _Refused("only latin-1 byte strings are allowed")
+    return _codecs.encode(obj, "latin1", errors)
+
+
+_STAND_INS = {"_reconstruct": _reconstruct, "ndarray": _NDARRAY, "dtype": _dtype, "scalar": _scalar,
+              "encode": _encode}
+
+
 class _CifarUnpickler(pickle.Unpickler):
-    """Resolves only the numpy constructors the CIFAR format needs; everything else is refused."""
+    """Resolves only checked stand-ins for the numpy constructors the CIFAR format needs; the rest is refused."""
 
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch file")
-        if module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-            from numpy._core import multiarray
-
-            return getattr(multiarray, name)
-        if module == "numpy":
-            return getattr(np, name)
-        import _codecs
-
-        return _codecs.encode
+            shown = f"{module}.{name}"
+            shown = shown if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]{0,80}", shown) else "(an unusual name)"
+            raise _Refused(f"global {shown} is not allowed in a CIFAR batch file")
+        return _STAND_INS[name]
 
 
 def read_batch(path: Path) -> dict:
@@ -66,8 +129,10 @@ def read_batch(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             data = _CifarUnpickler(io.BufferedReader(f), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise InvalidInputError(f"{path} is not a valid CIFAR batch file ({e})",
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            OverflowError, RecursionError, MemoryError, UnicodeError) as e:
+        why = str(e) if isinstance(e, _Refused) else type(e).__name__
+        raise InvalidInputError(f"{path} is not a valid CIFAR batch file ({why})",
                                 f"replace it with the official file from {CIFAR_URL}") from None
     if not isinstance(data, dict):
         raise InvalidInputError(f"{path} is not a valid CIFAR batch file (no dict inside)",
@@ -140,12 +205,7 @@ def load_cifar(name: str = "cifar10", *, root=None, download: bool = False, seed
         if "data" not in batch or label_key not in batch:
             raise InvalidInputError(f"{folder / fname} has no 'data'/'{label_key}' entries",
                                     f"replace it with the official file from {CIFAR_URL}")
-        x = np.asarray(batch["data"], dtype=np.uint8)
-        y = np.asarray(batch[label_key], dtype=np.int64)
-        if x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
-            raise InvalidInputError(f"{folder / fname}: data has shape {x.shape} for {len(y)} labels, "
-                                    "expected (n, 3072) uint8 rows (32×32×3, channel-major)",
-                                    f"replace it with the official file from {CIFAR_URL}")
+        x, y = _check_layout(batch["data"], batch[label_key], folder / fname, 100 if name == "cifar100" else 10)
         data.append(x)
         fine.append(y)
         if name == "cifar100":
@@ -169,10 +229,31 @@ def load_cifar(name: str = "cifar10", *, root=None, download: bool = False, seed
     proto = protocol_with(spec["protocol"], n_query_per_class, n_train_per_class)
     label = "CIFAR-10" if name == "cifar10" else "CIFAR-100"
     return ImageDataset(name=name, images=images, labels=labels, class_names=class_names,
-                        split=make_split(labels, proto, seed), seed=int(seed), protocol=proto,
+                        split=make_split(labels, proto, seed, label), seed=int(seed), protocol=proto,
                         hierarchy=resolve(hierarchy, class_names, default_tree),
                         fingerprint=digest(name, images, labels),
                         description=f"{label} train + test pooled ({len(labels)} images 32×32×3) from {folder}")
+
+
+def _check_layout(data, labels, path: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """``data`` as uint8 (n, 3072) and ``labels`` as int64 (n,) in 0..n_classes-1, checked before any copy."""
+    hint = f"replace it with the official file from {CIFAR_URL}"
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 \
+            or not 1 <= data.shape[0] <= MAX_BATCH_ROWS:
+        what = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise InvalidInputError(f"{path}: data is {what}, expected uint8 rows (n, 3072) (32×32×3, channel-major) "
+                                f"with n <= {MAX_BATCH_ROWS:,}", hint)
+    n = data.shape[0]
+    if not isinstance(labels, list | np.ndarray) or len(labels) != n:
+        count = len(labels) if isinstance(labels, list | np.ndarray) else type(labels).__name__
+        raise InvalidInputError(f"{path}: {count} labels for {n} images, expected one label per image", hint)
+    try:
+        y = np.asarray(labels, dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInputError(f"{path}: labels are not integers", hint) from None
+    if y.shape != (n,) or y.min() < 0 or y.max() >= n_classes:
+        raise InvalidInputError(f"{path}: labels must be integers 0..{n_classes - 1}, one per image", hint)
+    return data, y
 
 
 def _decode(s) -> str:

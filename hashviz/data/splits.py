@@ -21,6 +21,32 @@ def masks(split) -> dict[str, np.ndarray]:
     return {"train": split == TRAIN, "query": split == QUERY, "database": (split == DATABASE) | (split == TRAIN)}
 
 
+def check_split(split, source: str = "the split", *, min_train: int = 2,
+                hint: str = "split codes: 0 = train, 1 = query, 2 = database (train rows also count as database); "
+                            "leave 'split' out of an embeddings file for a seeded split") -> None:
+    """InvalidInputError unless ``split`` has a database row, ``min_train`` train rows and a query row (the
+    quantizers are fitted on train rows, queries are ranked against the database)."""
+    split = np.asarray(split)
+    n_query, n_train = int((split == QUERY).sum()), int((split == TRAIN).sum())
+    n_db = int(((split == DATABASE) | (split == TRAIN)).sum())
+    counts = f"{n_query} query, {n_train} train and {n_db} database rows of {len(split)}"
+    if n_db == 0:
+        raise InvalidInputError(f"{source} leaves no database row ({counts})", hint)
+    if n_train < min_train:
+        raise InvalidInputError(f"{source} leaves {'no' if n_train == 0 else 'only ' + str(n_train)} train "
+                                f"row{'' if n_train == 1 else 's'} ({counts}); quantizers are fitted on the train "
+                                f"rows and need at least {min_train}", hint)
+    if n_query == 0:
+        raise InvalidInputError(f"{source} leaves no query row ({counts})", hint)
+
+
+def check_seed(seed) -> int:
+    """A seed for numpy's generators: an integer >= 0."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or int(seed) < 0:
+        raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}", "e.g. seed=0")
+    return int(seed)
+
+
 def _primary_label(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if labels.ndim == 1:
         return labels.astype(np.int64)
@@ -43,7 +69,7 @@ def stratified_split(labels, *, n_query_per_class: int | None = None, n_train_pe
     if labels.ndim not in (1, 2) or len(labels) < 2:
         raise InvalidInputError(f"labels must be (n,) ints or (n, c) multi-hot with n >= 2, got shape {labels.shape}",
                                 "give one label (or label row) per item")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     primary = _primary_label(labels, rng)
     split = np.full(len(labels), DATABASE, dtype=np.uint8)
     for c in np.unique(primary):

@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import pickle
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -117,22 +119,30 @@ def _expected_sha(path: Path) -> str | None:
     return None
 
 
+_SAVE_HINT = "save only tensors: torch.save(model.state_dict(), path); hashviz never runs code from weight files"
+
+
 def load_state_dict(path, *, source: str | None = None) -> dict[str, torch.Tensor]:
     """Read a state_dict with ``torch.load(weights_only=True)``; a pickle that needs code is refused.
 
-    A checkpoint dict holding the weights under ``"state_dict"`` or ``"model"`` is unwrapped."""
+    A checkpoint dict holding the weights under ``"state_dict"`` or ``"model"`` is unwrapped. Messages name the
+    file as ``source`` (e.g. the name of an upload) and never repeat torch's own advice."""
     path = Path(path)
     label = source or str(path)
     if not path.is_file():
-        raise DataUnavailableError(f"weights file not found: {path}", "check the path of the weights file")
+        raise DataUnavailableError(f"weights file not found: {label}", "check the path of the weights file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - UnpicklingError, RuntimeError (bad zip), EOFError, ...
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InvalidInputError(
-            f"{label} was refused: it is not a plain state_dict that loads with weights_only=True ({first[:300]})",
-            "save only tensors: torch.save(model.state_dict(), path); hashviz never runs code from weight files",
-        ) from None
+    except pickle.UnpicklingError as e:
+        if "weights only load failed" in str(e).lower():  # torch's restricted unpickler met a non-tensor object
+            raise InvalidInputError(
+                f"{label} was refused: it holds Python objects besides tensors, and hashviz loads weights only "
+                "with torch.load(weights_only=True)", _SAVE_HINT) from None
+        raise InvalidInputError(f"{label} is not a readable PyTorch weights file (damaged or another format)",
+                                _SAVE_HINT) from None
+    except Exception:  # noqa: BLE001 - RuntimeError (bad zip), EOFError (empty), KeyError (not a pickle), ...
+        raise InvalidInputError(f"{label} is not a readable PyTorch weights file (truncated, damaged or another "
+                                "format)", _SAVE_HINT) from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -142,11 +152,50 @@ def load_state_dict(path, *, source: str | None = None) -> dict[str, torch.Tenso
     return obj
 
 
+def _key_names(keys: list[str]) -> list[str]:
+    """Key names from a weights file for a message: plain parameter names only (others are only counted)."""
+    return [k if _PLAIN_KEY.fullmatch(k) else "(a key with unusual characters)" for k in keys]
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.]{1,100}")
+
+
+def check_weight_values(model: nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
+    """InvalidInputError if a weight the model keeps in floating point is stored as integers or booleans
+    (loading would cast it silently, rounding every weight) or holds NaN / infinite values."""
+    expected = model.state_dict()
+    cast, broken = [], []
+    for k, v in expected.items():
+        if k not in state or not v.is_floating_point():
+            continue
+        if not state[k].is_floating_point():
+            cast.append(f"{k} {str(state[k].dtype).removeprefix('torch.')}")
+        elif not bool(torch.isfinite(state[k]).all()):
+            broken.append(k)
+
+    def few(items: list[str]) -> str:
+        return ", ".join(items[:5]) + (f" … ({len(items)} in all)" if len(items) > 5 else "")
+
+    def tensors(k: int) -> str:
+        return f"{k} {'floating-point weight tensor' if k == 1 else 'floating-point weight tensors'}"
+
+    if cast:
+        raise InvalidInputError(
+            f"{source} stores {tensors(len(cast))} as integers or booleans ({few(cast)}); loading would round "
+            "every weight and give a useless model",
+            "save the weights as trained, without casting: torch.save(model.state_dict(), path)")
+    if broken:
+        raise InvalidInputError(
+            f"{source} has NaN or infinite values in {tensors(len(broken))} ({few(broken)})",
+            "the weights are broken (training diverged or the file was damaged): use an earlier checkpoint or "
+            "train again")
+
+
 def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], *, arch: str, source: str) -> None:
     """InvalidInputError listing missing, unexpected and mismatched-shape keys (first few of each)."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
+    unexpected = _key_names([k for k in state if k not in expected])
     mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
                   if k in state and tuple(state[k].shape) != tuple(v.shape)]
     if not (missing or unexpected or mismatched):
@@ -179,6 +228,8 @@ class Backbone:
     filename: str
     weights: Path | None = None
     download: bool = False
+    # how messages name a user weights file (e.g. the name of an upload, not where the app saved it)
+    weights_label: str | None = field(default=None, compare=False)
 
     @property
     def is_torchvision(self) -> bool:
@@ -197,9 +248,16 @@ class Backbone:
         return BUNDLED_WEIGHTS
 
     @property
+    def weights_name(self) -> str:
+        """The weights file as messages name it: ``weights_label`` if set, else its path."""
+        if self.weights is not None and self.weights_label:
+            return self.weights_label
+        return str(self.weights_path())
+
+    @property
     def weights_source(self) -> str:
         if self.weights is not None:
-            return f"user file {self.weights_path()}"
+            return f"user file {self.weights_name}"
         if self.is_torchvision:
             return f"torch hub cache {self.weights_path()}"
         return f"bundled {self.weights_path()}"
@@ -210,14 +268,16 @@ class Backbone:
         if p.is_file():
             return True, f"weights at {p}"
         if self.weights is not None:
-            return False, f"user weights file {p} does not exist"
+            return False, f"user weights file {self.weights_name} does not exist"
         if self.is_torchvision:
             return False, f"needs {self.filename} in {p.parent} (download=True fetches it when online)"
         return False, f"bundled weights {p} are missing; {RETRAIN_HINT}"
 
-    def with_weights(self, weights=None, *, download: bool | None = None) -> Backbone:
+    def with_weights(self, weights=None, *, download: bool | None = None, label: str | None = None) -> Backbone:
+        """This backbone with a user weights file (``label``: how messages name it, e.g. an upload's name)."""
         return replace(self, weights=None if weights is None else Path(weights).expanduser(),
-                       download=self.download if download is None else bool(download))
+                       download=self.download if download is None else bool(download),
+                       weights_label=None if weights is None or label is None else str(label))
 
     def ensure_weights(self) -> Path:
         """The weights path, downloading official torchvision weights only if ``download=True``; else a clear
@@ -226,7 +286,8 @@ class Backbone:
         if p.is_file():
             return p
         if self.weights is not None:
-            raise DataUnavailableError(f"weights file not found: {p}", "check the path given for the weights")
+            raise DataUnavailableError(f"weights file not found: {self.weights_name}",
+                                       "check the path given for the weights")
         if not self.is_torchvision:
             raise DataUnavailableError(f"the bundled mnist_cnn weights {p} are missing", RETRAIN_HINT)
         if self.download:
@@ -286,11 +347,12 @@ class Backbone:
             expected = _expected_sha(path)
             if expected is not None and file_sha256(path) != expected:
                 raise DataUnavailableError(
-                    f"{path} has SHA-256 {file_sha256(path)[:16]}…, expected {expected[:16]}…: the weights file is "
-                    "corrupt or was replaced", RETRAIN_HINT)
-        state = load_state_dict(path)  # refuse a bad file before building anything
+                    f"{self.weights_name} has SHA-256 {file_sha256(path)[:16]}…, expected {expected[:16]}…: the "
+                    "weights file is corrupt or was replaced", RETRAIN_HINT)
+        state = load_state_dict(path, source=self.weights_name)  # refuse a bad file before building anything
         model = self.build()
-        check_state_dict(model, state, arch=self.name, source=str(path))
+        check_state_dict(model, state, arch=self.name, source=self.weights_name)
+        check_weight_values(model, state, source=self.weights_name)
         model.load_state_dict(state)
         if not keep_classifier:
             _strip_classifier(self.name, model)
@@ -322,13 +384,15 @@ def list_backbones() -> list[Backbone]:
     return list(_REGISTRY)
 
 
-def get_backbone(name: str = DEFAULT_BACKBONE, weights=None, *, download: bool = False) -> Backbone:
+def get_backbone(name: str = DEFAULT_BACKBONE, weights=None, *, download: bool = False,
+                 label: str | None = None) -> Backbone:
     """A backbone entry; ``weights`` = path to a user state_dict for that architecture (``None``: the default
-    source), ``download=True`` allows fetching official torchvision weights into the hub cache."""
+    source), ``download=True`` allows fetching official torchvision weights into the hub cache; ``label`` names
+    the weights file in messages (the app passes the upload's file name, not the path it saved it under)."""
     key = str(name).strip().lower().replace("-", "_")
     for b in _REGISTRY:
         if b.name == key:
-            return b.with_weights(weights, download=download)
+            return b.with_weights(weights, download=download, label=label)
     raise InvalidInputError(f"unknown backbone {name!r}", f"choose one of: {', '.join(backbone_names())}")
 
 
