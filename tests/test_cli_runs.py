@@ -134,9 +134,19 @@ def test_prepare_prints_the_score_of_what_is_stored_after_a_replaced_input(home,
     assert again["cached"] is False
 
 
-def test_unwritable_home_gives_a_clear_message(tmp_path, capsys):
+def test_home_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
     home = tmp_path / "home"
     home.write_text("a file, not a folder")
+    with pytest.raises(SystemExit) as exit_info:  # an argument error: argparse's usage and message, exit 2
+        main(["prepare", "--dataset", "digits", "--bits", "16", "--epochs", "1", "--home", str(home)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "is a file, not a folder" in err and "Traceback" not in err
+
+
+def test_unwritable_home_gives_a_clear_message(tmp_path, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "runs").write_text("a file where the run store's folder goes: nothing can be written under it")
     rc = main(["prepare", "--dataset", "digits", "--bits", "16", "--epochs", "1", "--home", str(home)])
     err = capsys.readouterr().err
     assert rc == 2 and "cannot write to the hashviz home" in err and str(home) in err
