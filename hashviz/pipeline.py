@@ -414,7 +414,8 @@ def _finish(store, pcfg, ds, bits_t, emb_entries, head_keys, qnames, seed, prog,
         entry = emb_entries[b]
         # the bytes scored are the bytes whose SHA-256 keys the quantizers (StoreError if another writer replaced
         # the file since the entry was read)
-        emb = Embeddings.load(io.BytesIO(entry.read_bytes("embeddings.npz")), name=f"embeddings {entry.key}")
+        emb = Embeddings.load(io.BytesIO(entry.read_bytes("embeddings.npz")), name=f"embeddings {entry.key}",
+                              max_bytes=None)  # the store's own file: no upload limit
         keys, maps, evals = _fit_quantizers(store, entry, emb, qnames, seed, prog, counter, total)
         runs.append(PreparedRun(n_bits=b, embeddings=entry.file("embeddings.npz"), embeddings_key=entry.key,
                                 head_key=head_keys[b], quantizers=keys, map=maps, evaluations=evals,

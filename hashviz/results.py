@@ -203,7 +203,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
                       head_options=opts, quantizers=qnames, progress=relay, should_stop=should_stop)
         summary = res.summary
         for run in res.runs:
-            emb = Embeddings.load(run.embeddings)
+            emb = Embeddings.load(run.embeddings, max_bytes=None)
             diag = head_diagnostics(head, run, store, emb=emb)
             head_s = diag.train_seconds if diag is not None else math.nan
             if diag is not None:
@@ -273,7 +273,7 @@ def head_diagnostics(head: str, run, store: RunStore, *, emb=None) -> HeadDiagno
     centers = entry.arrays.get("centers")
     if centers is None or np.asarray(centers).ndim != 2:
         return out
-    query = (emb if emb is not None else Embeddings.load(run.embeddings)).part("query")
+    query = (emb if emb is not None else Embeddings.load(run.embeddings, max_bytes=None)).part("query")
     from dataclasses import replace
 
     return replace(out, codebook_accuracy=nearest_center_accuracy(query.z, query.labels, centers),

@@ -174,7 +174,8 @@ class Workspace:
         return _info(res, self.names().get(res.key, ""))
 
     def load_embeddings(self, key: str, n_bits: int) -> Embeddings:
-        return Embeddings.load(self.result(key).run(int(n_bits)).embeddings)
+        # the store's own file (written by prepare): no upload limit
+        return Embeddings.load(self.result(key).run(int(n_bits)).embeddings, max_bytes=None)
 
     def stored_quantizer_names(self, key: str, n_bits: int) -> tuple[str, ...]:
         """The quantizers ``prepare`` fitted for this run and bit length, in order (sign, ITQ, HQ, then the
@@ -304,7 +305,7 @@ class Workspace:
 
         path = self._save_upload(data, Path(name).suffix or ".pt")
         try:
-            get_backbone(backbone, path).load_model()
+            get_backbone(backbone, path, label=name).load_model()
         except Exception:
             path.unlink(missing_ok=True)
             raise
