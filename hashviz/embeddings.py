@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashviz.data.splits import QUERY, SPLIT_NAMES, masks, stratified_split
+from hashviz.data.splits import QUERY, SPLIT_CODES, SPLIT_NAMES, masks, stratified_split
 from hashviz.errors import InvalidInputError
 
 EXPECTED_LAYOUT = (
@@ -58,9 +58,10 @@ class Embeddings:
         n = z.shape[0]
         labels = _check_labels(self.labels, n)
         split = np.asarray(self.split)
-        if split.shape != (n,) or not np.isin(split, (0, 1, 2)).all():
-            raise InvalidInputError(f"split must be (n,) = ({n},) with values 0/1/2, got shape {split.shape}",
-                                    "0 = train, 1 = query, 2 = database (or leave 'split' out for a seeded split)")
+        if split.shape != (n,) or not np.isin(split, SPLIT_CODES).all():
+            raise InvalidInputError(f"split must be (n,) = ({n},) with values 0..4, got shape {split.shape}",
+                                    "0 = train, 1 = query, 2 = database, 3 = train not in the database, "
+                                    "4 = held out (or leave 'split' out for a seeded split)")
         ids = np.arange(n, dtype=np.int64) if self.ids is None else np.asarray(self.ids, dtype=np.int64)
         if ids.shape != (n,):
             raise InvalidInputError(f"ids must have shape ({n},), got {ids.shape}", "one id per row")

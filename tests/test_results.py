@@ -10,9 +10,9 @@ import pytest
 
 from hashviz.cli import main
 from hashviz.embeddings import Embeddings
-from hashviz.evaluate import evaluate
+from hashviz.evaluate import Evaluation, evaluate
 from hashviz.pipeline import load_quantizer, prepare
-from hashviz.results import CSV_COLUMNS, MAP_TARGET, Cell, ResultsTable, markdown, results_table, write_csv
+from hashviz.results import CSV_COLUMNS, MAP_TARGET, ResultsTable, markdown, results_table, write_csv
 from hashviz.store import RunStore
 
 HEADS = ("cel", "csq")
@@ -35,12 +35,12 @@ def test_one_cell_per_head_bits_quantizer(table):
         (h, b, q) for h in HEADS for b in BITS for q in QUANT]
     assert {h for h, _ in seen} == set(HEADS) and {"heads", "quantizers"} <= {s for _, s in seen}
     for c in t.cells:
-        assert 0 < c.map_all <= 1 and 0 <= c.p_within_radius <= 1 and c.quantization_error >= 0
+        assert 0 < c.map <= 1 and 0 <= c.p_within_radius <= 1 and c.quantization_error >= 0
         assert c.cell_seconds == pytest.approx(c.fit_seconds + c.eval_seconds) and c.cell_seconds > 0
         assert c.head_train_seconds > 0 and c.ties == "expected" and c.top_k == min(1000, c.n_database)
         assert c.dataset == "digits" and c.backbone == "mnist_cnn"
     # the learned head beats chance (10 balanced classes → about 0.1) by a wide margin
-    assert min(t.best(h, b).map_all for h in HEADS for b in BITS) > 0.5
+    assert min(t.best(h, b).map for h in HEADS for b in BITS) > 0.5
 
 
 def test_cells_equal_a_fresh_evaluation_of_the_stored_embeddings(table):
@@ -53,7 +53,7 @@ def test_cells_equal_a_fresh_evaluation_of_the_stored_embeddings(table):
     for q in ("sign", "hq"):
         ev = evaluate(emb, q, fitted=load_quantizer(run.quantizers[q], store), top_k=1000, ties="expected")
         cell = t.cell("csq", 24, q)
-        assert cell.map_all == pytest.approx(ev.map, abs=1e-12)
+        assert cell.map == pytest.approx(ev.map, abs=1e-12)
         assert cell.map_at_k == pytest.approx(ev.map_at_k, abs=1e-12)
         assert cell.p_within_radius == pytest.approx(ev.p_within_radius, abs=1e-12)
         assert cell.quantization_error == pytest.approx(ev.quantization_error, rel=1e-9)
@@ -64,22 +64,22 @@ def test_checks_and_best(table):
     for h in HEADS:
         for b in BITS:
             cells = [t.cell(h, b, q) for q in QUANT]
-            assert t.best(h, b).map_all == max(c.map_all for c in cells)
+            assert t.best(h, b).map == max(c.map for c in cells)
     checks = t.checks()
     hq_rows = [c for c in checks if c["check"].startswith("HQ")]
     assert len(hq_rows) == len(HEADS) * len(BITS)
     for row in hq_rows:
-        d = t.cell(row["head"], row["n_bits"], "hq").map_all - t.cell(row["head"], row["n_bits"], "sign").map_all
+        d = t.cell(row["head"], row["n_bits"], "hq").map - t.cell(row["head"], row["n_bits"], "sign").map
         assert row["value"] == pytest.approx(d) and row["ok"] == (d >= 0)
     assert not [c for c in checks if c["check"].startswith("best")]  # 32 bits not in this table
 
 
 def test_checks_flag_a_failing_cell():
     def cell(head, q, m):
-        return Cell(dataset="d", backbone="b", head=head, n_bits=32, quantizer=q, map_all=m, map_at_k=m, p_at_k=m,
-                    p_within_radius=m, quantization_error=0.1, fit_seconds=0.1, eval_seconds=0.1, cell_seconds=0.2,
-                    head_train_seconds=1.0, top_k=1000, radius=2, ties="expected", n_query=10, n_database=20,
-                    n_train=5, seed=0)
+        return Evaluation(dataset="d", backbone="b", head=head, n_bits=32, quantizer=q, map=m, map_k=20, map_at_k=m,
+                          p_at_k=m, p_within_radius=m, quantization_error=0.1, fit_seconds=0.1, eval_seconds=0.1,
+                          head_train_seconds=1.0, top_k=1000, radius=2, ties="expected", n_query=10, n_database=20,
+                          n_train=5, seed=0)
 
     t = ResultsTable(dataset="d", backbone="b", heads=("a", "b"), bits=(32,), quantizers=("sign", "hq"), seed=0,
                      cells=(cell("a", "sign", 0.9), cell("a", "hq", 0.88), cell("b", "sign", 0.5),
@@ -98,11 +98,11 @@ def test_csv_and_markdown_round_trip(table, tmp_path):
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == len(t.cells)
     for row, c in zip(rows, t.cells, strict=True):
         assert (row["head"], int(row["n_bits"]), row["quantizer"]) == (c.head, c.n_bits, c.quantizer)
-        assert float(row["map_all"]) == pytest.approx(c.map_all, abs=1e-6)
+        assert float(row["map"]) == pytest.approx(c.map, abs=1e-6) and row["protocol"] == "hashviz"
     text = markdown(t, command="python -m hashviz table …")
     for h in HEADS:
         for b in BITS:
-            assert f"| {h} | {b} | HQ (Householder) | {t.cell(h, b, 'hq').map_all:.4f} |" in text
+            assert f"| {h} | {b} | HQ (Householder) | {t.cell(h, b, 'hq').map:.4f} |" in text
     assert "**16 bits**" in text and "**24 bits**" in text and "ties expected" in text
 
 
@@ -118,7 +118,7 @@ def test_cli_table_writes_files_and_reads_back(tmp_path, capsys):
     assert main(argv) == 0  # second run: read from the store, same numbers
     capsys.readouterr()
     second = out.with_suffix(".csv").read_text()
-    col = CSV_COLUMNS.index("map_all")
+    col = CSV_COLUMNS.index("map")
     assert [ln.split(",")[col] for ln in first.splitlines()] == [ln.split(",")[col] for ln in second.splitlines()]
 
 
