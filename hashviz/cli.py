@@ -235,8 +235,8 @@ def add_prepare(sub) -> None:
     p.add_argument("--head", default="cel", help="hashing head method (default cel)")
     p.add_argument("--bits", type=int, nargs="+", default=None, help="bit lengths (default 16 32 48 64)")
     p.add_argument("--quantizers", "-q", nargs="+", default=None,
-                   help="quantizers to fit (sign itq hq random; default sign itq hq + the head's paired ones, "
-                        "e.g. random search for spherical)")
+                   help="quantizers to fit (sign itq hq random rr; default sign itq hq + the head's paired ones, "
+                        "e.g. random search for spherical, rr for pca)")
     p.add_argument("--epochs", type=int, default=None, help="head training epochs")
     p.add_argument("--lr", type=float, default=None, help="head learning rate")
     p.add_argument("--hidden", type=int, nargs="*", default=None, help="head hidden widths (none: linear head)")
@@ -402,7 +402,7 @@ def add_table(sub) -> None:
     _add_source_args(p)
     p.add_argument("--heads", nargs="+", default=["all"], help="head methods, or all (default)")
     p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
-    p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random"])
+    p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random", "rr"])
     p.add_argument("--epochs", type=int, default=None, help="head training epochs (default: prepare's)")
     p.add_argument("--head-option", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                    help="a loss option for every head (KEY=VALUE) or one (dpsh:lambda_q=0); repeatable")

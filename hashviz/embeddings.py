@@ -4,7 +4,8 @@ File layout (``np.savez``, read with ``allow_pickle=False``) — also what users
 
     z or features   (n, d) float            required
     labels          (n,) int  or (n, c) 0/1 required
-    split           (n,) uint8 0 train, 1 query, 2 database (train items also belong to the database); optional
+    split           (n,) uint8 0 train, 1 query, 2 database (train items also belong to the database); optional;
+                    3 = train not in the database, 4 = held out (the HQ authors' CIFAR-10 split)
     ids             (n,) int index into the source dataset; optional
     class_names     (c,) str; optional
     image_paths     (n,) str; optional

@@ -60,7 +60,8 @@ def _check_lambdas(lambdas) -> tuple[float, ...]:
     try:
         vals = [float(x) for x in lambdas]
     except (TypeError, ValueError):
-        raise InvalidInputError(f"lambdas must be numbers, got {lambdas!r}", "e.g. --lambdas 0 0.01 0.1 1 10") from None
+        raise InvalidInputError(f"λ values must be numbers, got {lambdas!r}",
+                                "e.g. --lambdas 0 0.01 0.1 1 10") from None
     if not vals:
         raise InvalidInputError("no λ values given", "e.g. --lambdas 0 0.01 0.1 1 10")
     bad = [v for v in vals if not (math.isfinite(v) and v >= 0)]

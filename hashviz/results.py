@@ -1,7 +1,7 @@
 """The results table: every head method × bit length × quantizer on one dataset, as Markdown and CSV.
 
 ``python -m hashviz table --dataset mnist5k --backbone mnist_cnn --heads all --bits 16 32 64
---quantizers sign itq hq random`` calls :func:`results_table` then :func:`write_markdown` / :func:`write_csv`.
+--quantizers sign itq hq random rr`` calls :func:`results_table` then :func:`write_markdown` / :func:`write_csv`.
 Heads and quantizers come from :func:`hashviz.pipeline.prepare` (one call per head method, cached in the run
 store: a second run reads them back, a run stopped half-way continues where it stopped); every cell is then scored
 by :func:`hashviz.evaluate.evaluate` — the CLI's and the app's function — under the chosen protocol, one
@@ -140,7 +140,8 @@ def _warm_up_metrics() -> None:
 
 
 def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: Sequence[str] | str = "all",
-                  bits: Sequence[int] = (16, 32, 64), quantizers: Sequence[str] = ("sign", "itq", "hq", "random"),
+                  bits: Sequence[int] = (16, 32, 64),
+                  quantizers: Sequence[str] = ("sign", "itq", "hq", "random", "rr"),
                   *, store: RunStore | str | Path | None = None, seed: int = 0,
                   dataset_options: Mapping | None = None, head_options: Mapping | None = None,
                   method_options: Mapping[str, Mapping] | None = None, protocol: str = "hashviz",

@@ -228,3 +228,47 @@ def test_all_heads_leave_out_hierarchy_methods_when_the_dataset_has_none():
     t = ResultsTable(dataset="d", backbone="b", heads=(), bits=(), quantizers=(), seed=0, cells=(), seconds=0.0,
                      left_out=left)
     assert "**Left out:** shrewd — needs a label hierarchy" in markdown(t)
+
+
+def test_protocol_and_every_protocol_spread(table, tmp_path, capsys):
+    """A table under another protocol names it everywhere; the spread rows are the same codes under each
+    protocol, equal to evaluate_protocols on the stored quantizers."""
+    from hashviz.evaluate import evaluate_protocols
+
+    t, store, _ = table
+    dh = results_table("digits", "mnist_cnn", HEADS, BITS, QUANT, store=store, seed=0, head_options={"epochs": 3},
+                       protocol="deephash", spread_bits=16)
+    c = dh.cell("csq", 16, "hq")
+    assert c.protocol == "deephash" and c.ties == "stable" and c.map_k == c.n_database - 1
+    assert dh.map_label == f"mAP@{c.n_database - 1} (deephash)"
+    assert c.map != t.cell("csq", 16, "hq").map and c.quantization_error == t.cell("csq", 16, "hq").quantization_error
+    assert [(r.head, r.quantizer, r.protocol) for r in dh.spread] == [
+        (h, q, p) for h in HEADS for q in ("sign", "hq") for p in ("hashviz", "deephash", "h2q", "orthohash")]
+    res = prepare("digits", "mnist_cnn", "cel", BITS, store=store, seed=0, head_options={"epochs": 3},
+                  quantizers=QUANT)
+    run = res.run(16)
+    want = evaluate_protocols(Embeddings.load(run.embeddings), "hq", fitted=load_quantizer(run.quantizers["hq"], store))
+    got = [r for r in dh.spread if r.head == "cel" and r.quantizer == "hq"]
+    assert [r.map for r in got] == pytest.approx([w.map for w in want], abs=1e-12)
+    text = markdown(dh)
+    assert "## Same codes, every protocol (16 bits)" in text and f"## {dh.map_label} — ties stable" in text
+    assert "Spread across protocols" in text and "largest" in text
+    path = write_csv(dh, tmp_path / "d.csv")
+    rows = list(csv.DictReader(open(path, encoding="utf-8")))
+    assert {r["protocol"] for r in rows} == {"deephash"} and rows[0]["map_k"] == str(c.n_database - 1)
+
+
+def test_training_free_baselines_in_the_table(tmp_path):
+    """pca and lsh run like any head; they get their own section against the supervised heads and are not held
+    to the supervised target."""
+    t = results_table("digits", "mnist_cnn", ("cel", "pca", "lsh"), (32,), ("sign", "rr", "itq", "hq"),
+                      store=RunStore(tmp_path), seed=0, head_options={"epochs": 2}, spread_bits=None)
+    assert t.baselines == ("pca", "lsh") and not t.spread
+    assert {c["head"] for c in t.checks() if c["check"].startswith("best")} == {"cel"}
+    pca = {q: t.cell("pca", 32, q).map for q in ("sign", "rr", "itq", "hq")}
+    assert pca["sign"] < pca["rr"] < pca["itq"]          # PCA-direct < PCA-RR < PCA-ITQ (Gong & Lazebnik)
+    text = markdown(t)
+    assert "## Training-free baselines" in text and "| pca (training-free) |" in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("| pca | 32 |"))
+    assert f"{pca['rr']:.4f}" in line and "cel" in line
+    assert "Training-free `pca`: 32 bits sign" in text

@@ -33,6 +33,7 @@ class PCAHead(ProjectionHead):
     name: ClassVar[str] = "pca"
     paper: ClassVar[str] = ("Gong & Lazebnik, Iterative Quantization: A Procrustean Approach to Learning Binary "
                             "Codes, CVPR 2011 (PCA baselines; training-free)")
+    paired_quantizers: ClassVar[tuple[str, ...]] = ("rr",)  # PCA-RR, the paper's own pairing
 
     def __init__(self, n_bits: int, n_classes: int, *, multilabel: bool = False, whiten: bool = False,
                  **options: Any) -> None:
