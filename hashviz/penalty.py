@@ -209,8 +209,9 @@ def markdown(sweep: PenaltySweep, *, command: str = "") -> str:
     lines = [f"## Penalty vs rotation: {sweep.head}", ""]
     if command:
         lines += ["```", command, "```", ""]
-    lines += [f"{HQ_CLAIM} Swept: {role} ∈ {{{', '.join(_lam(v) for v in sweep.lambdas)}}}, one head per value and "
-              f"bit length on {sweep.summary or sweep.dataset}, backbone `{sweep.backbone}`, seed {sweep.seed}; "
+    values = ", ".join(_lam(v) for v in sweep.lambdas)
+    lines += [f"{HQ_CLAIM} Swept (λ below): {role} ∈ {{{values}}}, one head per value and bit length on "
+              f"{sweep.summary or sweep.dataset}, backbone `{sweep.backbone}`, seed {sweep.seed}; "
               f"{label}; QE = quantization error of the (rotated) database embeddings. {sweep.seconds:.0f} s for "
               "this run (cached heads keep the training time of the run that trained them).", ""]
     head = sweep.headline()

@@ -236,8 +236,9 @@ def score_prepared(res, quantizers: Sequence[str], store: RunStore, *, protocol:
                           top_k=top_k, protocol=protocol, protocol_k=protocol_k, similarity=similarity)
             cells.append(replace(ev, **context))
             if spread_bits is not None and run.n_bits == spread_bits and q in ("sign", "hq"):
+                # each protocol at its own depth (``protocol_k`` is the chosen protocol's override only)
                 spread += [replace(e, **context) for e in evaluate_protocols(
-                    emb, q, fitted=fitted, fit_seconds=fit_s, top_k=top_k, protocol_k=protocol_k)]
+                    emb, q, fitted=fitted, fit_seconds=fit_s, top_k=top_k)]
     return cells, diags, spread
 
 

@@ -119,9 +119,10 @@ def _download(name: str, root: Path) -> None:
 
 
 #: CIFAR-10 splits of the papers whose evaluators hashviz reproduces (``split_preset=``):
-#: ``deephash`` — DeepHash-pytorch's cifar10: 100 queries / 500 train per class, database = all but the queries
-#: (the same as the default split); ``h2q`` — the HQ authors' src/data/process/CIFAR_10.py: 500 train, 100 queries
-#: and 100 validation items per class, database = the rest (53,000) without train and validation.
+#: ``deephash`` — DeepHash-pytorch's ``cifar10-1`` (utils/tools.py cifar_dataset): 100 queries / 500 train per
+#: class, database = all but the queries (the same as the default split); ``h2q`` — the HQ authors'
+#: src/data/process/CIFAR_10.py: 500 train, 100 queries and 100 validation items per class, database = the rest
+#: (53,000) without train and validation.
 SPLIT_PRESETS = {
     "deephash": {"n_query_per_class": 100, "n_train_per_class": 500},
     "h2q": {"n_query_per_class": 100, "n_train_per_class": 500, "n_val_per_class": 100,
