@@ -38,6 +38,8 @@ _METHOD_MODULES: tuple[str, ...] = (
     "dpsh",
     "hashnet",
     "spherical",
+    "pca",
+    "lsh",
 )
 
 HEAD_METHODS: dict[str, type[HeadLoss]] = {}
