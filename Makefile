@@ -39,6 +39,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_quantizers.py
+	$(PY) benchmarks/bench_report.py
 
 # The app in a real browser (chart updates/s, steps/s, lasso → grid); needs Chromium like the browser tests.
 bench-app: $(VENV)/.installed-dev $(CHROMIUM)

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from hashviz.codes import pack_bits  # noqa: E402
-from hashviz.retrieval.metrics import (  # noqa: E402
+from hashviz.codes import pack_bits
+from hashviz.retrieval.metrics import (
     mean_average_precision,
     precision_at_k,
     precision_within_radius,
 )
-from hashviz.retrieval.report import score_codes  # noqa: E402
+from hashviz.retrieval.report import score_codes
 
 
 def codes(nq, ndb, n_classes, n_bits=64, flip=0.2, seed=0):

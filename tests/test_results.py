@@ -102,7 +102,7 @@ def test_csv_and_markdown_round_trip(table, tmp_path):
     text = markdown(t, command="python -m hashviz table …")
     for h in HEADS:
         for b in BITS:
-            assert f"| {h} | {b} | HQ (Householder) | {t.cell(h, b, 'hq').map:.4f} |" in text
+            assert f"| {h} | {b} | HQ | {t.cell(h, b, 'hq').map:.4f} |" in text
     assert "**16 bits**" in text and "**24 bits**" in text and "ties expected" in text
 
 
