@@ -12,7 +12,12 @@ import shlex
 import sys
 from collections.abc import Callable
 
+from hashviz.defaults import BACKBONE as DEFAULT_BACKBONE
+from hashviz.defaults import DATASET as DEFAULT_DATASET
+from hashviz.defaults import HEAD as DEFAULT_HEAD
+from hashviz.defaults import QUANTIZERS as DEFAULT_QUANTIZERS
 from hashviz.errors import HashvizError, InvalidInputError
+from hashviz.quantize import QUANTIZERS
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
@@ -58,6 +63,33 @@ def _progress(total: int | None, desc: str):
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
 
 
+def _head_name(text: str) -> str:
+    """A head method by name or alias (SDSH → spherical); aliases resolve through the registry only when used."""
+    from hashviz.heads.losses import METHOD_NAMES
+
+    name = str(text).strip().lower()
+    if name in METHOD_NAMES or name == "all":
+        return name
+    from hashviz.heads.losses import get_method
+
+    try:
+        return get_method(name).name
+    except HashvizError:
+        return name  # argparse's choices then list the valid names
+
+
+def _head_choices(*, allow_all: bool = False) -> list[str]:
+    from hashviz.heads.losses import METHOD_NAMES
+
+    return list(METHOD_NAMES) + (["all"] if allow_all else [])
+
+
+def _dataset_choices() -> list[str]:
+    from hashviz.data import dataset_names
+
+    return dataset_names()
+
+
 def _add_protocol_args(p, *, allow_all: bool = False) -> None:
     """--protocol and --protocol-k: shared by evaluate, table and penalty."""
     from hashviz.retrieval.protocols import PROTOCOL_NAMES
@@ -75,6 +107,8 @@ def _add_protocol_args(p, *, allow_all: bool = False) -> None:
 @command
 def add_evaluate(sub) -> None:
     from hashviz.quantize import QUANTIZERS
+    from hashviz.quantize.householder import LOSS_NAMES, SCHEDULES
+    from hashviz.retrieval.metrics import TIES
     from hashviz.retrieval.protocols import FAMILIES
 
     p = sub.add_parser("evaluate", help="fit quantizers on an embeddings file and score retrieval",
@@ -84,12 +118,12 @@ def add_evaluate(sub) -> None:
                                    "codes under every protocol.")
     p.add_argument("embeddings", help="an .npz with z (n, d) and labels; optional split (0 train/1 query/2 database)")
     p.add_argument("--quantizer", "-q", nargs="+", default=["hq"], choices=list(QUANTIZERS))
-    p.add_argument("--loss", default=None, choices=["l2", "l1", "bit_var", "min_entry"], help="HQ loss")
-    p.add_argument("--schedule", default=None, choices=["fast", "paper"], help="HQ training schedule")
+    p.add_argument("--loss", default=None, choices=LOSS_NAMES, help="HQ loss")
+    p.add_argument("--schedule", default=None, choices=SCHEDULES, help="HQ training schedule")
     p.add_argument("--top-k", type=_int_at_least(1, "--top-k 1000"), default=1000)
     p.add_argument("--radius", type=_int_at_least(0, "--radius 2"), default=2)
-    p.add_argument("--ties", default=None, choices=["expected", "stable", "optimistic", "pessimistic"],
-                   help="override the protocol's tie order (hashviz: expected)")
+    p.add_argument("--ties", default=None, choices=TIES,
+                   help="override the protocol's tie order (hashviz: expected; random: one seeded order)")
     _add_protocol_args(p, allow_all=True)
     p.add_argument("--family", default=None, choices=list(FAMILIES),
                    help="the published dataset whose settings the protocol applies (default: from the file's "
@@ -222,10 +256,11 @@ def _json_safe(x):
 
 def _add_source_args(p) -> None:
     """--dataset, --path, --root, --backbone: shared by every command that starts from a dataset."""
-    p.add_argument("--dataset", default="mnist5k", help="a name from `python -m hashviz datasets` (default mnist5k)")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, choices=_dataset_choices(),
+                   help=f"a dataset source (`hashviz datasets` says which are usable now; default {DEFAULT_DATASET})")
     p.add_argument("--path", default=None, help="file or folder for imagefolder / listfile / embeddings")
     p.add_argument("--root", default=None, help="dataset root (CIFAR: the folder holding cifar-10-batches-py)")
-    p.add_argument("--backbone", default="mnist_cnn", help="a name from `python -m hashviz backbones`")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help="a name from `hashviz backbones`")
     p.add_argument("--split-preset", default=None, choices=["deephash", "h2q"],
                    help="CIFAR-10 split of a paper: deephash = 500 train / 100 query per class, database all but "
                         "the queries (the default split); h2q = 500 train / 100 query / 100 validation per class, "
@@ -298,9 +333,10 @@ def add_prepare(sub) -> None:
                                    "<home>/runs, so a second run is instant.")
     _add_source_args(p)
     p.add_argument("--weights", default=None, help="a state_dict file for the backbone (default: bundled/hub)")
-    p.add_argument("--head", default="cel", help="hashing head method (default cel)")
+    p.add_argument("--head", default=DEFAULT_HEAD, type=_head_name, choices=_head_choices(),
+                   help=f"hashing head method (default {DEFAULT_HEAD}; `hashviz heads` describes them)")
     p.add_argument("--bits", type=int, nargs="+", default=None, help="bit lengths (default 16 32 48 64)")
-    p.add_argument("--quantizers", "-q", nargs="+", default=None,
+    p.add_argument("--quantizers", "-q", nargs="+", default=None, choices=list(QUANTIZERS),
                    help="quantizers to fit (sign itq hq random rr; default sign itq hq + the head's paired ones, "
                         "e.g. random search for spherical, rr for pca)")
     p.add_argument("--epochs", type=_int_at_least(1, "--epochs 20"), default=None, help="head training epochs")
@@ -471,9 +507,11 @@ def add_table(sub) -> None:
                                    "time of each cell to a Markdown file and a CSV beside it. Interrupted runs "
                                    "continue where they stopped.")
     _add_source_args(p)
-    p.add_argument("--heads", nargs="+", default=["all"], help="head methods, or all (default)")
+    p.add_argument("--heads", nargs="+", default=["all"], type=_head_name, choices=_head_choices(allow_all=True),
+                   help="head methods, or all (default)")
     p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
-    p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random", "rr"])
+    p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random", "rr"],
+                   choices=list(QUANTIZERS))
     p.add_argument("--epochs", type=_int_at_least(1, "--epochs 20"), default=None,
                    help="head training epochs (default: prepare's)")
     p.add_argument("--head-option", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
@@ -659,10 +697,11 @@ def add_penalty(sub) -> None:
                                    "Heads and quantizers are cached in the run store: an interrupted sweep "
                                    "continues.")
     _add_source_args(p)
-    p.add_argument("--head", nargs="+", default=["dpsh"], help="head method(s) with a quantization weight")
+    p.add_argument("--head", nargs="+", default=["dpsh"], type=_head_name, choices=_head_choices(),
+                   help="head method(s) with a quantization weight")
     p.add_argument("--lambdas", type=float, nargs="+", default=[0, 0.01, 0.1, 1, 10], help="λ values (0 included)")
     p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
-    p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq"])
+    p.add_argument("--quantizers", "-q", nargs="+", default=list(DEFAULT_QUANTIZERS), choices=list(QUANTIZERS))
     p.add_argument("--epochs", type=_int_at_least(1, "--epochs 20"), default=None,
                    help="head training epochs (default: prepare's)")
     _add_protocol_args(p)

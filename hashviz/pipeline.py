@@ -26,19 +26,20 @@ from typing import Any
 
 import numpy as np
 
+from hashviz import defaults
 from hashviz.config import EmbeddingsConfig, FeatureConfig, HeadConfig, PrepareConfig, QuantizerConfig
 from hashviz.errors import InvalidInputError, StoppedError, StoreError
 from hashviz.store import Entry, RunStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATASET = "mnist5k"
-DEFAULT_BACKBONE = "mnist_cnn"
-DEFAULT_HEAD = "cel"
-DEFAULT_BITS: tuple[int, ...] = (16, 32, 48, 64)
-DEFAULT_QUANTIZERS: tuple[str, ...] = ("sign", "itq", "hq")
+DEFAULT_DATASET = defaults.DATASET
+DEFAULT_BACKBONE = defaults.BACKBONE
+DEFAULT_HEAD = defaults.HEAD
+DEFAULT_BITS: tuple[int, ...] = defaults.BIT_LENGTHS
+DEFAULT_QUANTIZERS: tuple[str, ...] = defaults.QUANTIZERS
 MAX_BITS = 1024
-TOP_K = 1000
+TOP_K = defaults.TOP_K
 THUMBNAIL_BUDGET_BYTES = 16 * 1024 * 1024  # images stored in each embeddings file when they fit in this
 HEAD_TRAIN_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "hidden", "dropout")
 

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hashviz import defaults
 from hashviz.data import cifar, files, sources
 from hashviz.data.dataset import ImageDataset
 from hashviz.errors import InvalidInputError
 
-DEFAULT_DATASET = "mnist5k"
+DEFAULT_DATASET = defaults.DATASET
 
 
 @dataclass(frozen=True)

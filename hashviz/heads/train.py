@@ -28,17 +28,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from hashviz import defaults
 from hashviz.errors import InvalidInputError
 from hashviz.heads.losses import HeadLoss, get_loss, get_method
 from hashviz.heads.model import HashHead
 
-DEFAULT_METHOD = "cel"
-DEFAULT_EPOCHS = 10
-DEFAULT_BATCH_SIZE = 256
-DEFAULT_LR = 3e-4
-DEFAULT_WEIGHT_DECAY = 1e-4
-DEFAULT_HIDDEN: tuple[int, ...] = (256,)
-DEFAULT_DROPOUT = 0.1
+DEFAULT_METHOD = defaults.HEAD
+DEFAULT_EPOCHS = defaults.HEAD_EPOCHS
+DEFAULT_BATCH_SIZE = defaults.HEAD_BATCH_SIZE
+DEFAULT_LR = defaults.HEAD_LR
+DEFAULT_WEIGHT_DECAY = defaults.HEAD_WEIGHT_DECAY
+DEFAULT_HIDDEN: tuple[int, ...] = defaults.HEAD_HIDDEN
+DEFAULT_DROPOUT = defaults.HEAD_DROPOUT
 MIN_HEAD_BITS, MAX_HEAD_BITS = 8, 128
 
 
