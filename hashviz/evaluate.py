@@ -35,7 +35,7 @@ def fit_quantizer(emb: Embeddings, name: str, options: Mapping | None = None,
     train = emb.part("train")
     q = make_quantizer(name, emb.dim, **dict(options or {}))
     t0 = time.perf_counter()
-    y = train.labels if getattr(q, "needs_labels", False) else None
+    y = train.labels if q.needs_labels else None
     for step in q.fit_steps(train.z, y):
         if on_step is not None and on_step(step) is False:
             break

@@ -236,8 +236,7 @@ def _fit_quantizers(store: RunStore, emb_entry: Entry, emb, names: Sequence[str]
             store.clear_curve("quantizers", qcfg)
             store.append_curve("quantizers", qcfg, curve)
             entry = store.put("quantizers", qcfg,
-                              arrays={"rotation": np.asarray(q.rotation_, dtype=np.float64),
-                                      "mean": np.asarray(getattr(q, "mean_", np.zeros(emb.dim)), dtype=np.float64)},
+                              arrays=q.state(),
                               extra={"evaluation": ev.to_dict(), "quantizer": q.to_dict()})
             counter[0] += 1
             prog("quantizers", counter[0], total)

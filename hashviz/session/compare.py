@@ -149,8 +149,8 @@ def export_npz(emb: Embeddings, quantizers: Mapping[str, object], meta: Mapping 
         q = f.quantizer
         s = _safe(name)
         arrays[f"codes_{s}"] = q.encode(emb.z)
-        arrays[f"rotation_{s}"] = np.asarray(q.rotation_, dtype=np.float64)
-        arrays[f"mean_{s}"] = np.asarray(getattr(q, "mean_", np.zeros(emb.dim)), dtype=np.float64)
+        state = q.state()
+        arrays[f"rotation_{s}"], arrays[f"mean_{s}"] = state["rotation"], state["mean"]
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()

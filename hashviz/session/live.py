@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hashviz.embeddings import Embeddings
+from hashviz.quantize.base import Quantizer
 
 PROBE_QUERIES = 250  # fixed, seeded subset of the query split used for live mAP
 
@@ -124,12 +125,12 @@ def probe_map(emb: Embeddings, quantizer, probe: np.ndarray, *, ties: str = "exp
     return Probe.of(emb, probe).score(quantizer, ties=ties)
 
 
-def _snapshot(quantizer):
+def _snapshot(quantizer: Quantizer) -> Quantizer:
     """A sign quantizer holding ``quantizer``'s current rotation and mean (safe to score in another thread)."""
     from hashviz.quantize import make_quantizer
 
-    R = np.array(quantizer.rotation_, dtype=np.float64)
-    return make_quantizer("sign", R.shape[0]).set_rotation(R, getattr(quantizer, "mean_", None))
+    state = quantizer.state()
+    return make_quantizer("sign", state["rotation"].shape[0]).set_rotation(**state)
 
 
 @dataclass
@@ -160,7 +161,7 @@ class LiveRotation:
     checkpoint_seconds: float = 1.0
     curve: list[dict] = field(default_factory=list)
     status: str = "ready"
-    quantizer: object = None
+    quantizer: Quantizer | None = None
     rotation: np.ndarray | None = None
     steps_per_second: float = 0.0
     label: str = ""
@@ -189,7 +190,7 @@ class LiveRotation:
 
         self.quantizer = make_quantizer(self.name, self.emb.dim, **dict(self.options))
         train = self.emb.part("train")
-        y = train.labels if getattr(self.quantizer, "needs_labels", False) else None
+        y = train.labels if self.quantizer.needs_labels else None
         self._it = self.quantizer.fit_steps(train.z, y)  # validates now, sets the initial rotation
         self.rotation = np.asarray(self.quantizer.rotation_, dtype=np.float64)
         return train
@@ -334,8 +335,7 @@ class LiveRotation:
             return None
         from hashviz.quantize import make_quantizer
 
-        return make_quantizer("sign", self.emb.dim).set_rotation(self.rotation,
-                                                                 getattr(self.quantizer, "mean_", None))
+        return make_quantizer("sign", self.emb.dim).set_rotation(self.rotation, self.quantizer.state()["mean"])
 
     def rotated_sample(self, n: int = 2000, rotation: np.ndarray | None = None) -> np.ndarray:
         """Rotated, rescaled (norm √n_bits) coordinates of up to ``n`` database rows (for the histogram);

@@ -22,6 +22,7 @@ import numpy as np
 from hashviz.embeddings import Embeddings
 from hashviz.errors import InvalidInputError, StoreError
 from hashviz.pipeline import DEFAULT_BACKBONE, DEFAULT_BITS, DEFAULT_DATASET, DEFAULT_HEAD
+from hashviz.quantize.base import Quantizer
 from hashviz.store import RunStore
 
 DEFAULT_RUN = {"dataset": DEFAULT_DATASET, "backbone": DEFAULT_BACKBONE, "head": DEFAULT_HEAD}
@@ -75,7 +76,7 @@ class FittedQuantizer:
 
     id: str
     label: str
-    quantizer: object
+    quantizer: Quantizer
     provenance: Mapping = field(default_factory=dict)
 
 

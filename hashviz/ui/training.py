@@ -81,7 +81,7 @@ def _saver(key: str, n_bits: int):
             params["quantizer_params"] = t.quantizer.get_params()
         Workspace(home).save_live_fit(key, n_bits, t.fit_id, name=t.label, owner=owner, rotation=t.rotation,
                                       curve=t.curve, params=params, status=t.status, shared=t.shared,
-                                      created=t.created, mean=getattr(t.quantizer, "mean_", None))
+                                      created=t.created, mean=t.quantizer.state()["mean"])
     return save
 
 
