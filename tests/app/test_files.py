@@ -183,3 +183,29 @@ def test_a_multi_length_upload_is_one_run_with_every_length(fresh):
     (run,) = Workspace(fresh).list_runs()
     assert run.bit_lengths == (8, 24, 40)
     assert any("8, 24, 40 bits" in s.value and "saved as a run" in s.value for s in at.success)
+
+
+def test_a_bad_file_inside_a_root_is_refused_without_quoting_it(fresh):
+    """Inside the roots the app reads the file, and its messages say where and what was expected — never the
+    file's content (issue 9 §2: /etc/passwd's first line and a .env's DB_PASSWORD were quoted)."""
+    from hashviz.session.jobs import PREPARE_JOBS
+    from hashviz.ui.widgets import JOB
+
+    data = fresh / "data"
+    data.mkdir(parents=True)
+    (data / "binary.txt").write_bytes(b"\x89PNG DB_PASSWORD=hunter2\n")
+    (data / "env.txt").write_text("DB_PASSWORD=hunter2\nroot:x:0:0:root:/root:/bin/bash\n")
+    at = open_app("pages/1_data.py")
+    at.selectbox(key="hv_ds").set_value("listfile").run()
+    at.multiselect(key="hv_bits_choice").set_value([16]).run()
+    for name, expected in (("binary.txt", "not UTF-8 text: undecodable byte at offset 0"),
+                           ("env.txt", "line 1: expected 'image/path.jpg 0 1 0 …', got a path without labels")):
+        at.text_input(key="hv_ds_path").input(name).run()
+        at.button(key="hv_prepare").click().run()
+        job = PREPARE_JOBS.get(at.session_state[JOB])
+        assert job.join(120).status == "failed" and job.error is not None
+        at.run()
+        shown = " ".join(e.value for e in at.error) + " ".join(i.value for i in at.info)
+        assert expected in shown.replace("\\", ""), shown  # (markdown escapes removed)
+        for secret in ("hunter2", "DB_PASSWORD", "root:x", "0x89", "PNG"):
+            assert secret not in shown, (name, secret)
