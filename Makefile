@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test lint bench bench-app clean install install-dev
+.PHONY: run test test-fast lint bench bench-app clean install install-dev
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,12 +39,18 @@ test: $(VENV)/.installed-dev $(CHROMIUM)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
+# For contributors: everything but the browser tests and the tests marked slow (under 2 minutes here).
+test-fast: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "not browser and not slow"
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_quantizers.py
+	$(PY) benchmarks/bench_report.py
 
 # The app in a real browser (chart updates/s, steps/s, lasso → grid); needs Chromium like the browser tests.
 bench-app: $(VENV)/.installed-dev $(CHROMIUM)

@@ -5,7 +5,8 @@ File layout (``np.savez``, read with ``allow_pickle=False``) — also what users
     z or features   (n, d) float            required, unless the file has z_<bits> arrays:
     z_<bits>        (n, bits) float         one per code length (z_16, z_32, z_64, …): one file, several lengths
     labels          (n,) int  or (n, c) 0/1 required
-    split           (n,) uint8 0 train, 1 query, 2 database (train items also belong to the database); optional
+    split           (n,) uint8 0 train, 1 query, 2 database (train items also belong to the database); optional;
+                    3 = train not in the database, 4 = held out (the HQ authors' CIFAR-10 split)
     ids             (n,) int index into the source dataset; optional
     class_names     (c,) str; optional
     image_paths     (n,) str; optional
@@ -42,7 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hashviz.data.splits import QUERY, SPLIT_NAMES, check_split, masks, stratified_split
+from hashviz.data.splits import QUERY, SPLIT_CODES, SPLIT_NAMES, check_split, masks, stratified_split
 from hashviz.errors import InvalidInputError
 
 EXPECTED_LAYOUT = (
@@ -543,10 +544,10 @@ def _check_present(names, source: str, found: Iterable[str] | None = None) -> No
 
 def _check_split_codes(split, n: int, source: str) -> np.ndarray:
     split = np.asarray(split)
-    if split.shape != (n,) or split.dtype.kind not in "biuf" or not np.isin(split, (0, 1, 2)).all():
-        raise InvalidInputError(f"{source}: split must be (n,) = ({n},) with values 0/1/2, got {split.dtype} "
-                                f"{split.shape}", "0 = train, 1 = query, 2 = database (or leave 'split' out for a "
-                                "seeded split)")
+    if split.shape != (n,) or split.dtype.kind not in "biuf" or not np.isin(split, SPLIT_CODES).all():
+        raise InvalidInputError(f"{source}: split must be (n,) = ({n},) with values 0..4, got {split.dtype} "
+                                f"{split.shape}", "0 = train, 1 = query, 2 = database, 3 = train not in the "
+                                "database, 4 = held out (or leave 'split' out for a seeded split)")
     return split.astype(np.uint8)
 
 

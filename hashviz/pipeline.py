@@ -26,19 +26,20 @@ from typing import Any
 
 import numpy as np
 
+from hashviz import defaults
 from hashviz.config import EmbeddingsConfig, FeatureConfig, HeadConfig, PrepareConfig, QuantizerConfig
 from hashviz.errors import InvalidInputError, StoppedError, StoreError
 from hashviz.store import Entry, RunStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATASET = "mnist5k"
-DEFAULT_BACKBONE = "mnist_cnn"
-DEFAULT_HEAD = "cel"
-DEFAULT_BITS: tuple[int, ...] = (16, 32, 48, 64)
-DEFAULT_QUANTIZERS: tuple[str, ...] = ("sign", "itq", "hq")
+DEFAULT_DATASET = defaults.DATASET
+DEFAULT_BACKBONE = defaults.BACKBONE
+DEFAULT_HEAD = defaults.HEAD
+DEFAULT_BITS: tuple[int, ...] = defaults.BIT_LENGTHS
+DEFAULT_QUANTIZERS: tuple[str, ...] = defaults.QUANTIZERS
 MAX_BITS = 1024
-TOP_K = 1000
+TOP_K = defaults.TOP_K
 THUMBNAIL_BUDGET_BYTES = 16 * 1024 * 1024  # images stored in each embeddings file when they fit in this
 HEAD_TRAIN_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "hidden", "dropout")
 
@@ -150,11 +151,22 @@ def default_quantizers(head: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(DEFAULT_QUANTIZERS + tuple(get_method(head).paired_quantizers)))
 
 
-def split_head_options(head_options: Mapping | None) -> tuple[dict, dict]:
-    """(training settings, loss options): keys in HEAD_TRAIN_KEYS train the head, the rest go to the loss."""
+#: the settings of a training-free head (pca, lsh): a linear head and no optimiser, whatever was asked
+TRAINING_FREE_SETTINGS = {"epochs": 0, "batch_size": 0, "lr": 0.0, "weight_decay": 0.0, "hidden": (), "dropout": 0.0}
+
+
+def split_head_options(head_options: Mapping | None, method: str | None = None) -> tuple[dict, dict]:
+    """(training settings, loss options): keys in HEAD_TRAIN_KEYS train the head, the rest go to the loss.
+    For a training-free ``method`` (``pca``, ``lsh``) the training settings are :data:`TRAINING_FREE_SETTINGS`
+    (given ones are ignored: there is nothing to train), so its stored key does not depend on them."""
     from hashviz.heads import train as T
 
     opts = dict(head_options or {})
+    if method is not None:
+        from hashviz.heads.losses import get_method
+
+        if not get_method(method).trainable:
+            return dict(TRAINING_FREE_SETTINGS), {k: v for k, v in opts.items() if k not in HEAD_TRAIN_KEYS}
     settings = {"epochs": T.DEFAULT_EPOCHS, "batch_size": T.DEFAULT_BATCH_SIZE, "lr": T.DEFAULT_LR,
                 "weight_decay": T.DEFAULT_WEIGHT_DECAY, "hidden": tuple(T.DEFAULT_HIDDEN),
                 "dropout": T.DEFAULT_DROPOUT}
@@ -304,7 +316,7 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
 
     bits_t = check_bits(DEFAULT_BITS if bits is None else bits, head=True)
     method = get_method(head).name
-    settings, loss_opts = split_head_options(head_options)
+    settings, loss_opts = split_head_options(head_options, method)
     get_loss(method, bits_t[0], max(ds.n_classes, 2), multilabel=ds.multilabel, **loss_opts)  # bad options: now
     bb = get_backbone(backbone, weights)
     weights_sha = bb.weights_sha256()
@@ -346,8 +358,10 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
                  "head": method, "head_options": {**settings, **loss_opts}, "seed": seed,
                  "features_key": fcfg.key(), "features_sha256": features_sha}
 
-    # heads: train the missing ones, one per bit length
-    runs_total = len(todo) * int(settings["epochs"]) * max(1, round(len(train_idx) / int(settings["batch_size"])))
+    # heads: train the missing ones, one per bit length (a training-free head has no steps)
+    per_head = (int(settings["epochs"]) * max(1, round(len(train_idx) / int(settings["batch_size"])))
+                if get_method(method).trainable else 0)
+    runs_total = len(todo) * per_head
     done_steps = 0
     for b in todo:
         hcfg = head_cfgs[b]
@@ -366,7 +380,8 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
         store.append_curve("heads", hcfg, [s.to_dict() for s in result.curve])
         head_entries[b] = store.put("heads", hcfg, arrays=result.state_arrays(), state_dict=result.state_dict(),
                                     extra={"settings": result.settings, "loss_extra": result.extra(),
-                                           "head": result.head.config(), "final_loss": result.curve[-1].loss,
+                                           "head": result.head.config(),
+                                           "final_loss": result.curve[-1].loss if result.curve else None,
                                            "train_seconds": train_seconds, "features_sha256": features_sha,
                                            "n_classes": ds.n_classes, "multilabel": ds.multilabel})
         ecfg = emb_cfg(b, features_sha)

@@ -133,6 +133,11 @@ class SessionObjects:
         with self._lock:
             return self._items.get(session, {}).pop(name, None)
 
+    def items(self) -> list[tuple[str, object]]:
+        """Every (session id, object) held."""
+        with self._lock:
+            return [(sid, obj) for sid, objs in self._items.items() for obj in objs.values()]
+
     def names(self, session: str) -> list[str]:
         with self._lock:
             return list(self._items.get(session, {}))

@@ -87,8 +87,8 @@ def stored_fitted(name: str, quantizer) -> FittedQuantizer:
                            provenance={**quantizer.to_dict(), "source": "prepare (fitted on the train split)"})
 
 
-def live_fitted(saved: Mapping, quantizer) -> FittedQuantizer:
-    """A rotation trained live (a :meth:`Workspace.load_rotation` record): recorded as the fit it was, with its
+def live_fitted(saved: Mapping, quantizer, *, own: bool = True) -> FittedQuantizer:
+    """A rotation trained live (a :meth:`Workspace.load_live_fit` record): recorded as the fit it was, with its
     quantizer, options (loss, learning rate, batch, steps), the steps it ran and its status."""
     from hashviz.quantize import QUANTIZERS
 
@@ -96,13 +96,15 @@ def live_fitted(saved: Mapping, quantizer) -> FittedQuantizer:
     name = str(params.get("quantizer", "hq"))
     curve = saved.get("curve") or []
     cls = QUANTIZERS.get(name)
+    label = f"live {saved['name']}" + ("" if own else " (shared)")
     return FittedQuantizer(
-        id=f"live:{saved['label']}", label=f"live {saved['label']}", quantizer=quantizer,
+        id=f"live:{saved['fit_id']}", label=label, quantizer=quantizer,
         provenance={"quantizer": name, "class": cls.__name__ if cls is not None else name,
-                    "source": "live fit on the Rotation page (train split)",
-                    "params": dict(params.get("options") or {}), "steps_run": int(curve[-1]["step"]) if curve else 0,
-                    "status": saved.get("status"), "probe_queries": params.get("probe_queries"),
-                    "map_every": params.get("map_every")})
+                    "source": "live fit on the Rotation page (train split)", "fit": saved["fit_id"],
+                    "name": saved["name"], "params": dict(params.get("options") or {}),
+                    "steps_run": int(curve[-1]["step"]) if curve else 0, "status": saved.get("status"),
+                    "shared": bool(saved.get("shared")), "probe_queries": params.get("probe_queries"),
+                    "map_every": params.get("map_every"), "seed": params.get("seed", 0)})
 
 
 HEAD_COLUMNS = {"n_bits": "bits", "train_seconds": "training (s)", "final_loss": "final loss",
@@ -346,42 +348,97 @@ class Workspace:
             raise
         return str(path)
 
-    # ---- live-rotation checkpoints (store stage "live_rotations") ---------------------------------------
+    # ---- live fits (store stage "live_rotations") -------------------------------------------------------
+    # One entry per fit: config {"prepared": run key, "n_bits", "fit": fit id}; extra {"name", "owner", "shared",
+    # "params", "status", "curve", "created"}; arrays rotation and mean. A new Start is a new fit id, so nothing is
+    # ever overwritten; a fit belongs to the browser workspace (``owner`` token) that started it, and others see it
+    # only when it is shared.
     @staticmethod
-    def _rot_config(key: str, n_bits: int, label: str) -> dict:
-        return {"prepared": str(key), "n_bits": int(n_bits), "label": str(label)}
+    def _fit_config(key: str, n_bits: int, fit_id: str) -> dict:
+        return {"prepared": str(key), "n_bits": int(n_bits), "fit": str(fit_id)}
 
-    def save_rotation(self, key: str, n_bits: int, label: str, *, rotation: np.ndarray, curve: list[dict],
-                      params: Mapping, status: str, mean: np.ndarray | None = None) -> None:
+    def save_live_fit(self, key: str, n_bits: int, fit_id: str, *, name: str, owner: str, rotation: np.ndarray,
+                      curve: list[dict], params: Mapping, status: str, mean: np.ndarray | None = None,
+                      shared: bool = False, created: float | None = None) -> None:
         """Checkpoint a live fit: rotation and mean as arrays, curve and parameters as JSON; a finished (or
-        stopped) fit becomes a complete entry, one still running a ``running`` checkpoint."""
+        stopped) fit becomes a complete entry, one still running a ``running`` checkpoint (StoreError when the
+        home cannot be written)."""
+        import time
+
         arrays = {"rotation": np.asarray(rotation, dtype=np.float64),
                   "mean": np.zeros(n_bits) if mean is None else np.asarray(mean, dtype=np.float64)}
-        extra = {"label": label, "params": dict(params), "status": status, "curve": list(curve)}
+        extra = {"name": name, "owner": owner, "shared": bool(shared), "params": dict(params), "status": status,
+                 "curve": list(curve), "created": time.time() if created is None else float(created)}
         state = "running" if status == "running" else "complete"
-        self.store.checkpoint(ROTATION_STAGE, self._rot_config(key, n_bits, label), arrays, extra=extra,
+        self.store.checkpoint(ROTATION_STAGE, self._fit_config(key, n_bits, fit_id), arrays, extra=extra,
                               status=state)
 
-    def _rotation_entries(self, key: str, n_bits: int):
+    def live_fits(self, key: str, n_bits: int, owner: str | None = None) -> list[LiveFit]:
+        """The live fits of this run and bit length that ``owner`` may see (its own and shared ones; every fit
+        when ``owner`` is None), oldest first."""
+        out = []
         # another session may be replacing a checkpoint right now: retry, then skip, never set aside
-        return [e for e in self.store.list(ROTATION_STAGE, running=True, retries=2)
-                if e.config.get("prepared") == key and int(e.config.get("n_bits", -1)) == int(n_bits)]
+        for e in self.store.list(ROTATION_STAGE, running=True, retries=2):
+            c, x = e.config, e.extra
+            if c.get("prepared") != key or int(c.get("n_bits", -1)) != int(n_bits) or "fit" not in c:
+                continue
+            fit = LiveFit(fit_id=str(c["fit"]), name=str(x.get("name", "")), owner=str(x.get("owner", "")),
+                          shared=bool(x.get("shared")), status=str(x.get("status", "")),
+                          step=int(x["curve"][-1]["step"]) if x.get("curve") else 0,
+                          params=dict(x.get("params") or {}), created=float(x.get("created", 0.0)),
+                          saved=float(e.status.get("written", 0.0)))
+            if owner is None or fit.owner == owner or fit.shared:
+                out.append(fit)
+        return sorted(out, key=lambda f: (f.created, f.fit_id))
 
-    def list_rotations(self, key: str, n_bits: int) -> list[str]:
-        """Labels of the live fits saved for this run and bit length (oldest first)."""
-        return [e.config["label"] for e in self._rotation_entries(key, n_bits)]
-
-    def load_rotation(self, key: str, n_bits: int, label: str) -> dict:
-        """{"rotation", "mean", "curve", "params", "status", "label", "saved"} of a saved live fit."""
-        entry = self.store.get_key(ROTATION_STAGE, self.store.key(self._rot_config(key, n_bits, label)),
+    def load_live_fit(self, key: str, n_bits: int, fit_id: str) -> dict:
+        """{"rotation", "mean", "curve", "params", "status", "name", "owner", "shared", "created", "saved",
+        "fit_id"} of a saved live fit."""
+        entry = self.store.get_key(ROTATION_STAGE, self.store.key(self._fit_config(key, n_bits, fit_id)),
                                    running=True, retries=2)
         if entry is None:
-            raise StoreError(f"no saved rotation {label!r} for {n_bits} bits", "train one on Rotation (live)")
+            raise StoreError(f"no saved live fit {fit_id} for {n_bits} bits", "train one on Rotation (live)")
         R = entry.arrays["rotation"]
         if R.shape != (n_bits, n_bits):
-            raise StoreError(f"the saved rotation {label!r} is {R.shape} for {n_bits} bits", "train it again")
-        return {**entry.extra, "rotation": R, "mean": entry.arrays.get("mean"),
+            raise StoreError(f"the saved rotation of fit {fit_id} is {R.shape} for {n_bits} bits", "train it again")
+        return {**entry.extra, "rotation": R, "mean": entry.arrays.get("mean"), "fit_id": str(fit_id),
                 "saved": float(entry.status.get("written", 0))}
 
-    def delete_rotation(self, key: str, n_bits: int, label: str) -> None:
-        self.store.delete(ROTATION_STAGE, self._rot_config(key, n_bits, label))
+    def _own(self, key: str, n_bits: int, fit_id: str, owner: str) -> dict:
+        saved = self.load_live_fit(key, n_bits, fit_id)
+        if saved.get("owner") != owner:
+            raise InvalidInputError(f"the live fit {saved.get('name', fit_id)!r} belongs to another session",
+                                    "only the session that trained a fit can change or discard it")
+        return saved
+
+    def share_live_fit(self, key: str, n_bits: int, fit_id: str, owner: str, shared: bool = True) -> None:
+        """Let every session viewing this run see the fit (``shared=False``: only its owner again)."""
+        saved = self._own(key, n_bits, fit_id, owner)
+        self.save_live_fit(key, n_bits, fit_id, name=saved["name"], owner=owner, rotation=saved["rotation"],
+                           curve=saved["curve"], params=saved["params"], status=saved["status"],
+                           mean=saved["mean"], shared=shared, created=saved.get("created"))
+
+    def delete_live_fit(self, key: str, n_bits: int, fit_id: str, owner: str) -> None:
+        """Discard one of ``owner``'s fits (another session's fit is refused)."""
+        self._own(key, n_bits, fit_id, owner)
+        self.store.delete(ROTATION_STAGE, self._fit_config(key, n_bits, fit_id))
+
+
+@dataclass(frozen=True)
+class LiveFit:
+    """A saved live fit as listed (without its arrays)."""
+
+    fit_id: str
+    name: str
+    owner: str
+    shared: bool
+    status: str  # "running" (its last checkpoint was written while it ran), "stopped" or "done"
+    step: int
+    params: Mapping
+    created: float
+    saved: float
+
+    @property
+    def id(self) -> str:
+        """Its quantizer id on the pages."""
+        return f"live:{self.fit_id}"

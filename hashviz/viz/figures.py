@@ -354,3 +354,37 @@ def bit_balance_heatmap(balances: Mapping[str, np.ndarray], title: str = "bit ba
         M[k, :len(b)] = b
     return heatmap(M, title=title, x=list(range(width)), y=names, zmin=0, zmax=1, colorscale=DIVERGING,
                    colorbar_title="+1")
+
+
+# ---- penalty vs rotation ------------------------------------------------------------------------------------
+def penalty_vs_rotation(sweep, n_bits: int) -> go.Figure:
+    """Two panels for one bit length of a :class:`hashviz.penalty.PenaltySweep`: mAP against λ (log axis) for
+    the sign codes of the penalised heads (λ > 0), and the quantization error against λ beside it; horizontal
+    lines mark λ = 0 with sign, ITQ and HQ (λ = 0 has no place on a log axis). Axis titles name the protocol."""
+    label = sweep.map_label
+    positive = [lam for lam in sweep.lambdas if lam > 0]
+    titles = (f"{label} against {sweep.option}", f"quantization error against {sweep.option}")
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=titles)
+    for col, metric in ((1, "map"), (2, "quantization_error")):
+        if positive and "sign" in sweep.quantizers:
+            ys = [getattr(sweep.cell(lam, n_bits, "sign"), metric) for lam in positive]
+            fig.add_trace(go.Scatter(x=positive, y=ys, mode="lines+markers", name=f"sign, {sweep.option} > 0",
+                                     line=dict(color=quantizer_color("sign")), legendgroup="sign",
+                                     showlegend=col == 1,
+                                     hovertemplate=f"{sweep.option} %{{x:g}}: %{{y:.4f}}<extra>sign</extra>"),
+                          row=1, col=col)
+        if 0.0 in sweep.lambdas:
+            for q, dash in (("sign", "dot"), ("itq", "dash"), ("hq", "solid")):
+                if q not in sweep.quantizers:
+                    continue
+                y = getattr(sweep.cell(0.0, n_bits, q), metric)
+                name = f"{sweep.option} = 0 + {q.upper() if q != 'sign' else 'sign'}"
+                # a horizontal line as a trace (so it has a legend entry and hover), spanning the λ range
+                xs = [min(positive), max(positive)] if positive else [1e-3, 1.0]
+                fig.add_trace(go.Scatter(x=xs, y=[y, y], mode="lines", name=name, legendgroup=name,
+                                         showlegend=col == 1, line=dict(color=quantizer_color(q), dash=dash),
+                                         hovertemplate=f"{name}: {y:.4f}<extra></extra>"), row=1, col=col)
+    fig.update_xaxes(type="log", title_text=f"{sweep.option} (log scale)")
+    fig.update_yaxes(title_text=label, row=1, col=1)
+    fig.update_yaxes(title_text="quantization error", row=1, col=2)
+    return _layout(fig, height=380, title=f"penalty vs rotation: {sweep.head}, {n_bits} bits")

@@ -93,18 +93,22 @@ def test_rotation_steps_grow_the_curve_and_a_reload_shows_it(filled):
     status = {m.label: m.value for m in at.metric}
     assert status["status"] == "stopped"
     stopped_len = _curve_rows(at)
-    # a new session (a reload) finds the checkpoint: same curve, status restored
+    me = at.query_params["me"]
+    # a reload (a new session with the same URL, so the same workspace token) finds the checkpoint
     from hashviz.session.jobs import SESSION_OBJECTS
 
     SESSION_OBJECTS.prune(lambda s: False)
-    again = open_app("pages/2_rotation.py")
+    again = open_app("pages/2_rotation.py", query={"me": me})
     assert problems(again) == []
     assert _curve_rows(again) == stopped_len
-    assert "restored" in {m.label: m.value for m in again.metric}["status"]
-    # the result is offered to the other pages
-    cmp = open_app("pages/5_compare.py")
-    assert "live HQ-l2" in set(cmp.dataframe[0].value["quantizer"])
-    again.button(key="hv_rot_reset").click().run()
+    assert {m.label: m.value for m in again.metric}["status"].startswith("stopped at step")
+    # the result is offered to this browser's other pages, named by its settings
+    cmp = open_app("pages/5_compare.py", query={"me": me})
+    assert "live HQ-l2 · lr 0.01 · full batch · 2000 steps" in set(cmp.dataframe[0].value["quantizer"])
+    # … and not to another browser until it is shared
+    other = open_app("pages/5_compare.py")
+    assert not any(q.startswith("live ") for q in other.dataframe[0].value["quantizer"])
+    again.button(key="hv_rot_discard").click().run()
     SESSION_OBJECTS.prune(lambda s: False)
 
 
