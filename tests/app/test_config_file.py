@@ -76,6 +76,7 @@ def _listening(port: int) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_the_server_listens_on_loopback_only_by_default(tmp_path):
     """A real `streamlit run app.py` with the project's config and no address flag: every listening socket of
     its port is a loopback address (127.0.0.1 / ::1), none is 0.0.0.0 or a network interface."""

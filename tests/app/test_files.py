@@ -112,6 +112,7 @@ def _open_by_path(at, typed: str):
     return PREPARE_JOBS.get(at.session_state[JOB]) if JOB in at.session_state else None
 
 
+@pytest.mark.slow
 def test_a_big_multi_length_file_opened_by_path_is_a_run_with_every_bit_length(fresh, monkeypatch):
     from hashviz.embeddings import load_lengths
     from hashviz.session.runs import Workspace
