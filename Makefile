@@ -26,8 +26,14 @@ $(CHROMIUM):
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The app listens on localhost only (.streamlit/config.toml). ADDRESS=0.0.0.0 serves it to the network, with no
+# login: every run in the hashviz home and the files in the data folders (README, "Serving the app to a network").
+# DATA_ROOTS=/srv/a:/srv/b adds folders the app may open files from (besides <hashviz home>/data).
+ADDRESS ?=
+DATA_ROOTS ?=
 run: $(VENV)/.installed
-	$(VENV)/bin/streamlit run app.py
+	$(if $(DATA_ROOTS),HASHVIZ_DATA_ROOTS="$(DATA_ROOTS)") $(VENV)/bin/streamlit run app.py \
+		$(if $(ADDRESS),--server.address "$(ADDRESS)")
 
 test: $(VENV)/.installed-dev $(CHROMIUM)
 	$(VENV)/bin/ruff check .

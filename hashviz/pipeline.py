@@ -260,16 +260,16 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
             source_name: str | None = None) -> PrepareResult:
     """Run (or read back) the pipeline for one dataset / backbone / head method and several bit lengths.
 
-    ``dataset``: a registry name (``hashviz.data.list_datasets()``) with ``dataset_options`` (e.g. ``path``);
-    the ``embeddings`` source skips backbone and head, and its code length is the file's width (``bits`` is then
-    ignored). ``seed`` drives the split, head initialisation/order and quantizer starts. ``head_options``: the
-    training settings ``epochs, batch_size, lr, weight_decay, hidden, dropout`` and any loss option (e.g.
-    ``margin``). ``store``: a RunStore or its root (default: the hashviz home folder). ``weights``: a user
-    state_dict file for the backbone. ``quantizers``: default sign, ITQ, HQ plus the head method's paired ones
-    (SDSH/``spherical``: random search). ``source_name``: what the user calls the input (e.g. the original file
-    name of an uploaded embeddings file, which the app saves under a content hash); it becomes the run's default
-    name in the run catalog (:mod:`hashviz.catalog`) when the run is new there. Returns a :class:`PrepareResult`
-    (mAP@all, ties expected, query vs database, quantizers fitted on the train split).
+    ``dataset``: a registry name (``hashviz.data.list_datasets()``) with ``dataset_options`` (e.g. ``path``); the
+    ``embeddings`` source skips backbone and head, and its code lengths are the file's (the width of ``z``, or one
+    per ``z_<bits>`` array; ``bits`` is then ignored). ``seed`` drives the split, head initialisation/order and
+    quantizer starts. ``head_options``: the training settings ``epochs, batch_size, lr, weight_decay, hidden,
+    dropout`` and any loss option (e.g. ``margin``). ``store``: a RunStore or its root (default: the hashviz home
+    folder). ``weights``: a user state_dict file for the backbone. ``quantizers``: default sign, ITQ, HQ plus the
+    head method's paired ones (SDSH/``spherical``: random search). ``source_name``: what the user calls the input
+    (e.g. the original file name of an uploaded embeddings file, which the app saves under a content hash); it
+    becomes the run's default name in the run catalog (:mod:`hashviz.catalog`) when the run is new there. Returns a
+    :class:`PrepareResult` (mAP@all, ties expected, query vs database, quantizers fitted on the train split).
 
     Stored results are reused only for the content they were computed from: quantizers and scores are keyed by
     the SHA-256 of the embeddings file, embeddings made by a head by the SHA-256 of the features, so replaced
@@ -395,25 +395,32 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
 
 
 def _prepare_embeddings_file(ds, *, store, seed, dopts, qnames, prog, t0) -> PrepareResult:
-    emb0 = ds.embeddings
-    n_bits = check_bits((emb0.dim,), head=False)[0]
+    """A user's embeddings file as a run: one bit length per code length in the file (its ``z`` width, or each
+    ``z_<bits>`` array), each stored as an embeddings entry and given the quantizers."""
+    by_bits = ds.embeddings if isinstance(ds.embeddings, Mapping) else {ds.embeddings.dim: ds.embeddings}
+    bits_t = check_bits(tuple(by_bits), head=False)
     pcfg = PrepareConfig(dataset=ds.name, dataset_options=dopts, fingerprint=ds.fingerprint, seed=seed,
-                         backbone="", weights_sha256="", head="", head_options={}, bits=(n_bits,), quantizers=qnames)
+                         backbone="", weights_sha256="", head="", head_options={}, bits=bits_t, quantizers=qnames)
     cached = _load_prepared(store, store.get("prepared", pcfg))
     if cached is not None:
         return _with(cached, seconds=time.perf_counter() - t0, cached=True)
     store.require_writable()  # a clear StoreError now rather than an OSError after the work
-    ecfg = EmbeddingsConfig(source=f"file:{ds.fingerprint}", n_bits=n_bits)
-    entry = store.get("embeddings", ecfg)
-    if entry is None:
-        from dataclasses import replace
+    from dataclasses import replace
 
-        meta = {**dict(emb0.meta), "dataset": ds.name, "dataset_options": dopts, "seed": seed, "n_bits": n_bits,
-                "embeddings_key": ecfg.key()}
-        emb = replace(emb0, meta=meta)
-        entry = store.put("embeddings", ecfg, files={"embeddings.npz": emb.save},
-                          extra={"n_bits": n_bits, "n": emb.n, "source": "file"})
-    return _finish(store, pcfg, ds, (n_bits,), {n_bits: entry}, {n_bits: None}, qnames, seed, prog, t0,
+    entries = {}
+    for n_bits in bits_t:
+        ecfg = EmbeddingsConfig(source=f"file:{ds.fingerprint}", n_bits=n_bits)
+        entry = store.get("embeddings", ecfg)
+        if entry is None:
+            prog.check("storing the embeddings")
+            emb0 = by_bits[n_bits]
+            meta = {**dict(emb0.meta), "dataset": ds.name, "dataset_options": dopts, "seed": seed, "n_bits": n_bits,
+                    "embeddings_key": ecfg.key()}
+            emb = replace(emb0, meta=meta)
+            entry = store.put("embeddings", ecfg, files={"embeddings.npz": emb.save},
+                              extra={"n_bits": n_bits, "n": emb.n, "source": "file"})
+        entries[n_bits] = entry
+    return _finish(store, pcfg, ds, bits_t, entries, dict.fromkeys(bits_t), qnames, seed, prog, t0,
                    backbone=None, head=None)
 
 

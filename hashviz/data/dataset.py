@@ -57,7 +57,7 @@ class ImageDataset:
     fingerprint: str = ""
     protocol: Mapping = field(default_factory=dict)
     description: str = ""
-    embeddings: object | None = None  # hashviz.embeddings.Embeddings for the embeddings source
+    embeddings: object | None = None  # the embeddings source: an Embeddings, or {bits: Embeddings} (z_<bits> file)
     loader: Callable[[str, int], np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:

@@ -35,8 +35,20 @@ class DatasetEntry:
     def options(self) -> tuple[str, ...]:
         return tuple(p for p in inspect.signature(self.loader).parameters if p != "name")
 
-    def available_offline(self, **options) -> tuple[bool, str]:
-        """(usable now without network, why) — e.g. CIFAR checks its files under ``root``."""
+    def available_offline(self, roots=None, **options) -> tuple[bool, str]:
+        """(usable now without network, why) — e.g. CIFAR checks its files under ``root``.
+
+        ``roots`` (the app's data roots, :func:`hashviz.paths.data_roots`): the ``path``/``root`` options must
+        lie inside them (:func:`hashviz.paths.confine`), and a path outside gets one answer whether or not it
+        exists — the app's form is then no oracle for the server's files. ``None`` (the CLI): any path."""
+        if roots is not None:
+            from hashviz.paths import OutsideDataRootsError, confine
+
+            try:
+                options = {k: (str(confine(v, roots)) if k in ("path", "root") and v is not None else v)
+                           for k, v in options.items()}
+            except OutsideDataRootsError as e:
+                return False, e.message
         if self.name in ("cifar10", "cifar100"):
             return cifar.available(self.name, options.get("root"))
         if self.name == "mnist5k":

@@ -82,7 +82,8 @@ class PrepareJob:
             self.status, self.error = "failed", e
         except Exception as e:  # unexpected: short message for the page, the traceback to the log
             log.error("prepare failed:\n%s", traceback.format_exc())
-            self.status, self.message = "failed", f"{type(e).__name__}: {e}"
+            # the page shows the type only: the text of an unexpected error may quote a file's content
+            self.status, self.message = "failed", type(e).__name__
         finally:
             self.finished = time.time()
 

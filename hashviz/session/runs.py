@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hashviz.embeddings import Embeddings
+from hashviz.embeddings import Embeddings, load_lengths
 from hashviz.errors import InvalidInputError, StoreError
 from hashviz.pipeline import DEFAULT_BACKBONE, DEFAULT_BITS, DEFAULT_DATASET, DEFAULT_HEAD
 from hashviz.quantize.base import Quantizer
@@ -262,17 +262,51 @@ class Workspace:
                 bit_lengths: Sequence[int] = DEFAULT_BITS, *, dataset_options: Mapping | None = None,
                 backbone_weights: str | None = None, head_options: Mapping | None = None,
                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                source_name: str | None = None) -> RunInfo:
+                source_name: str | None = None, max_npz_bytes: int | None = None) -> RunInfo:
         """:func:`hashviz.pipeline.prepare` (the CLI's ``prepare``) → the new run. Empty options are dropped;
-        ``source_name`` names an uploaded file's run after the file."""
+        ``source_name`` names an uploaded file's run after the file; ``max_npz_bytes``: the size limit for an
+        embeddings file (default :data:`hashviz.embeddings.MAX_NPZ_BYTES`; a file opened by path from a data
+        root gets :func:`hashviz.paths.max_open_bytes`)."""
+        from contextlib import nullcontext
+
+        from hashviz.embeddings import npz_size_limit
         from hashviz.pipeline import prepare as pipeline_prepare
 
         dopts = {k: v for k, v in dict(dataset_options or {}).items() if v not in (None, "")}
-        res = pipeline_prepare(dataset, backbone, head, tuple(int(b) for b in bit_lengths), store=self.store,
-                               dataset_options=dopts, head_options=dict(head_options or {}),
-                               weights=backbone_weights, progress=progress, should_stop=should_stop,
-                               source_name=source_name)
+        with nullcontext() if max_npz_bytes is None else npz_size_limit(int(max_npz_bytes)):
+            res = pipeline_prepare(dataset, backbone, head, tuple(int(b) for b in bit_lengths), store=self.store,
+                                   dataset_options=dopts, head_options=dict(head_options or {}),
+                                   weights=backbone_weights, progress=progress, should_stop=should_stop,
+                                   source_name=source_name)
         return self.get_run(res.key) or _info(res)
+
+    def data_roots(self) -> tuple[Path, ...]:
+        """The folders the app may open paths from (:func:`hashviz.paths.data_roots` of this home)."""
+        from hashviz.paths import data_roots
+
+        return data_roots(self.home)
+
+    def confine(self, path) -> Path:
+        """A path typed into the app, resolved inside the data roots (:func:`hashviz.paths.confine`); anything
+        else raises one message that does not say whether the path exists."""
+        from hashviz.paths import confine
+
+        return confine(path, self.data_roots())
+
+    def open_embeddings_path(self, path, max_bytes: int | None = None) -> Path:
+        """An embeddings file on the server, typed into the app (too big to upload): confined to the data roots,
+        then checked from its headers (layout, size within ``max_bytes``, default
+        :func:`hashviz.paths.max_open_bytes`) without reading the arrays; returns the resolved path to prepare
+        with ``max_npz_bytes=max_bytes``."""
+        from hashviz.embeddings import inspect_layout
+        from hashviz.paths import max_open_bytes
+
+        p = self.confine(path)
+        if not p.is_file():
+            raise InvalidInputError(f"no embeddings file at {p}" + (" (it is a folder)" if p.is_dir() else ""),
+                                    "give the path of an .npz file inside a data folder")
+        inspect_layout(p, max_bytes=max_open_bytes() if max_bytes is None else max_bytes, label=p.name)
+        return p
 
     def _save_upload(self, data: bytes, suffix: str) -> Path:
         digest = hashlib.sha256(data).hexdigest()[:16]
@@ -289,9 +323,10 @@ class Workspace:
         saved under the home's uploads folder by content hash; returns the path to prepare."""
         if max_bytes is not None and len(data) > max_bytes:
             raise InvalidInputError(f"{name} is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB upload "
-                                    "limit", "use the CLI for big files (hashviz prepare --dataset embeddings --path "
-                                    "FILE), or raise server.maxUploadSize in .streamlit/config.toml")
-        Embeddings.load(io.BytesIO(data), name=name)  # the layout check, with a message naming what is wrong
+                                    "limit", "open it by path instead (put it in a data folder: the field under the "
+                                    "uploader), or use the CLI for big files (hashviz prepare --dataset embeddings "
+                                    "--path FILE), or raise server.maxUploadSize in .streamlit/config.toml")
+        load_lengths(io.BytesIO(data), name=name)  # the layout check, with a message naming what is wrong
         return self._save_upload(data, ".npz")
 
     def import_embeddings(self, data: bytes, name: str, max_bytes: int | None = None,

