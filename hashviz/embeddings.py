@@ -45,6 +45,7 @@ import numpy as np
 
 from hashviz.data.splits import QUERY, SPLIT_CODES, SPLIT_NAMES, check_split, masks, stratified_split
 from hashviz.errors import InvalidInputError
+from hashviz.npyio import HEADER_LOCK
 
 EXPECTED_LAYOUT = (
     "expected an .npz with 'z' (or 'features') of shape (n, d) float — or one 'z_<bits>' (n, bits) per code length, "
@@ -164,9 +165,11 @@ def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> Arra
                 return None
             version = (m.read(1) or b"\0")[0], (m.read(1) or b"\0")[0]
             if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(m)
+                with HEADER_LOCK:
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(m)
             elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(m)
+                with HEADER_LOCK:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(m)
             else:
                 raise _bad_file(label, f"member {name} has an unsupported .npy format version {version}",
                                 "save plain arrays with np.savez")
@@ -492,7 +495,8 @@ def _read_arrays(source, label: str, limit, choose) -> dict[str, np.ndarray]:
         for key, (_, member) in infos.items():
             try:
                 with zf.open(member) as m:
-                    data[key] = np.lib.format.read_array(m, allow_pickle=False)
+                    with HEADER_LOCK:
+                        data[key] = np.lib.format.read_array(m, allow_pickle=False)
             except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error, RuntimeError):
                 raise _bad_file(label, f"member {_shown(key)} is damaged (its data could not be read)",
                                 "save the file again with np.savez; " + EXPECTED_LAYOUT) from None
