@@ -63,11 +63,18 @@ def _mirror_plane(v: np.ndarray, extent: float) -> tuple[np.ndarray, np.ndarray,
     return pts[:, 0], pts[:, 1], pts[:, 2]
 
 
-def _traces(toy: Toy, U: np.ndarray, vectors: np.ndarray | None, extent: float, *, static: bool) -> list:
+def _trace(three: bool, coords, **kw) -> dict:
+    """A scatter (2-D) or scatter3d trace as a plain dict (coords: one array per axis)."""
+    return dict(type="scatter3d" if three else "scatter", **dict(zip("xyz", coords)), **kw)
+
+
+def _traces(toy: Toy, U: np.ndarray, vectors: np.ndarray | None, extent: float, *, static: bool) -> list[dict]:
     """The scatter's traces in a fixed order: [edges, axes] (static only), corners, snaps, one per class,
-    mirrors (when ``vectors``). Frames of an animation replace the non-static ones in the same order."""
+    mirrors (when ``vectors``). Frames of an animation replace the non-static ones in the same order.
+
+    Plain dicts, put into one figure at the end: building plotly objects trace by trace (and ``add_vline``) cost
+    ~100 ms per figure, and the hand slider redraws this figure on every move."""
     three = toy.n_bits == 3
-    S = go.Scatter3d if three else go.Scatter
     corners, corner_labels = _corner_text(U, toy.n_bits)
     traces = []
     if static:
@@ -77,64 +84,73 @@ def _traces(toy: Toy, U: np.ndarray, vectors: np.ndarray | None, extent: float, 
                 if np.sum(a != b) == 1:
                     for d in range(toy.n_bits):
                         edges[d] += [a[d], b[d], None]
-        traces.append(S(**dict(zip("xyz", edges)), mode="lines", name="hypercube (±1)ⁿ", hoverinfo="skip",
-                        line=dict(color=NEUTRAL, width=1, dash="dot")))
-        axes = [[] for _ in range(toy.n_bits)]
-        for d in range(toy.n_bits):               # the coordinate axes: a bit flips where a point crosses 0
-            for e in range(toy.n_bits):
-                axes[e] += [-extent if e == d else 0, extent if e == d else 0, None]
-        if three:
-            traces.append(S(**dict(zip("xyz", axes)), mode="lines", name="axes", hoverinfo="skip",
-                            line=dict(color=NEUTRAL, width=2)))
-    traces.append(S(**dict(zip("xyz", corners.T)), mode="markers+text", text=corner_labels,
-                    name="corner: code (points on it)", textposition="top center",
-                    textfont=dict(size=14, color=NEUTRAL), hovertemplate="corner %{text}<extra></extra>",
-                    marker=dict(size=5, symbol="diamond-open", color=NEUTRAL) if three else
-                    dict(size=16, symbol="x-thin", color=NEUTRAL, line=dict(width=3, color=NEUTRAL))))
-    snaps = _snaps(U)
-    traces.append(S(**dict(zip("xyz", snaps)), mode="lines", name="snaps to", hoverinfo="skip",
-                    line=dict(color="rgba(150,150,150,0.3)", width=1)))
+        traces.append(_trace(three, edges, mode="lines", name="hypercube (±1)ⁿ", hoverinfo="skip",
+                             line=dict(color=NEUTRAL, width=1, dash="dot")))
+        if three:                                 # the coordinate axes: a bit flips where a point crosses 0
+            axes = [[] for _ in range(3)]
+            for d in range(3):
+                for e in range(3):
+                    axes[e] += [-extent if e == d else 0, extent if e == d else 0, None]
+            traces.append(_trace(True, axes, mode="lines", name="axes", hoverinfo="skip",
+                                 line=dict(color=NEUTRAL, width=2)))
+    traces.append(_trace(three, corners.T, mode="markers+text", text=corner_labels,
+                         name="corner: code (points on it)", textposition="top center",
+                         textfont=dict(size=14, color=NEUTRAL), hovertemplate="corner %{text}<extra></extra>",
+                         marker=dict(size=5, symbol="diamond-open", color=NEUTRAL) if three else
+                         dict(size=16, symbol="x-thin", color=NEUTRAL, line=dict(width=3, color=NEUTRAL))))
+    traces.append(_trace(three, _snaps(U), mode="lines", name="snaps to", hoverinfo="skip",
+                         line=dict(color="rgba(150,150,150,0.3)", width=1)))
     codes = np.array(code_strings(U >= 0))
     role = np.where(toy.split == 1, "query", "database")
     for c, name in enumerate(toy.class_names):
         rows = np.flatnonzero(toy.labels == c)
-        traces.append(S(**dict(zip("xyz", U[rows].T)), mode="markers", name=name,
-                        customdata=np.stack([codes[rows], role[rows]], axis=1),
-                        hovertemplate=f"{name} · code %{{customdata[0]}} · %{{customdata[1]}}<extra></extra>",
-                        marker=dict(size=3.5 if three else 7, color=class_color(c), opacity=0.85,
-                                    line=dict(width=0.5, color="rgba(255,255,255,0.6)") if not three else None)))
+        marker = dict(size=3.5 if three else 7, color=class_color(c), opacity=0.85)
+        if not three:
+            marker["line"] = dict(width=0.5, color="rgba(255,255,255,0.6)")
+        traces.append(_trace(three, U[rows].T, mode="markers", name=name,
+                             customdata=np.stack([codes[rows], role[rows]], axis=1),
+                             hovertemplate=f"{name} · code %{{customdata[0]}} · %{{customdata[1]}}<extra></extra>",
+                             marker=marker))
     if vectors is not None:
         for i in range(vectors.shape[1]):
             color = MIRROR_COLORS[i % len(MIRROR_COLORS)]
             if three:
                 x, y, z = _mirror_plane(vectors[:, i], extent)
-                traces.append(go.Mesh3d(x=x, y=y, z=z, i=[0, 0], j=[1, 2], k=[2, 3], opacity=0.18, color=color,
-                                        name=f"mirror of H{i + 1}", showlegend=True, hoverinfo="name"))
+                traces.append(dict(type="mesh3d", x=x, y=y, z=z, i=[0, 0], j=[1, 2], k=[2, 3], opacity=0.18,
+                                   color=color, name=f"mirror of H{i + 1}", showlegend=True, hoverinfo="name"))
             else:
                 x, y = _mirror_segments(vectors, extent)[i]
-                traces.append(go.Scatter(x=x, y=y, mode="lines", name=f"mirror of H{i + 1}", hoverinfo="name",
-                                         line=dict(color=color, width=2, dash="dash")))
+                traces.append(dict(type="scatter", x=x, y=y, mode="lines", name=f"mirror of H{i + 1}",
+                                   hoverinfo="name", line=dict(color=color, width=2, dash="dash")))
     return traces
 
 
-def _frame_layout(fig: go.Figure, toy: Toy, extent: float, height: int) -> go.Figure:
+def _scene_layout(toy: Toy, extent: float, height: int, title: str | None, bottom: int = 10) -> dict:
+    """Layout of the scatter: fixed equal ranges, the axes (2-D: lines at 0), legend on the right."""
+    layout = dict(height=height, margin=dict(l=10, r=10, t=50 if title else 40, b=bottom),
+                  legend=dict(orientation="v", yanchor="top", y=1, x=1.02, xanchor="left"))
+    if title:
+        layout["title"] = dict(text=title, y=0.98, yanchor="top")
     if toy.n_bits == 3:
-        ax = dict(range=[-extent, extent], zeroline=False, title=None)
-        fig.update_layout(scene=dict(xaxis=dict(ax, title=dict(text="bit 1")), yaxis=dict(ax, title=dict(text="bit 2")),
-                                     zaxis=dict(ax, title=dict(text="bit 3")), aspectmode="cube"),
-                          scene_camera=dict(eye=dict(x=1.5, y=1.3, z=0.9)))
+        ax = dict(range=[-extent, extent], zeroline=False)
+        layout["scene"] = dict(xaxis=dict(ax, title=dict(text="bit 1")), yaxis=dict(ax, title=dict(text="bit 2")),
+                               zaxis=dict(ax, title=dict(text="bit 3")), aspectmode="cube",
+                               camera=dict(eye=dict(x=1.5, y=1.3, z=0.9)))
     else:
         line = dict(color=NEUTRAL, width=1.5)
-        fig.add_hline(y=0, line=line)
-        fig.add_vline(x=0, line=line)
-        fig.update_xaxes(range=[-extent, extent], zeroline=False, constrain="domain",
-                         title_text="coordinate 1 (bit 1: right of the axis)")
-        fig.update_yaxes(range=[-extent, extent], zeroline=False, scaleanchor="x", scaleratio=1, constrain="domain",
-                         title_text="coordinate 2 (bit 2: above)")
-    _layout(fig, height=height)
-    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, x=1.02, xanchor="left"),
-                      margin=dict(l=10, r=10, t=40, b=10))
-    return fig
+        layout["shapes"] = [dict(type="line", xref="x domain", yref="y", x0=0, x1=1, y0=0, y1=0, line=line),
+                            dict(type="line", xref="x", yref="y domain", x0=0, x1=0, y0=0, y1=1, line=line)]
+        layout["xaxis"] = dict(range=[-extent, extent], zeroline=False, constrain="domain",
+                               title=dict(text="coordinate 1 (bit 1: right of the axis)"))
+        layout["yaxis"] = dict(range=[-extent, extent], zeroline=False, scaleanchor="x", scaleratio=1,
+                               constrain="domain", title=dict(text="coordinate 2 (bit 2: above)"))
+    return layout
+
+
+def _figure(spec: dict) -> go.Figure:
+    """A figure from a plain dict without plotly's per-property validation (these builders run on every slider
+    move; tests validate their output with ``go.Figure(fig.to_dict())``)."""
+    return go.Figure(spec, _validate=False)
 
 
 def toy_scatter(toy: Toy, U: np.ndarray, *, vectors: np.ndarray | None = None, title: str | None = None,
@@ -144,11 +160,8 @@ def toy_scatter(toy: Toy, U: np.ndarray, *, vectors: np.ndarray | None = None, t
     vectors (columns), drawn as their mirror lines (2-D) or planes (3-D)."""
     U = np.asarray(U, dtype=np.float64)
     extent = _extent(toy)
-    fig = go.Figure(_traces(toy, U, vectors, extent, static=True))
-    _frame_layout(fig, toy, extent, height)
-    if title:
-        fig.update_layout(title=dict(text=title, y=0.98, yanchor="top"), margin=dict(t=50))
-    return fig
+    return _figure(dict(data=_traces(toy, U, vectors, extent, static=True),
+                        layout=_scene_layout(toy, extent, height, title)))
 
 
 def frame_title(learned: Learned, k: int) -> str:
@@ -169,63 +182,62 @@ def toy_animation(toy: Toy, learned: Learned, *, max_frames: int = 40, height: i
     known = np.flatnonzero(np.isin(learned.steps, learned.map_steps))
     pick = known[thin_steps(len(known), max_frames)]
     first = pick[0]
-    vec = None if learned.vectors is None else learned.vectors
-    fig = go.Figure(_traces(toy, X @ learned.rotations[first], None if vec is None else vec[first], extent,
-                            static=True))
+    vec = learned.vectors
+    data = _traces(toy, X @ learned.rotations[first], None if vec is None else vec[first], extent, static=True)
     n_static = 2 if toy.n_bits == 3 else 1
-    moving = list(range(n_static, len(fig.data)))
-    frames = []
-    for k in pick:
-        data = _traces(toy, X @ learned.rotations[k], None if vec is None else vec[k], extent, static=False)
-        frames.append(go.Frame(data=data, traces=moving, name=str(int(learned.steps[k])),
-                               layout=dict(title=dict(text=frame_title(learned, k)))))
-    fig.frames = frames
+    moving = list(range(n_static, len(data)))
+    frames = [dict(data=_traces(toy, X @ learned.rotations[k], None if vec is None else vec[k], extent,
+                                static=False),
+                   traces=moving, name=str(int(learned.steps[k])),
+                   layout=dict(title=dict(text=frame_title(learned, k)))) for k in pick]
     redraw = toy.n_bits == 3
     play = dict(frame=dict(duration=duration_ms, redraw=redraw), transition=dict(duration=0), fromcurrent=True,
                 mode="immediate")
-    fig.update_layout(
-        title=dict(text=frame_title(learned, first), y=0.98, yanchor="top"),
-        updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.12, xanchor="left", yanchor="top",
-                          showactive=False, buttons=[
-                              dict(label="▶ play", method="animate", args=[None, play]),
-                              dict(label="❚❚ pause", method="animate",
-                                   args=[[None], dict(frame=dict(duration=0, redraw=redraw), mode="immediate")])])],
-        sliders=[dict(active=0, x=0.22, len=0.78, y=-0.08, yanchor="top", currentvalue=dict(prefix="step "),
-                      steps=[dict(method="animate", label=f.name,
-                                  args=[[f.name], dict(frame=dict(duration=0, redraw=redraw), mode="immediate",
-                                                       transition=dict(duration=0))]) for f in frames])])
-    _frame_layout(fig, toy, extent, height)
-    fig.update_layout(margin=dict(l=10, r=10, t=50, b=110))
-    return fig
+    still = dict(frame=dict(duration=0, redraw=redraw), mode="immediate", transition=dict(duration=0))
+    layout = _scene_layout(toy, extent, height, frame_title(learned, first), bottom=110)
+    layout["updatemenus"] = [dict(type="buttons", direction="left", x=0, y=-0.12, xanchor="left", yanchor="top",
+                                  showactive=False, buttons=[
+                                      dict(label="▶ play", method="animate", args=[None, play]),
+                                      dict(label="❚❚ pause", method="animate", args=[[None], still])])]
+    layout["sliders"] = [dict(active=0, x=0.22, len=0.78, y=-0.08, yanchor="top", currentvalue=dict(prefix="step "),
+                              steps=[dict(method="animate", label=f["name"], args=[[f["name"]], still])
+                                     for f in frames])]
+    return _figure(dict(data=data, layout=layout, frames=frames))
 
 
 def toy_landscape(angles: np.ndarray, errors: np.ndarray, maps: np.ndarray | None, *,
                   marks: Mapping[str, float] = (), hand: float | None = None, height: int = 340) -> go.Figure:
     """Quantization error (left axis) and mAP (right axis) of the 2-D toy against the rotation angle θ in
-    [−180°, 180°), with the hand slider's θ and the learned rotations' angles (``marks``: label → θ) marked."""
+    [−180°, 180°), with the hand slider's θ and the learned rotations' angles (``marks``: label → θ, drawn at every
+    copy 90° apart) marked."""
     a = (np.asarray(angles, dtype=float) + 180.0) % 360.0 - 180.0
     order = np.argsort(a)
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=a[order], y=np.asarray(errors)[order], name="quantization error", mode="lines",
-                             line=dict(color=PALETTE[5]), hovertemplate="θ %{x:.0f}°: error %{y:.4f}<extra></extra>"))
+    data = [dict(type="scatter", x=a[order], y=np.asarray(errors)[order], name="quantization error", mode="lines",
+                 line=dict(color=PALETTE[5]), hovertemplate="θ %{x:.0f}°: error %{y:.4f}<extra></extra>")]
     if maps is not None:
-        fig.add_trace(go.Scatter(x=a[order], y=np.asarray(maps)[order], name="mAP (ties expected)", mode="lines",
-                                 yaxis="y2", line=dict(color=PALETTE[0], dash="dot"),
-                                 hovertemplate="θ %{x:.0f}°: mAP %{y:.3f}<extra></extra>"))
+        data.append(dict(type="scatter", x=a[order], y=np.asarray(maps)[order], name="mAP (ties expected)",
+                         mode="lines", yaxis="y2", line=dict(color=PALETTE[0], dash="dot"),
+                         hovertemplate="θ %{x:.0f}°: mAP %{y:.3f}<extra></extra>"))
+    shapes, notes = [], []
     for i, (label, theta) in enumerate(dict(marks).items()):   # every copy, 90° apart; the label on one
         color = quantizer_color(label, i)
         base = (float(theta) + 45.0) % 90.0 - 45.0
-        for x in base + np.array([-180.0, -90.0, 0.0, 90.0]):
-            fig.add_vline(x=float(x), line=dict(color=color, width=2, dash="dash"))
-        fig.add_annotation(x=base, y=1.0 - 0.08 * i, xref="x", yref="y domain", text=str(label), showarrow=False,
-                           xanchor="left", xshift=4, font=dict(color=color))
+        shapes += [dict(type="line", xref="x", yref="y domain", x0=float(x), x1=float(x), y0=0, y1=1,
+                        line=dict(color=color, width=2, dash="dash"))
+                   for x in base + np.array([-180.0, -90.0, 0.0, 90.0])]
+        notes.append(dict(x=base, y=1.0 - 0.08 * i, xref="x", yref="y domain", text=str(label), showarrow=False,
+                          xanchor="left", xshift=4, font=dict(color=color)))
     if hand is not None:
-        fig.add_vline(x=float(hand), line=dict(color=NEUTRAL, width=3), annotation_text="your θ",
-                      annotation_position="bottom right")
-    fig.update_layout(xaxis=dict(title=dict(text="rotation angle θ (degrees)"), range=[-180, 180], dtick=45),
-                      yaxis=dict(title=dict(text="quantization error")),
-                      yaxis2=dict(title=dict(text="mAP"), overlaying="y", side="right", showgrid=False))
-    return _layout(fig, height=height)
+        shapes.append(dict(type="line", xref="x", yref="y domain", x0=float(hand), x1=float(hand), y0=0, y1=1,
+                           line=dict(color=NEUTRAL, width=3)))
+        notes.append(dict(x=float(hand), y=0, xref="x", yref="y domain", text="your θ", showarrow=False,
+                          xanchor="left", yanchor="bottom", xshift=4))
+    layout = dict(height=height, margin=dict(l=10, r=10, t=30, b=10), shapes=shapes, annotations=notes,
+                  legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+                  xaxis=dict(title=dict(text="rotation angle θ (degrees)"), range=[-180, 180], dtick=45),
+                  yaxis=dict(title=dict(text="quantization error")),
+                  yaxis2=dict(title=dict(text="mAP"), overlaying="y", side="right", showgrid=False))
+    return _figure(dict(data=data, layout=layout))
 
 
 def toy_curves(learned: Learned, *, best_error: float | None = None, height: int = 420) -> go.Figure:

@@ -106,3 +106,17 @@ def test_landscape_marks_every_equivalent_angle(toy2, hq2):
     assert np.all(np.diff(err.x) > 0) and -180 <= min(err.x) and max(err.x) < 180
     curves = V.toy_curves(hq2, best_error=g.best_error)
     assert np.allclose(curves.data[0].y, hq2.errors) and np.allclose(curves.data[1].y, hq2.maps)
+
+
+def test_figures_pass_plotly_validation(toy2, hq2):
+    """The builders skip plotly's validation for speed; every property they set must still be valid."""
+    import plotly.graph_objects as go
+
+    toy3 = T.make_toy(T.ToySpec(n_bits=3, n_classes=8, n_per_class=10))
+    hq3 = T.learn(toy3, "hq")
+    g = T.grid_search_2d(toy2, 10.0)
+    figures = [V.toy_scatter(toy2, toy2.X, vectors=hq2.vectors[-1], title="t"), V.toy_animation(toy2, hq2),
+               V.toy_scatter(toy3, toy3.X, vectors=hq3.vectors[-1]), V.toy_animation(toy3, hq3, max_frames=5),
+               V.toy_landscape(g.angles, g.errors, g.maps, marks={"HQ": 10.0}, hand=0.0), V.toy_curves(hq2)]
+    for fig in figures:
+        go.Figure(fig.to_dict())           # raises on any invalid property
