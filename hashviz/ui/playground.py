@@ -215,10 +215,10 @@ def verdict(spec: T.ToySpec, fits, g: T.Grid) -> str:
 
 def explain() -> None:
     st.markdown(
-        "**What you see.** A rotation turns the whole cloud rigidly, so no distance between two points ever changes "
-        "— only which side of each axis a point falls on, and that side is its bit: the corner it snaps to is its "
-        "code. Many points share one corner (a *tie*: they are all at Hamming distance 0 from each other and from "
-        "a query there), so a ranking has to order them somehow, and mAP then depends on that tie order — which "
-        "is why the optimistic and pessimistic numbers above differ.")
+        "**What you see.** Turning the cloud never changes the distance between two points — only which side of "
+        "each axis a point falls on, which is its bits. Many points snap to the same corner: they *tie*, all at "
+        "Hamming distance 0 from one another. A ranking must still put tied points in some order, so mAP depends "
+        "on that order: the optimistic, expected and pessimistic numbers above are the luckiest order, the "
+        "average over all orders and the unluckiest.")
     st.page_link("pages/4_queries.py", label="Ties on a real query: the tie group at the cut-off (Queries)",
                  icon=":material/search:")

@@ -190,7 +190,7 @@ def toy_animation(toy: Toy, learned: Learned, *, max_frames: int = 40, height: i
                                 static=False),
                    traces=moving, name=str(int(learned.steps[k])),
                    layout=dict(title=dict(text=frame_title(learned, k)))) for k in pick]
-    redraw = toy.n_bits == 3
+    redraw = True  # each frame also changes its title (step, error, mAP), which only a redraw shows
     play = dict(frame=dict(duration=duration_ms, redraw=redraw), transition=dict(duration=0), fromcurrent=True,
                 mode="immediate")
     still = dict(frame=dict(duration=0, redraw=redraw), mode="immediate", transition=dict(duration=0))
