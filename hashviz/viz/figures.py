@@ -278,20 +278,22 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
 def rank_strip(ranks: Mapping[str, np.ndarray], *, k: int, n_relevant: int, max_rank: int) -> go.Figure:
     """One row per quantizer, a tick at the (1-based) rank of each relevant item up to ``max_rank``; dashed lines
     at the cut-off ``k`` and at rank ``n_relevant`` (a perfect ranking puts every relevant item left of it)."""
+    import html
+
     fig = go.Figure()
-    names = list(ranks)
-    for i, name in enumerate(names):
-        r = np.asarray(ranks[name])
+    names = [html.escape(str(n)) for n in ranks]           # names reach plotly's HTML-subset text
+    for i, (name, r) in enumerate(zip(names, ranks.values())):
+        r = np.asarray(r)
         r = r[r <= max_rank]
-        fig.add_trace(go.Scatter(x=r, y=[str(name)] * len(r), mode="markers", name=str(name), showlegend=False,
+        fig.add_trace(go.Scatter(x=r, y=[name] * len(r), mode="markers", name=name, showlegend=False,
                                  marker=dict(symbol="line-ns-open", size=14, line=dict(width=1.5),
                                              color=quantizer_color(name, i)),
-                                 hovertemplate=f"{name}: relevant item at rank %{{x}}<extra></extra>"))
+                                 hovertemplate=name + ": relevant item at rank %{x}<extra></extra>"))
     for x, text in ((k + 0.5, f"k = {k}"), (n_relevant + 0.5, f"{n_relevant} relevant")):
         fig.add_vline(x=x, line=dict(color=NEUTRAL, dash="dash", width=1), annotation_text=text,
                       annotation_position="top")
     fig.update_xaxes(title_text="rank (1 = nearest)", range=[0, max_rank + 1])
-    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=[str(n) for n in names])
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
     return _layout(fig, height=110 + 36 * len(names), title="where the relevant items are ranked")
 
 
