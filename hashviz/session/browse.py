@@ -1,8 +1,9 @@
 """Query browsing, UI-free: rank the database for one query under a tie policy, with relevance and AP; choose
 the query; the Hamming neighbours of a map point.
 
-The AP comes from :func:`hashviz.retrieval.metrics.average_precisions` — the same function the CLI and the
-Compare table use — so a query's AP here is exactly its term in the reported mAP."""
+The AP comes from :func:`hashviz.retrieval.report.score_codes` under the chosen protocol — the function behind
+the CLI and the Compare table — so a query's AP here is exactly its term in the mAP that protocol reports (its
+depth, its tie order, AP 0 or left out when nothing is relevant)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,10 @@ class Ranking:
     rows: np.ndarray       # embedding rows of the top k database items, in display order
     distances: np.ndarray  # their Hamming distances
     relevant: np.ndarray   # bool: shares a label with the query
-    ap: float              # the query's AP@all under ``ties`` (NaN when nothing is relevant)
-    bits: np.ndarray       # bool (k, n_bits) codes of the shown items
+    ap: float              # the query's AP under the protocol (NaN when nothing is relevant and it leaves such
+    bits: np.ndarray       # queries out); bool (k, n_bits) codes of the shown items
     query_bits: np.ndarray
+    ap_label: str = "AP@all (hashviz)"   # the AP's depth and protocol, e.g. "AP@3999 (deephash)"
 
 
 def database_rows(emb: Embeddings, query_row: int) -> np.ndarray:
@@ -32,34 +34,44 @@ def database_rows(emb: Embeddings, query_row: int) -> np.ndarray:
     return db[db != int(query_row)]
 
 
-def rank(emb: Embeddings, quantizer, query_row: int, k: int = 10, ties: str = "expected",
-         seed: int = 0) -> Ranking:
-    """Top ``k`` by Hamming distance; inside equal distances the order follows ``ties``: "stable" (database
-    order; also used to *display* "expected", whose AP is the exact expectation over random orders),
-    "optimistic"/"pessimistic" (relevant first/last), "random" (seeded)."""
-    from hashviz.codes import hamming_distances, unpack_bits
-    from hashviz.retrieval.metrics import average_precisions
+def rank(emb: Embeddings, quantizer, query_row: int, k: int = 10, ties: str | None = "expected",
+         seed: int = 0, protocol: str = "hashviz") -> Ranking:
+    """Top ``k`` by Hamming distance and the query's AP under ``protocol``; inside equal distances the order
+    follows ``ties`` (None: the protocol's own): "stable" (database order; also used to *display* "expected",
+    whose AP is the exact expectation over random orders), "optimistic"/"pessimistic" (relevant first/last),
+    "random" (seeded), "euclidean" (h2q's: by the Euclidean distance of the L2-normalised rotated embeddings)."""
+    from hashviz.codes import encode, hamming_distances, unpack_bits
+    from hashviz.retrieval.metrics import SecondaryDistances
+    from hashviz.retrieval.protocols import get_protocol
     from hashviz.retrieval.relevance import relevance
+    from hashviz.retrieval.report import family_of, score_codes
 
+    proto = get_protocol(protocol)
+    rule = proto.ties if ties is None else ties
     db = database_rows(emb, query_row)
-    qc = quantizer.encode(emb.z[[query_row]])
-    dc = quantizer.encode(emb.z[db])
+    q_rot = quantizer.transform(emb.z[[query_row]])
+    db_rot = quantizer.transform(emb.z[db])
+    qc, dc = encode(q_rot), encode(db_rot)
     dist = np.asarray(hamming_distances(qc, dc))[0].astype(np.int64)
     rel = np.asarray(relevance(emb.labels[[query_row]], emb.labels[db]))[0].astype(bool)
-    if ties == "optimistic":
+    if rule == "optimistic":
         tie = (~rel).astype(np.int64)
-    elif ties == "pessimistic":
+    elif rule == "pessimistic":
         tie = rel.astype(np.int64)
-    elif ties == "random":
+    elif rule == "random":
         tie = np.random.default_rng(seed).permutation(len(db))
+    elif rule == "euclidean":
+        tie = SecondaryDistances(q_rot, db_rot).rows(0, 1)[0]
     else:
         tie = np.arange(len(db))
     order = np.lexsort((np.arange(len(db)), tie, dist))[: int(k)]
-    ap = float(average_precisions(qc, dc, emb.labels[[query_row]], emb.labels[db],
-                                  ties=ties if ties in DISPLAY_TIES else "expected", seed=seed)[0])
+    ev = score_codes(qc, dc, emb.labels[[query_row]], emb.labels[db], protocol=proto, family=family_of(emb.meta),
+                     ties=None if ties is None or ties == proto.ties else ties, top_k=min(int(k), len(db)),
+                     q_z=q_rot, db_z=db_rot, seed=seed)
     n_bits = emb.dim
-    return Ranking(rows=db[order], distances=dist[order], relevant=rel[order], ap=ap,
-                   bits=unpack_bits(dc[order], n_bits), query_bits=unpack_bits(qc, n_bits)[0])
+    return Ranking(rows=db[order], distances=dist[order], relevant=rel[order], ap=float(ev.average_precisions[0]),
+                   bits=unpack_bits(dc[order], n_bits), query_bits=unpack_bits(qc, n_bits)[0],
+                   ap_label="AP" + ev.map_label[len("mAP"):])
 
 
 QUERY_MODES = {"random": "random query", "class": "a query of one class", "selected": "the point selected on the map"}

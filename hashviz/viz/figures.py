@@ -64,11 +64,14 @@ def thin(n: int, max_points: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
 
 
+PROBE_MAP_LABEL = "probe mAP@all (hashviz)"  # the live fits' probe score: hashviz's protocol on a query subset
+
+
 def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float] | None = None,
-                    loss_name: str = "loss", max_points: int = 300) -> go.Figure:
+                    loss_name: str = "loss", max_points: int = 300, map_label: str = PROBE_MAP_LABEL) -> go.Figure:
     """Left: loss and quantization error against steps; right: probe mAP against steps with reference lines
     (e.g. ``{"sign": 0.41, "ITQ": 0.55}``). ``curve`` rows: ``step``, ``loss``, ``quantization_error`` and,
-    every few steps, ``map``.
+    every few steps, ``map`` (named ``map_label``: its protocol).
 
     Redrawn several times a second while a rotation trains, so it is kept light: at most ``max_points`` rows per
     line (evenly thinned, the newest always kept), laid out by hand (no make_subplots), a fixed ``uirevision``
@@ -82,7 +85,7 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
                    line=dict(color=PALETTE[0]), xaxis="x", yaxis="y"),
         go.Scatter(x=steps, y=[r.get("quantization_error") for r in rows], name="quantization error",
                    mode="lines", line=dict(color=PALETTE[5], dash="dot"), xaxis="x", yaxis="y2"),
-        go.Scatter(x=[r["step"] for r in pts], y=[r["map"] for r in pts], name="mAP (probe)",
+        go.Scatter(x=[r["step"] for r in pts], y=[r["map"] for r in pts], name=map_label,
                    mode="lines+markers" if len(pts) <= 60 else "lines", line=dict(color=QUANTIZER_COLORS["hq"]),
                    xaxis="x2", yaxis="y3"),
     ]
@@ -99,7 +102,7 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
         xaxis=dict(domain=[0, 0.38], title=dict(text="step")), xaxis2=dict(domain=[0.62, 1], title=dict(text="step")),
         yaxis=dict(title=dict(text=loss_name)),
         yaxis2=dict(title=dict(text="quantization error"), overlaying="y", side="right", showgrid=False),
-        yaxis3=dict(title=dict(text="probe mAP"), anchor="x2"), shapes=shapes, annotations=notes,
+        yaxis3=dict(title=dict(text=map_label), anchor="x2"), shapes=shapes, annotations=notes,
         uirevision="training_curves")
     return _layout(go.Figure(data=data, layout=layout), height=340)
 
