@@ -18,13 +18,13 @@ penalty_ui.progress()
 sweeps = penalty_ui.stored(ctx.run)
 chosen = penalty_ui.choose(sweeps)
 if chosen is None:
-    st.info("No penalty sweep is stored for this dataset and backbone yet. Start one below, or from the command "
-            "line: `hashviz penalty --dataset … --head dpsh --lambdas 0 0.01 0.1 1 10` (its results show here).",
-            icon=":material/arrow_downward:")
+    penalty_ui.nothing_stored(ctx.run)
 else:
     penalty_ui.view(chosen, ctx.n_bits)
 
-st.subheader("New sweep")
-st.caption("One head per λ and bit length is trained on this run's dataset and backbone (cached in the run store, "
-           "each also listed as a run), then quantized by sign, ITQ and HQ and scored.")
-penalty_ui.start_form(ctx.run, sweeps)
+if ctx.run.dataset != "embeddings":
+    st.subheader("New sweep")
+    st.caption("One head per λ and bit length is trained on this run's dataset and backbone (with the backbone's "
+               "own weights; cached in the run store, each also listed as a run), then quantized by sign, ITQ and "
+               "HQ and scored.")
+    penalty_ui.start_form(ctx.run, sweeps)

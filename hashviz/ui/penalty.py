@@ -48,6 +48,18 @@ def choose(sweeps: list):
     return by_key[key]
 
 
+def nothing_stored(run) -> None:
+    """What to do when no sweep is stored for the current run's dataset and backbone."""
+    if run.dataset == "embeddings":
+        st.info("This run is an embeddings file: a penalty sweep trains hashing heads on backbone features, so it "
+                "needs a run prepared from images. Switch to one in the sidebar (or prepare one on Data & model).",
+                icon=":material/info:")
+        return
+    st.info("No penalty sweep is stored for this dataset and backbone yet. Start one below, or from the command "
+            "line: `hashviz penalty --dataset … --head dpsh --lambdas 0 0.01 0.1 1 10` (its results show here).",
+            icon=":material/arrow_downward:")
+
+
 def _seconds(x: float) -> str:
     return "—" if x is None or math.isnan(x) else (f"{x:.2f} s" if x < 10 else f"{x:.0f} s")
 
@@ -79,6 +91,8 @@ def start_form(run, sweeps: list) -> None:
     from hashviz.penalty import DEFAULT_LAMBDAS, DEFAULT_QUANTIZERS, penalised_heads
     from hashviz.retrieval.protocols import PROTOCOL_NAMES
 
+    if run.dataset == "embeddings":
+        return
     heads = penalised_heads()
     c1, c2, c3 = st.columns(3)
     names = list(heads)

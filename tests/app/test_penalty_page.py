@@ -162,3 +162,19 @@ def test_a_stopped_sweep_job_says_so_and_stores_nothing(swept):
     job.start().join(300)
     assert job.status == "stopped" and isinstance(job.error, StoppedError) and job.result is None
     assert all(7.0 not in s.lambdas for s in stored_sweeps(home))
+
+
+def test_an_embeddings_run_is_told_why_it_cannot_be_swept(fresh, tmp_path):
+    import numpy as np
+
+    from hashviz.session.runs import Workspace
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 40)
+    np.savez(tmp_path / "e.npz", z=(rng.standard_normal((3, 16))[labels] + rng.standard_normal((120, 16))),
+             labels=labels)
+    Workspace(fresh).prepare("embeddings", dataset_options={"path": str(tmp_path / "e.npz")})
+    at = open_app("pages/7_penalty.py")
+    assert problems(at) == []
+    assert any("This run is an embeddings file" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "hv_sweep_start"]
