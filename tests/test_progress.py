@@ -54,3 +54,19 @@ def test_a_cache_hit_shows_no_rate():
     sc = StageClock(FakeClock())
     sc("features", 5000, 5000)
     assert sc.text("features") == ""
+
+
+def test_a_preparation_job_reports_rates_per_stage(tmp_path, monkeypatch):
+    """The app's background preparation keeps a StageClock: after the run each stage with more than one report
+    has its rate (no time left: it finished)."""
+    import re
+
+    from hashviz.ui.jobs import PrepareJob
+
+    monkeypatch.setenv("HASHVIZ_HOME", str(tmp_path))
+    job = PrepareJob({"dataset": "digits", "backbone": "mnist_cnn", "head": "cel", "bits": [16],
+                      "head_options": {"epochs": 1}}).start()
+    assert job.join(300).status == "done", (job.status, job.message, job.error)
+    assert job.stages["features"] == (1797, 1797)
+    assert re.fullmatch(r"[\d,.]+ img/s", job.clock.text("features")), job.clock.text("features")
+    assert re.fullmatch(r"[\d,.]+ steps/s", job.clock.text("heads")), job.clock.text("heads")

@@ -17,16 +17,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from hashviz.errors import HashvizError, StoppedError
+from hashviz.progress import StageClock
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class PrepareJob:
-    """One preparation in a background thread. ``stages``: stage → (done, total) in the order seen."""
+    """One preparation in a background thread. ``stages``: stage → (done, total) in the order seen; ``clock``:
+    their rates and time left (``clock.text(stage)``)."""
 
     params: Mapping
     stages: dict = field(default_factory=dict)
+    clock: StageClock = field(default_factory=StageClock)
     status: str = "running"  # running | done | stopped | failed
     error: HashvizError | None = None
     message: str = ""
@@ -63,6 +66,7 @@ class PrepareJob:
 
     def _progress(self, stage: str, done: int, total: int) -> None:
         self.stages[stage] = (int(done), int(total))
+        self.clock(stage, done, total)
 
     def _run(self) -> None:
         from hashviz.ui import runs
