@@ -97,9 +97,9 @@ def prepare_form() -> None:
     # one widget per dataset: the choice resets to the dataset's best backbone when the dataset changes
     bb = c2.selectbox("Pretrained backbone", list(bbs), format_func=lambda n: f"{n} — {bbs[n].description}",
                       key=f"hv_bb_{name}")
-    hidden = [(b.name, incompatibility(b, entry)) for b in list_backbones() if b.name not in bbs]
-    for other, reason in hidden:
-        c2.caption(f"{other} is not offered: {reason}.")
+    for other in list_backbones():
+        if other.name not in bbs:
+            c2.caption(f"Not offered: {incompatibility(other, entry)}.")
     weights = c2.file_uploader("…or your own state_dict (.pt/.pth)", type=["pt", "pth"], key="hv_weights")
     head = c3.selectbox("Hashing head", list_methods(), help="cel: cosine embedding loss, no quantization term",
                         key="hv_head")

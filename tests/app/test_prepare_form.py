@@ -43,7 +43,7 @@ def test_backbones_and_prepare_button_follow_the_dataset(fresh, hub, tmp_path):
     at.selectbox(key="hv_ds").set_value("cifar10").run()
     assert problems(at) == []
     assert "mnist_cnn" not in offered(at, "cifar10") and offered(at, "cifar10")[0] == "resnet18"
-    assert any(c.value.startswith("mnist_cnn is not offered") and "28×28 grey" in c.value for c in at.caption)
+    assert any(c.value.startswith("Not offered: mnist_cnn") and "28×28 grey" in c.value for c in at.caption)
     assert "data not found" in blocked(at) and "cifar-10-batches-py" in blocked(at)  # default root is empty
 
     root = tmp_path / "cifar"
