@@ -5,16 +5,17 @@ The CIFAR root is written here in the official layout at full size (``cifar-10-b
 ``test_batch`` with 10,000 random images each, ``batches.meta``) and read back by ``get_dataset("cifar10")``. The
 resnet18 weights are a seeded random state_dict saved to a temporary file and loaded as a *user weights file*
 (no ImageNet weights are needed: speed does not depend on the weight values). Every configuration extracts the
-first ``--n`` images (default all 60,000) with the cache off; the features of every worker count are checked to
-equal, bit for bit, those of 0 workers at the same batch size, and the baseline's to 1e-4.
+first ``--n`` images (default all 60,000) with the cache off, right after the baseline on the same images (pairs, so
+the shared machine's load drifts alike for both; ratio = median over pairs). The features of every configuration
+are checked to equal, bit for bit, those of the first run at the same batch size, and the baseline's to 1e-4.
 
 Also: mnist_cnn on mnist5k (for scale), mnist_cnn on a folder of JPEGs (images decoded from files, where
-workers pay), and the cache: writing 60,000 × 512 float32 features with their checksum
+workers may pay), and the cache: writing 60,000 × 512 float32 features with their checksum
 sidecar, and a verified cache hit against a plain ``np.load``.
 
     python benchmarks/bench_features.py                       # 60,000 images per configuration (hours on 2 cores)
     python benchmarks/bench_features.py --n 1024              # the first 1,024 images
-    python benchmarks/bench_features.py --n 1024 --workers 0 1 --batch-sizes 64
+    python benchmarks/bench_features.py --n 256 --workers 0 1 --batch-sizes --repeats 3
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -64,50 +66,80 @@ def first(dataset, n: int) -> ImageDataset:
                         split=dataset.split[:n], seed=dataset.seed, **pixels)
 
 
-def timed(fn):
-    t = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (DataLoader workers are joined when a run ends)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn, cpu: list | None = None):
+    c, t = cpu_seconds(), time.perf_counter()
     out = fn()
-    return time.perf_counter() - t, out
+    wall = time.perf_counter() - t
+    if cpu is not None:
+        cpu.append(cpu_seconds() - c)
+    return wall, out
 
 
-def sweep(label, data, bb, workers, batch_sizes, baseline_bs, rows, checks):
-    """Baseline before and after the configurations (its time is the mean of the two), each configuration once,
-    after one warm-up batch of every batch size (oneDNN builds its kernels on the first call for a shape)."""
-    print(f"\n{label}: {data.n} images, baseline = single-process loop at batch {baseline_bs}, timed before and "
-          f"after (load {load()})", flush=True)
-    for bs in sorted({*batch_sizes, baseline_bs}):
+def breakdown(data, bb, batch_size: int) -> tuple[float, float]:
+    """Seconds spent loading + transforming and in the model, in one process: the transform's share is the most
+    that workers (which only move it to other processes) could take off the wall time."""
+    model = bb.load_model()
+    t_tr = t_model = 0.0
+    with torch.inference_mode():
+        for start in range(0, data.n, batch_size):
+            idx = np.arange(start, min(start + batch_size, data.n))
+            t = time.perf_counter()
+            x = bb.transform(data.load_images(idx))
+            t_tr += time.perf_counter() - t
+            t = time.perf_counter()
+            model(x)
+            t_model += time.perf_counter() - t
+    return t_tr, t_model
+
+
+def sweep(label, data, bb, configs, baseline_bs, repeats, rows, checks):
+    """Each configuration (workers, batch size) is timed right after the baseline, ``repeats`` times (pairs
+    baseline → configuration), so that the machine's load drifts alike for both; the ratio is the median over the
+    pairs of baseline time / configuration time. One warm-up batch per batch size first (oneDNN builds its kernels
+    on the first call for a shape)."""
+    print(f"\n{label}: {data.n} images; baseline = the old single-process loop at batch {baseline_bs}, timed just "
+          f"before each configuration, {repeats} pair(s) each (load {load()})", flush=True)
+    for bs in sorted({baseline_bs, *(b for _, b in configs)}):
         extract_features(first(data, bs), bb, batch_size=bs, num_workers=0, use_cache=False)
-    t_before, ref = timed(lambda: baseline_loop(data, bb, baseline_bs))
-    print(f"  {'config':<28} {'seconds':>8} {'img/s':>8} {'ratio':>6}  load", flush=True)
-    print(f"  {'baseline (before)':<28} {t_before:8.2f} {data.n / t_before:8.1f} {'':>6}  {load()}", flush=True)
-    results = []
-    for bs in batch_sizes:
-        first_feats = None
-        for w in workers:
-            t, f = timed(lambda: extract_features(data, bb, batch_size=bs, num_workers=w, use_cache=False))  # noqa: B023
-            if first_feats is None:
-                first_feats = f
-            same = bool(np.array_equal(f, first_feats))
+    t_tr, t_model = breakdown(data, bb, configs[0][1])
+    print(f"  one process, batch {configs[0][1]}: load + transform {data.n / t_tr:.0f} img/s, model "
+          f"{data.n / t_model:.1f} img/s: the transform is {t_tr / (t_tr + t_model):.0%} of the time, the most that "
+          f"workers can take off (load {load()})", flush=True)
+    rows.append({"model": label, "n": data.n, "transform_s": t_tr, "model_s": t_model, "load": load()})
+    print(f"  {'config':<24} {'img/s':>8} {'baseline':>9} {'ratio':>6}  {'pairs (ratio)':<14} {'CPU ms/img':>10}"
+          f"  load", flush=True)
+    ref = None
+    by_bs = {}
+    for w, bs in configs:
+        pairs, cpu = [], []
+        for _ in range(repeats):
+            t_base, f_base = timed(lambda: baseline_loop(data, bb, baseline_bs))
+            t, f = timed(lambda: extract_features(data, bb, batch_size=bs, num_workers=w, use_cache=False),  # noqa: B023
+                         cpu)
+            pairs.append((t_base, t))
+            ref = f_base if ref is None else ref
+            same = bool(np.array_equal(f, by_bs.setdefault(bs, f)))
             diff = float(np.abs(f - ref).max())
             checks.append(same and diff <= 1e-4 * max(1.0, float(np.abs(ref).max())))
-            results.append((bs, w, t, same, diff, load()))
-            print(f"  {f'workers {w}, batch {bs}':<28} {t:8.2f} {data.n / t:8.1f} {'':>6}  {load()}", flush=True)
-    t_after, _ = timed(lambda: baseline_loop(data, bb, baseline_bs))
-    t_base = (t_before + t_after) / 2
-    base_rate = data.n / t_base
-    print(f"  {'baseline (after)':<28} {t_after:8.2f} {data.n / t_after:8.1f} {'':>6}  {load()}")
-    print(f"  summary, ratio = img/s over the baseline's mean ({base_rate:.1f} img/s, "
-          f"{t_before:.2f} s / {t_after:.2f} s):")
-    rows.append({"model": label, "n": data.n, "config": "baseline", "batch_size": baseline_bs, "workers": None,
-                 "seconds": t_base, "seconds_before_after": [t_before, t_after], "img_per_s": base_rate,
-                 "ratio": 1.0})
-    for bs, w, t, same, diff, ld in results:
-        rate = data.n / t
-        print(f"  {f'workers {w}, batch {bs}':<28} {t:8.2f} {rate:8.1f} {rate / base_rate:6.2f}  {ld}"
-              f"   (= workers {workers[0]}: {same}; max |Δ| vs baseline {diff:.1e})", flush=True)
-        rows.append({"model": label, "n": data.n, "config": "extract_features", "batch_size": bs, "workers": w,
-                     "seconds": t, "img_per_s": rate, "ratio": rate / base_rate, "load": ld, "identical": same,
-                     "max_abs_diff_vs_baseline": diff})
+        ratio = float(np.median([tb / tc for tb, tc in pairs]))
+        rate = data.n / float(np.median([tc for _, tc in pairs]))
+        base = data.n / float(np.median([tb for tb, _ in pairs]))
+        detail = ", ".join(f"{tb / tc:.2f}" for tb, tc in pairs)
+        cpu_ms = 1000 * float(np.median(cpu)) / data.n
+        print(f"  {f'workers {w}, batch {bs}':<24} {rate:8.1f} {base:9.1f} {ratio:6.2f}  {detail:<14} {cpu_ms:10.1f}"
+              f"  {load()}"
+              f"   (same features as the first run at batch {bs}: {same}; max |Δ| vs baseline {diff:.1e})",
+              flush=True)
+        rows.append({"model": label, "n": data.n, "workers": w, "batch_size": bs, "img_per_s": rate,
+                     "baseline_img_per_s": base, "ratio": ratio, "pairs_seconds": pairs, "cpu_ms_per_img": cpu_ms,
+                     "load": load(),
+                     "identical": same, "max_abs_diff_vs_baseline": diff})
 
 
 def write_folder(root: Path, n: int, size: int = 256) -> None:
@@ -139,7 +171,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=60_000, help="images per configuration (the first N of the root)")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 64, 128])
+    p.add_argument("--batch-sizes", type=int, nargs="*", default=[32, 128],
+                   help="other batch sizes for resnet18, timed with 0 workers (the workers use the default, 64)")
+    p.add_argument("--repeats", type=int, default=2, help="baseline → configuration pairs per configuration")
     p.add_argument("--baseline-batch", type=int, default=256, help="the old default batch size")
     p.add_argument("--no-mnist", action="store_true", help="skip mnist_cnn on mnist5k")
     p.add_argument("--folder", type=int, default=2000, help="JPEGs in the image-folder part (0: skip it)")
@@ -168,18 +202,20 @@ def main(argv=None) -> int:
         torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
         bb = get_backbone("resnet18", weights=weights)
         print(f"resnet18 default batch size {default_batch_size(bb)}; weights: user file {weights.name}")
-        sweep("resnet18", first(cifar, args.n), bb, args.workers, args.batch_sizes, args.baseline_batch, rows,
-              checks)
+        bs0 = default_batch_size(bb)
+        configs = [(w, bs0) for w in args.workers] + [(0, b) for b in args.batch_sizes if b != bs0]
+        sweep("resnet18", first(cifar, args.n), bb, configs, args.baseline_batch, args.repeats, rows, checks)
+        cnn_configs = [(w, 256) for w in args.workers]
         if not args.no_mnist:
             mnist = get_dataset("mnist5k")
-            sweep("mnist_cnn", mnist, get_backbone("mnist_cnn"), args.workers, [256], args.baseline_batch, rows,
-                  checks)
+            sweep("mnist_cnn", mnist, get_backbone("mnist_cnn"), cnn_configs, args.baseline_batch, args.repeats,
+                  rows, checks)
         if args.folder:
             write_folder(tmp / "folder", args.folder)
             folder = get_dataset("imagefolder", path=str(tmp / "folder"), image_size=224)
             print(f"\nimage folder: {folder.n} JPEGs 256×256, read at 224 (decode + crop + resize per image)")
-            sweep("mnist_cnn on an image folder", folder, get_backbone("mnist_cnn"), args.workers, [256],
-                  args.baseline_batch, rows, checks)
+            sweep("mnist_cnn on an image folder", folder, get_backbone("mnist_cnn"), cnn_configs,
+                  args.baseline_batch, args.repeats, rows, checks)
         bench_cache(60_000, 512, tmp, rows)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -267,29 +267,30 @@ def test_cifar_with_resnet18_workers_and_direct_forward_agree(cifar_resnet, tmp_
     np.testing.assert_array_equal(extract_features(data, bb, cache_dir=tmp_path), f0)  # cache hit
 
 
-def _children_gone(deadline_s: float = 60.0) -> bool:
+def _workers_gone(before: set, deadline_s: float = 60.0) -> bool:
+    """True once no multiprocessing child started after ``before`` was taken is left (a condition with a deadline)."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
-        if not multiprocessing.active_children():
+        if not set(multiprocessing.active_children()) - before:
             return True
         time.sleep(0.05)
     return False
 
 
 def test_stop_with_workers_shuts_them_down_and_caches_nothing(small, tmp_path):
-    assert _children_gone()  # nothing left from earlier tests
+    before = set(multiprocessing.active_children())
     calls = []
 
     def stop():
         calls.append(1)
         if len(calls) == 3:
-            assert len(multiprocessing.active_children()) == 2  # the workers are running meanwhile
+            assert len(set(multiprocessing.active_children()) - before) == 2  # the workers run meanwhile
         return len(calls) > 3
 
     with pytest.raises(StoppedError) as e:
         extract_features(small, "mnist_cnn", batch_size=50, num_workers=2, cache_dir=tmp_path, should_stop=stop)
     assert "after 150 of 500" in e.value.message
-    assert _children_gone()
+    assert _workers_gone(before)
     assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
 
 
@@ -305,10 +306,11 @@ def test_an_error_in_a_worker_arrives_as_itself(tmp_path, workers):
     data = ImageDataset(name="files", labels=np.arange(11) % 2, class_names=("a", "b"), split=np.full(11, 2),
                         paths=tuple(paths), image_size=28, loader=_loader)
     assert default_num_workers(data) == max(0, min(4, (os.cpu_count() or 1) - 1))
+    before = set(multiprocessing.active_children())
     with pytest.raises(DataUnavailableError) as e:
         extract_features(data, "mnist_cnn", batch_size=4, num_workers=workers, cache_dir=tmp_path)
     assert e.value.message == "/img/bad.png disappeared" and e.value.hint == "put it back"  # no traceback text
-    assert _children_gone()
+    assert _workers_gone(before)
     assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
 
 
