@@ -209,7 +209,7 @@ def default_num_workers(dataset) -> int:
 
 def default_batch_size(backbone) -> int:
     """256 for small inputs (the bundled 28×28 CNN); 64 for 224-pixel ImageNet models: as fast on the CPU and a
-    quarter of the memory (a batch of 256 through resnet18 needs about 2 GB of activations)."""
+    quarter of the memory (one resnet18 forward pass grows the peak memory by 0.46 GB at batch 64, 1.74 GB at 256)."""
     return 256 if _backbone(backbone).input_size <= 64 else 64
 
 
