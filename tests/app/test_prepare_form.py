@@ -46,9 +46,9 @@ def test_backbones_and_prepare_button_follow_the_dataset(fresh, hub, tmp_path):
     assert any(c.value.startswith("Not offered: mnist_cnn") and "28×28 grey" in c.value for c in at.caption)
     assert "data not found" in blocked(at) and "cifar-10-batches-py" in blocked(at)  # default root is empty
 
-    root = tmp_path / "cifar"
+    root = fresh / "data" / "my_cifar"  # typed paths must lie in a data folder (the home's data/ by default)
     write_cifar10(root, per_batch=2)
-    at.text_input(key="hv_cifar_root").input(str(root)).run()
+    at.text_input(key="hv_ds_cifar_root").input(str(root)).run()
     reason = blocked(at)
     assert "weights not on disk" in reason and str(hub) in reason and "upload" in reason
 
@@ -67,6 +67,8 @@ def test_backbones_and_prepare_button_follow_the_dataset(fresh, hub, tmp_path):
     at.selectbox(key="hv_ds").set_value("imagefolder").run()
     assert offered(at, "imagefolder")[-1] == "mnist_cnn"  # offered last: user files may be grey digits
     assert "no path given" in blocked(at)
-    at.text_input(key="hv_ds_path").input(str(tmp_path / "missing")).run()
+    at.text_input(key="hv_ds_path").input(str(fresh / "data" / "missing")).run()
     assert "data not found" in blocked(at)
+    at.text_input(key="hv_ds_path").input(str(tmp_path / "elsewhere")).run()  # outside the data folders
+    assert "not in a data folder" in blocked(at)
     assert problems(at) == []
