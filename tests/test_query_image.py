@@ -283,3 +283,30 @@ def test_placement_known_answers():
     np.testing.assert_allclose(p.xy, layout[order].mean(axis=0))
     with pytest.raises(InvalidInputError):
         place_by_neighbours(new[:8], map_bits, layout)
+
+
+def test_an_image_folder_file_given_as_bytes_gives_back_its_stored_z(tmp_path):
+    """Colour runs: an upload goes through the dataset reader's own crop and resize, then the backbone's own
+    transform — one of the folder's files, given as bytes, is encoded exactly as `prepare` encoded it."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "folder"
+    for c, tint in enumerate(((200, 40, 40), (40, 40, 200), (40, 200, 40))):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(12):
+            noise = rng.integers(0, 55, (30 + 2 * i, 44, 3))
+            Image.fromarray((np.array(tint) + noise).astype(np.uint8)).save(root / f"class{c}" / f"{i}.png")
+    ws = Workspace(tmp_path / "home")
+    run = ws.prepare("imagefolder", dataset_options={"path": str(root), "image_size": 32}, bit_lengths=(16,),
+                     head_options={"epochs": 2})
+    model = Q.load_run_model(ws.store, run.key)
+    assert not model.recipe.drawable and model.recipe.size == 32
+    embs, fitted = Q.stored_inputs(ws, run.key)
+    emb = embs[16]
+    ds = ws.load_dataset(run.key)
+    for row in np.flatnonzero(emb.split == 2)[:4]:
+        data = open(ds.paths[emb.ids[row]], "rb").read()
+        res = Q.query_image(model, data, embs, fitted, k=5)
+        np.testing.assert_allclose(res.z[16], emb.z[row], rtol=0, atol=1e-5)
+        r = res.result(16, "sign")
+        assert r.distances[0] == 0  # its own code is in the database
+        assert row in r.rows or (r.distances == 0).all()  # itself, unless more equal codes come first
