@@ -138,9 +138,14 @@ def query_map(key: str, n_bits: int, result) -> None:
     place = place_by_neighbours(r.bits, bits, xy)
     title = f"{n_bits}-bit codes, {qs[qid].label}" + ("" if is_umap else " — PCA" + (
         ", UMAP computing…" if maps.umap_enabled() else ""))
-    base = maps.map_figure(xy, data.labels, tuple(emb.class_names), None, data.rows, None, title,
-                           tuple(int(x) for x in r.rows), "")
-    fig = go.Figure(base)  # the cached figure stays untouched
+    # the map itself is the cached figure (the same for every drawing); rings and the star are added to a copy
+    base = maps.map_figure(xy, data.labels, tuple(emb.class_names), None, data.rows, None, title, None, "")
+    fig = go.Figure(base)
+    shown = [p for p in (data.position(int(row)) for row in r.rows) if p is not None]
+    if shown:
+        fig.add_trace(go.Scatter(x=xy[shown, 0], y=xy[shown, 1], mode="markers", name=f"its top {len(r.rows)}",
+                                 marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color=NEUTRAL, width=2)),
+                                 hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=[place.xy[0]], y=[place.xy[1]], mode="markers", name="your image",
                              marker=dict(size=20, symbol="star", color="#F0E442", line=dict(color=NEUTRAL, width=2)),
                              hovertemplate="your image<extra></extra>"))
