@@ -24,7 +24,8 @@ with right:
     k = draw.top_k()
 if data is None:
     st.stop()
-result = attempt(draw.run_query, ctx.key, data, name, k, ctx.run.bit_lengths, what="encoding your image")
+inputs = draw.run_inputs(ctx.run)
+result = attempt(draw.run_query, ctx.key, data, name, k, inputs, what="encoding your image")
 with right:
     draw.seen(result, model.recipe)
 
@@ -32,4 +33,4 @@ class_names = draw.class_names(ctx.key, ctx.n_bits)
 draw.results(ctx.key, result, class_names)
 
 st.subheader(f"Where it falls on the {ctx.n_bits}-bit codes map")
-draw.query_map(ctx.key, ctx.n_bits, result)
+draw.query_map(ctx.key, ctx.n_bits, result, inputs)

@@ -31,10 +31,11 @@ def need_model(key: str):
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _database(home: str, key: str, n_bits: int, qid: str, stamp: str):
+def _database(home: str, key: str, n_bits: int, qid: str, stamp: str, _fitted):
+    """Database codes of one quantizer (keyed by its id and stamp; the FittedQuantizer itself is not hashed)."""
     from hashviz.session.query_image import database_codes
 
-    return database_codes(cache.embeddings(key, n_bits), cache.quantizers(key, n_bits)[qid].quantizer)
+    return database_codes(cache.embeddings(key, n_bits), _fitted.quantizer)
 
 
 def image_input(recipe) -> tuple[bytes | None, str]:
@@ -71,17 +72,26 @@ def top_k() -> int:
     return k
 
 
-def run_query(key: str, data: bytes, name: str, k: int, bit_lengths):
-    """:func:`hashviz.session.query_image.query_image` on the run's cached embeddings and quantizers (sign,
-    ITQ, HQ, the head's paired ones and every live fit), the database codes cached per quantizer."""
+def run_inputs(run) -> tuple[dict, dict, dict]:
+    """(n_bits → embeddings, n_bits → {id: FittedQuantizer}, n_bits → {id: database codes}) of the run for every
+    bit length: sign, ITQ, HQ, the quantizers ``prepare`` stored (their names come from the run's config, which
+    saves re-reading the run from the store once per bit length on every drawing) and every live fit."""
+    home, key = cache.home(), run.key
+    names = tuple(dict.fromkeys(("sign", "itq", "hq") + tuple(run.config.get("quantizers") or ())))
+    embs = {b: cache.embeddings(key, b) for b in run.bit_lengths}
+    qs = {b: cache.quantizers(key, b, names) for b in run.bit_lengths}
+    db = {b: {qid: _database(home, key, int(b), qid, cache.stamp(f), f) for qid, f in qs[b].items()}
+          for b in run.bit_lengths}
+    return embs, qs, db
+
+
+def run_query(key: str, data: bytes, name: str, k: int, inputs):
+    """:func:`hashviz.session.query_image.query_image` on :func:`run_inputs` (the database codes cached per
+    quantizer)."""
     from hashviz.session.query_image import query_image
 
-    home = cache.home()
-    embs = {b: cache.embeddings(key, b) for b in bit_lengths}
-    qs = {b: cache.quantizers(key, b) for b in bit_lengths}
-    db = {b: {qid: _database(home, key, int(b), qid, cache.stamp(f)) for qid, f in qs[b].items()}
-          for b in bit_lengths}
-    return query_image(_model(home, key), data, embs, qs, k=k, name=name, database=db)
+    embs, qs, db = inputs
+    return query_image(_model(cache.home(), key), data, embs, qs, k=k, name=name, database=db)
 
 
 def seen(result, recipe) -> None:
@@ -108,7 +118,7 @@ def results(key: str, result, class_names) -> None:
                 st.caption(f"code: `{r.code}`")
 
 
-def query_map(key: str, n_bits: int, result) -> None:
+def query_map(key: str, n_bits: int, result, inputs) -> None:
     """The codes map of Codes & embeddings (same points, same cached layout) with the image placed on it by
     nearest neighbours in code space (:func:`hashviz.viz.placement.place_by_neighbours`), its top k ringed."""
     import plotly.graph_objects as go
@@ -117,8 +127,7 @@ def query_map(key: str, n_bits: int, result) -> None:
     from hashviz.viz.figures import NEUTRAL
     from hashviz.viz.placement import place_by_neighbours
 
-    emb = cache.embeddings(key, n_bits)
-    qs = cache.quantizers(key, n_bits)
+    emb, qs = inputs[0][n_bits], inputs[1][n_bits]
     ids = list(qs)
     init_from_param(MAP_Q, "map", str, ids)
     if st.session_state.get(MAP_Q) not in ids:
