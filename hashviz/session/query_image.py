@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,24 @@ def no_model_error(key: str) -> InvalidInputError:
         "cannot be turned into a code",
         "prepare a run from images and query that one (Data & model → Prepare default, or `hashviz prepare`; "
         "`hashviz query IMAGE` without --run prepares the default mnist5k run)")
+
+
+@contextmanager
+def few_threads(n_rows: int, limit: int = 64):
+    """One torch thread while a few rows go through a model: on a busy 2-core machine two threads made one 28×28
+    digit take 140 ms through the CNN (1 ms on one thread) and the four heads 100 ms. The setting is process-wide
+    (as in head training, hashviz.heads.train) and restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if n_rows > limit or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass
@@ -59,20 +78,12 @@ class RunModel:
         return prepare_image(data, self.recipe, name=name)
 
     def features(self, images: np.ndarray) -> np.ndarray:
-        """Backbone features of dataset-like uint8 images, float32 (n, d) — :func:`extract_features`'s steps. A few
-        images run on one torch thread: on a busy machine two threads made one 28×28 digit take 140 ms, not 1 ms."""
+        """Backbone features of dataset-like uint8 images, float32 (n, d) — :func:`extract_features`'s steps."""
         import torch
 
         images = np.asarray(images)
-        threads = torch.get_num_threads()
-        if len(images) <= 64 and threads != 1:
-            torch.set_num_threads(1)
-        try:
-            with torch.inference_mode():
-                feats = self.model(self.backbone.transform(images))
-        finally:
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
+        with few_threads(len(images)), torch.inference_mode():
+            feats = self.model(self.backbone.transform(images))
         return feats.float().cpu().numpy()
 
     def head_embed(self, features: np.ndarray, n_bits: int) -> np.ndarray:
@@ -83,7 +94,8 @@ class RunModel:
             raise InvalidInputError(f"the run has no head for {n_bits} bits",
                                     f"its bit lengths: {', '.join(map(str, self.bit_lengths))}")
         head, loss = self.heads[int(n_bits)]
-        return embed_features(head, loss, features)
+        with few_threads(len(features)):
+            return embed_features(head, loss, features)
 
     def embed(self, images: np.ndarray, n_bits: int) -> np.ndarray:
         """z of dataset-like uint8 images for the head of ``n_bits``: float32 (n, n_bits)."""
