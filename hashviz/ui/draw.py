@@ -48,6 +48,8 @@ def image_input(recipe) -> tuple[bytes | None, str]:
     if source == "draw":
         from streamlit_drawable_canvas import st_canvas
 
+        st.space("small")  # room for the canvas toolbar, which floats above its top edge
+
         res = st_canvas(stroke_width=STROKE, stroke_color="#000000", background_color="#FFFFFF",
                         width=CANVAS_SIZE, height=CANVAS_SIZE, drawing_mode="freedraw", return_image_data=True,
                         update_streamlit=True, key=CANVAS)
