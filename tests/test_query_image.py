@@ -2,7 +2,8 @@
 pixels give back its stored z and codes; an MNIST digit exported white on black and the same digit as a black-on-
 white 280×280 RGBA canvas give the same 32-bit code and mostly their class; a synthetic "1" finds 1s; neighbours
 equal a brute-force ranking; the CLI prints what the library finds; embeddings-file runs and bad files are refused
-clearly. One mnist5k run (bundled CNN, CEL heads at 16 and 32 bits, 2 head epochs) is prepared per module."""
+clearly. One mnist5k run (bundled CNN, CEL heads at 16 and 32 bits, 2 head epochs) is prepared per module: the
+tests that use it (or prepare a run of their own) are marked slow (`make test-fast` skips them)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def first_query_of_each_class(emb) -> list[int]:
     return [int(q[emb.labels[q] == c][0]) for c in range(10)]
 
 
+@pytest.mark.slow
 def test_dataset_pixels_reproduce_stored_z_and_codes(model, inputs, mnist):
     embs, fitted = inputs
     rows = np.concatenate([np.flatnonzero(embs[16].mask("query"))[:150],
@@ -90,6 +92,7 @@ def test_dataset_pixels_reproduce_stored_z_and_codes(model, inputs, mnist):
             assert np.array_equal((t_new >= 0)[clear], (t_old >= 0)[clear]), f.id
 
 
+@pytest.mark.slow
 def test_one_image_alone_gives_its_stored_z(model, inputs, mnist):
     """The page encodes one image at a time (one torch thread): still the stored z."""
     emb = inputs[0][32]
@@ -98,6 +101,7 @@ def test_one_image_alone_gives_its_stored_z(model, inputs, mnist):
     np.testing.assert_allclose(z, emb.z[row], rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_png_and_canvas_export_of_a_query_digit_agree_and_find_its_class(model, inputs, mnist):
     embs, fitted = inputs
     emb = embs[32]
@@ -115,6 +119,7 @@ def test_png_and_canvas_export_of_a_query_digit_agree_and_find_its_class(model, 
     assert np.mean(mostly) >= 8 and min(mostly) >= 4, mostly  # the top 10 is mostly the digit's class
 
 
+@pytest.mark.slow
 def test_a_smoothly_enlarged_canvas_digit_still_finds_its_class(model, inputs, mnist):
     embs, fitted = inputs
     emb = embs[32]
@@ -127,6 +132,7 @@ def test_a_smoothly_enlarged_canvas_digit_still_finds_its_class(model, inputs, m
     assert np.mean(hits) >= 8, hits
 
 
+@pytest.mark.slow
 def test_a_thick_vertical_stroke_is_retrieved_as_ones(model, inputs):
     embs, fitted = inputs
     canvas = np.full((280, 280, 4), 255, np.uint8)
@@ -137,6 +143,7 @@ def test_a_thick_vertical_stroke_is_retrieved_as_ones(model, inputs):
         assert ones >= 8 and r.predicted == (1,), (r.n_bits, r.quantizer, embs[r.n_bits].labels[r.rows])
 
 
+@pytest.mark.slow
 def test_neighbours_equal_a_brute_force_ranking(inputs):
     embs, fitted = inputs
     emb = embs[16]
@@ -167,6 +174,7 @@ def test_majority_known_answers():
     assert Q.majority(np.zeros(0, np.int64), 3) == ((), 0)
 
 
+@pytest.mark.slow
 def test_embeddings_file_run_has_no_model(tmp_path):
     from hashviz.embeddings import Embeddings
     from tests.helpers import clustered_embeddings
@@ -185,6 +193,7 @@ def test_embeddings_file_run_has_no_model(tmp_path):
 
 
 # ---- the CLI ---------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_json_is_what_the_library_finds(tmp_path, capsys, home, key, model, inputs, mnist):
     embs, fitted = inputs
     emb = embs[32]
@@ -205,6 +214,7 @@ def test_cli_json_is_what_the_library_finds(tmp_path, capsys, home, key, model, 
     assert out["run"] == key and out["top_k"] == 10 and out["seen"]["shape"] == [28, 28]
 
 
+@pytest.mark.slow
 def test_cli_text_bits_quantizers_and_run_name(tmp_path, capsys, home, key, ws):
     canvas = np.full((280, 280), 255, np.uint8)
     canvas[40:240, 125:155] = 0
@@ -222,6 +232,7 @@ def test_cli_text_bits_quantizers_and_run_name(tmp_path, capsys, home, key, ws):
 
 @pytest.mark.parametrize(("content", "words"), [
     (b"", "is empty"), (b"GIF89a but not really", "not"), (None, "1×1 pixels"), ("missing", "not found")])
+@pytest.mark.slow
 def test_cli_bad_files(tmp_path, capsys, home, key, content, words):
     path = tmp_path / "bad.png"
     if content is None:
@@ -233,6 +244,7 @@ def test_cli_bad_files(tmp_path, capsys, home, key, content, words):
     assert words in err and "hint:" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_cli_refuses_bit_lengths_the_run_lacks(tmp_path, capsys, home, key):
     path = tmp_path / "x.png"
     path.write_bytes(png(np.eye(28, dtype=np.uint8) * 255))
@@ -240,6 +252,7 @@ def test_cli_refuses_bit_lengths_the_run_lacks(tmp_path, capsys, home, key):
     assert "no 64-bit codes" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_without_run_prepares_the_default_config(tmp_path, capsys):
     """No --run: the run of --dataset/--backbone/--head is prepared (here digits, 16 bits) and queried."""
     canvas = np.full((100, 100), 255, np.uint8)
@@ -285,6 +298,7 @@ def test_placement_known_answers():
         place_by_neighbours(new[:8], map_bits, layout)
 
 
+@pytest.mark.slow
 def test_an_image_folder_file_given_as_bytes_gives_back_its_stored_z(tmp_path):
     """Colour runs: an upload goes through the dataset reader's own crop and resize, then the backbone's own
     transform — one of the folder's files, given as bytes, is encoded exactly as `prepare` encoded it."""

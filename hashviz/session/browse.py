@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashviz.embeddings import Embeddings
+from hashviz.quantize.base import Quantizer
 
 DISPLAY_TIES = ("expected", "stable", "optimistic", "pessimistic", "random")
 
@@ -32,7 +33,7 @@ def database_rows(emb: Embeddings, query_row: int) -> np.ndarray:
     return db[db != int(query_row)]
 
 
-def rank(emb: Embeddings, quantizer, query_row: int, k: int = 10, ties: str = "expected",
+def rank(emb: Embeddings, quantizer: Quantizer, query_row: int, k: int = 10, ties: str = "expected",
          seed: int = 0) -> Ranking:
     """Top ``k`` by Hamming distance; inside equal distances the order follows ``ties``: "stable" (database
     order; also used to *display* "expected", whose AP is the exact expectation over random orders),

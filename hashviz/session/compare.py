@@ -18,20 +18,16 @@ from hashviz.embeddings import Embeddings
 
 
 def score(emb: Embeddings, fitted, *, top_k: int = 1000, ties: str = "expected", radius: int = 2,
-          similarity=None) -> dict:
-    """One table row for the :class:`~hashviz.session.runs.FittedQuantizer` ``fitted``: its Evaluation plus the
-    optimistic/pessimistic tie bounds of mAP@all (and the hierarchical score when the run's dataset has a label
-    hierarchy: ``similarity``). ``quantizer`` is the id, ``label`` the display name."""
+          similarity=None, protocol: str = "hashviz", protocol_k=None) -> dict:
+    """One table row for the :class:`~hashviz.session.runs.FittedQuantizer` ``fitted``: its Evaluation under
+    ``protocol`` (one counting pass gives every score and the optimistic/pessimistic tie bounds of mAP), plus the
+    hierarchical score when the run's dataset has a label hierarchy (``similarity``). ``quantizer`` is the id,
+    ``label`` the display name."""
     from hashviz.evaluate import evaluate
-    from hashviz.retrieval.metrics import mean_average_precision
 
-    quantizer = fitted.quantizer
-    ev = evaluate(emb, fitted.id, top_k=top_k, ties=ties, radius=radius, fitted=quantizer, similarity=similarity)
-    q, db = emb.part("query"), emb.part("database")
-    qc, dc = quantizer.encode(q.z), quantizer.encode(db.z)
-    lo = mean_average_precision(qc, dc, q.labels, db.labels, ties="pessimistic")
-    hi = mean_average_precision(qc, dc, q.labels, db.labels, ties="optimistic")
-    return {**ev.to_dict(), "label": fitted.label, "map_pessimistic": float(lo), "map_optimistic": float(hi)}
+    ev = evaluate(emb, fitted.id, top_k=top_k, ties=ties, radius=radius, fitted=fitted.quantizer,
+                  similarity=similarity, protocol=protocol, protocol_k=protocol_k)
+    return {**ev.to_dict(), "label": fitted.label}
 
 
 def table_rows_by_label(rows: list[dict]) -> list[dict]:
@@ -153,8 +149,8 @@ def export_npz(emb: Embeddings, quantizers: Mapping[str, object], meta: Mapping 
         q = f.quantizer
         s = _safe(name)
         arrays[f"codes_{s}"] = q.encode(emb.z)
-        arrays[f"rotation_{s}"] = np.asarray(q.rotation_, dtype=np.float64)
-        arrays[f"mean_{s}"] = np.asarray(getattr(q, "mean_", np.zeros(emb.dim)), dtype=np.float64)
+        state = q.state()
+        arrays[f"rotation_{s}"], arrays[f"mean_{s}"] = state["rotation"], state["mean"]
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()

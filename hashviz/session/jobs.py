@@ -82,7 +82,8 @@ class PrepareJob:
             self.status, self.error = "failed", e
         except Exception as e:  # unexpected: short message for the page, the traceback to the log
             log.error("prepare failed:\n%s", traceback.format_exc())
-            self.status, self.message = "failed", f"{type(e).__name__}: {e}"
+            # the page shows the type only: the text of an unexpected error may quote a file's content
+            self.status, self.message = "failed", type(e).__name__
         finally:
             self.finished = time.time()
 
@@ -131,6 +132,11 @@ class SessionObjects:
     def pop(self, session: str, name: str):
         with self._lock:
             return self._items.get(session, {}).pop(name, None)
+
+    def items(self) -> list[tuple[str, object]]:
+        """Every (session id, object) held."""
+        with self._lock:
+            return [(sid, obj) for sid, objs in self._items.items() for obj in objs.values()]
 
     def names(self, session: str) -> list[str]:
         with self._lock:

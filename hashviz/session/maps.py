@@ -9,12 +9,12 @@ import numpy as np
 
 from hashviz.codes import to_bits
 from hashviz.embeddings import Embeddings
-from hashviz.quantize.base import quantization_error, sphere_rows
+from hashviz.quantize.base import Quantizer, quantization_error, sphere_rows
 from hashviz.session.browse import neighbours
 from hashviz.viz.project import MAX_POINTS, subsample
 
 
-def point_errors(quantizer, z: np.ndarray) -> np.ndarray:
+def point_errors(quantizer: Quantizer, z: np.ndarray) -> np.ndarray:
     """Quantization error of each row (:func:`hashviz.quantize.base.quantization_error` per row)."""
     return quantization_error(quantizer.transform(z), axis=1)
 
@@ -32,7 +32,7 @@ class MapData:
     bits_after: np.ndarray
 
     @classmethod
-    def build(cls, emb: Embeddings, before, after, max_points: int = MAX_POINTS) -> MapData:
+    def build(cls, emb: Embeddings, before: Quantizer, after: Quantizer, max_points: int = MAX_POINTS) -> MapData:
         rows = subsample(emb.n, max_points)
         z = emb.z[rows]
         return cls(emb=emb, rows=rows, z=z, labels=None if emb.multilabel else emb.labels[rows],
@@ -63,6 +63,6 @@ class MapData:
         rel = (lab[rows] & lab[anchor]).any(axis=1) if self.emb.multilabel else lab[rows] == lab[anchor]
         return rows, dist, np.asarray(rel, dtype=bool)
 
-    def coordinates(self, quantizer) -> np.ndarray:
+    def coordinates(self, quantizer: Quantizer) -> np.ndarray:
         """Rotated coordinates rescaled to norm √n_bits (the two-coordinate view)."""
         return sphere_rows(quantizer.transform(self.z))

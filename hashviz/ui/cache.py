@@ -108,27 +108,23 @@ def fitted(key: str, n_bits: int, name: str, options_json: str = "{}"):
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _checkpoint(home: str, key: str, n_bits: int, label: str, stamp: float) -> FittedQuantizer:
+def _live(home: str, key: str, n_bits: int, fit_id: str, saved_at: float, own: bool) -> FittedQuantizer:
+    """A saved live fit as a quantizer (cached per checkpoint: ``saved_at`` changes with every new one)."""
     from hashviz.quantize import make_quantizer
 
-    saved = Workspace(home).load_rotation(key, n_bits, label)
+    saved = Workspace(home).load_live_fit(key, n_bits, fit_id)
     q = make_quantizer("sign", n_bits).set_rotation(saved["rotation"], saved["mean"])
-    return live_fitted(saved, q)
+    return live_fitted(saved, q, own=own)
 
 
-def _checkpoint_quantizer(home: str, key: str, n_bits: int, label: str) -> FittedQuantizer:
-    saved = Workspace(home).load_rotation(key, n_bits, label)
-    return _checkpoint(home, key, n_bits, label, float(saved.get("saved", 0)))
-
-
-def _quantizers(home: str, key: str, n_bits: int, names=None, with_live: bool = True) -> dict:
+def _quantizers(home: str, key: str, n_bits: int, owner: str | None, names=None, with_live: bool = True) -> dict:
     ws = Workspace(home)
     if names is None:
         names = tuple(dict.fromkeys(("sign", "itq", "hq") + ws.stored_quantizer_names(key, n_bits)))
     out = {n: stored_fitted(n, _fitted(home, key, n_bits, n)) for n in names}
     if with_live:
-        for label in ws.list_rotations(key, n_bits):
-            f = attempt(_checkpoint_quantizer, home, key, n_bits, label, stop=False)
+        for fit in ws.live_fits(key, n_bits, owner):
+            f = attempt(_live, home, key, n_bits, fit.fit_id, fit.saved, fit.owner == owner, stop=False)
             if f is not None:
                 out[f.id] = f
     return out
@@ -136,9 +132,11 @@ def _quantizers(home: str, key: str, n_bits: int, names=None, with_live: bool = 
 
 def quantizers(key: str, n_bits: int, names=None, with_live: bool = True) -> dict[str, FittedQuantizer]:
     """Quantizer id → :class:`FittedQuantizer`: those ``prepare`` fitted for the run (sign, ITQ, HQ and the
-    head's paired ones, e.g. random search for SDSH; ``names`` to choose) plus every rotation trained live on this
-    run and bit length (ids ``live:…``)."""
-    return _quantizers(home(), key, int(n_bits), names, with_live)
+    head's paired ones, e.g. random search for SDSH; ``names`` to choose) plus the rotations trained live on this
+    run and bit length that this browser may see — its own and shared ones (ids ``live:<fit id>``)."""
+    from hashviz.ui.sessions import owner
+
+    return _quantizers(home(), key, int(n_bits), owner(), names, with_live)
 
 
 def stamp(f: FittedQuantizer) -> str:
@@ -154,14 +152,19 @@ def thumbs(key: str, n_bits: int, rows, size: int = 56):
 
 
 @st.cache_data(max_entries=256, show_spinner="scoring…")
-def _score_row(home: str, key: str, n_bits: int, qid: str, top_k: int, ties: str, radius: int, stamp: str):
+def _score_row(home: str, key: str, n_bits: int, qid: str, top_k: int, ties: str, radius: int, stamp: str,
+               owner: str):
     from hashviz.session.compare import score
 
-    f = _quantizers(home, key, n_bits)[qid]
+    f = _quantizers(home, key, n_bits, owner, with_live=qid.startswith("live:"))[qid]
     return score(_embeddings(home, key, n_bits), f, top_k=top_k, ties=ties, radius=radius,
                  similarity=_class_similarity(home, key))
 
 
 def score_row(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, ties: str, radius: int) -> dict:
     """One Compare row for ``f`` (cached per home, run, bits, quantizer id, protocol and :func:`stamp`)."""
-    return _score_row(home(), key, int(n_bits), f.id, int(top_k), ties, int(radius), stamp(f))
+    from hashviz.ui.sessions import owner
+
+    # the owner only matters to find a live fit: rows of stored quantizers are shared by every browser
+    who = owner() if f.id.startswith("live:") else ""
+    return _score_row(home(), key, int(n_bits), f.id, int(top_k), ties, int(radius), stamp(f), who)

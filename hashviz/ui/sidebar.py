@@ -49,6 +49,9 @@ def names(all_runs: list[RunInfo]) -> dict[str, str]:
 
 def sidebar() -> Context:
     """Current run, its status and the bit-length switch, on every page."""
+    from hashviz.ui import sessions
+
+    sessions.owner()  # this browser's workspace token stays in the URL on every page (its live fits)
     all_runs = cache.workspace().list_runs()
     keys = [r.key for r in all_runs]
     by_key = {r.key: r for r in all_runs}

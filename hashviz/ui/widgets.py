@@ -8,6 +8,7 @@ import json
 import numpy as np
 import streamlit as st
 
+from hashviz.errors import HashvizError
 from hashviz.session.jobs import PREPARE_JOBS
 from hashviz.session.runs import DEFAULT_BITS, DEFAULT_RUN
 from hashviz.ui import cache, sidebar
@@ -91,16 +92,8 @@ def prepare_form() -> None:
     name = c1.selectbox("Dataset", list(entries), format_func=lambda n: f"{n} — {entries[n].description}",
                         key="hv_ds")
     entry = entries[name]
-    options = {}
-    if entry.needs_path:
-        options["path"] = c1.text_input("Local path (folder or list file)", placeholder="/data/my_images",
-                                        key="hv_ds_path")
-        if name == "listfile":
-            options["root"] = c1.text_input("Image root folder", placeholder="/data/nus-wide/images")
-    elif name.startswith("cifar"):
-        options["root"] = c1.text_input("CIFAR root (leave empty for the default)") or None
-    ok, why = entry.available_offline(**{k: v for k, v in options.items() if v})
-    c1.caption(("available offline: " if ok else "not available: ") + why)
+    with c1:
+        options, refused = dataset_path_inputs(entry)
     bbs = {b.name: b for b in list_backbones()}
     bb = c2.selectbox("Pretrained backbone", list(bbs), format_func=lambda n: f"{n} — {bbs[n].description}")
     weights = c2.file_uploader("…or your own state_dict (.pt/.pth)", type=["pt", "pth"], key="hv_weights")
@@ -109,14 +102,50 @@ def prepare_form() -> None:
     bits = c3.multiselect("Bit lengths", BIT_CHOICES, default=list(DEFAULT_BITS), key="hv_bits_choice")
     with c3.expander("Head training and loss options"):
         head_options = head_options_inputs(head)
-    if st.button("Prepare", type="primary", disabled=not bits or (entry.needs_path and not options.get("path")),
-                 key="hv_prepare"):
+    if st.button("Prepare", type="primary", key="hv_prepare",
+                 disabled=not bits or refused or (entry.needs_path and not options.get("path"))):
         path = None
         if weights is not None:
             path = attempt(cache.workspace().save_weights_upload, weights.getvalue(), weights.name, bb,
                            what="checking the weights file")
         start_prepare({"dataset": name, "dataset_options": options, "backbone": bb, "backbone_weights": path,
                        "head": head, "bit_lengths": sorted(bits), "head_options": head_options})
+
+
+def dataset_path_inputs(entry) -> tuple[dict, bool]:
+    """The path fields of a dataset (folder, list file, image root, CIFAR root) and a caption saying whether the
+    data is there. Paths are confined to the data roots (:func:`hashviz.paths.confine`): one that is not inside
+    them gets one message whatever it names, so the form says nothing about the server's other files.
+    Returns (the options with the resolved paths, refused?)."""
+    ws = cache.workspace()
+    typed = {}
+    if entry.needs_path:
+        typed["path"] = st.text_input("Path in a data folder (image folder or list file)", key="hv_ds_path",
+                                      placeholder="my_images (relative to the data folder) or an absolute path",
+                                      help=_roots_help(ws))
+        if entry.name == "listfile":
+            typed["root"] = st.text_input("Image root folder (in a data folder)", key="hv_ds_root",
+                                          placeholder="nus-wide/images")
+    elif entry.name.startswith("cifar"):
+        typed["root"] = st.text_input("CIFAR root (leave empty for the default)", key="hv_ds_cifar_root",
+                                      help=_roots_help(ws))
+    typed = {k: v.strip() for k, v in typed.items() if v and v.strip()}
+    options = {}
+    for k, v in typed.items():
+        try:
+            options[k] = str(ws.confine(v))
+        except HashvizError as e:
+            st.caption(f"not available: {md_escape(e.message)} — {md_escape(e.hint)}")
+            return {}, True
+    ok, why = entry.available_offline(roots=ws.data_roots(), **options)
+    st.caption(("available offline: " if ok else "not available: ") + md_escape(why))
+    return options, False
+
+
+def _roots_help(ws) -> str:
+    roots = ", ".join(md_escape(r) for r in ws.data_roots())
+    return (f"The app opens files only inside its data folders: {roots}. The operator adds folders with "
+            "HASHVIZ_DATA_ROOTS; the command line opens any path.")
 
 
 def head_options_inputs(head: str) -> dict:
@@ -153,19 +182,30 @@ def head_options_inputs(head: str) -> dict:
 def embeddings_upload() -> None:
     """Bring your own embeddings: checked at once (a bad file is refused with what is wrong), then saved and
     prepared as a run of its own in the background (progress, Stop; it ends with this browser session), and the
-    app switches to it."""
+    app switches to it. Files over the upload limit are opened by path from a data folder instead."""
+    _uploader()
+    embeddings_path()
+
+
+def _uploader() -> None:
     from hashviz.embeddings import EXPECTED_LAYOUT
 
-    up = st.file_uploader("Embeddings file (.npz)", type=["npz"], help=EXPECTED_LAYOUT, key="hv_npz")
+    limit_mb = int(st.get_option("server.maxUploadSize"))
+    bigger = (f"Files up to {limit_mb} MB; for a bigger one, put it in a data folder and open it by path below "
+              "(or use `hashviz prepare --dataset embeddings --path FILE`).")
+    layout = md_escape(EXPECTED_LAYOUT)  # markdown would take 'z_<bits>' for an HTML tag
+    up = st.file_uploader("Embeddings file (.npz)", type=["npz"], help=f"{layout}. {bigger}", key="hv_npz")
     if up is None:
-        st.caption(EXPECTED_LAYOUT)
+        st.caption(f"{layout}. One file can hold several code lengths (z_16, z_32, …): the run gets them "
+                   f"all. {bigger}")
         return
     done = st.session_state.get(UPLOADED)
     if done is not None and done[0] == up.file_id:
         run = cache.workspace().get_run(done[1])
         if run is not None:
             emb = cache.embeddings(run.key, run.bit_lengths[0])
-            st.success(f"{md_escape(up.name)}: {emb.n} rows × {emb.dim} dims; {int(emb.mask('query').sum())} "
+            lengths = ", ".join(str(b) for b in run.bit_lengths)
+            st.success(f"{md_escape(up.name)}: {emb.n} rows, {lengths} bits; {int(emb.mask('query').sum())} "
                        f"queries, {int(emb.mask('database').sum())} database, {int(emb.mask('train').sum())} train "
                        f"— saved as a run (key `{run.key}`).")
             if st.session_state.get(sidebar.RUN) != run.key and st.button("Use it as the current run",
@@ -173,7 +213,7 @@ def embeddings_upload() -> None:
                 sidebar.select_run(run.key, "uploaded")
                 st.rerun()
         return
-    limit = int(st.get_option("server.maxUploadSize")) * 1_000_000
+    limit = limit_mb * 1_000_000
     path = attempt(cache.workspace().save_upload, up.getvalue(), up.name, limit, what="reading the upload",
                    stop=False)
     if path is None:
@@ -181,6 +221,28 @@ def embeddings_upload() -> None:
     st.session_state[UPLOADED] = (up.file_id, None)
     start_prepare({"dataset": "embeddings", "dataset_options": {"path": str(path)}, "source_name": up.name},
                   own=True)
+
+
+def embeddings_path() -> None:
+    """An embeddings file on the server (too big to upload), by its path in a data folder: confined to the data
+    roots, checked from its headers (size up to :func:`hashviz.paths.max_open_bytes`), then imported in the
+    background like an upload."""
+    from hashviz.paths import max_open_bytes
+
+    ws = cache.workspace()
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    text = c1.text_input("…or open an .npz on the server by its path in a data folder", key="hv_npz_path",
+                         placeholder="cifar10_64.npz (relative to the data folder) or an absolute path",
+                         help=_roots_help(ws))
+    if not c2.button("Open", key="hv_npz_open", disabled=not text.strip()):
+        return
+    limit = attempt(max_open_bytes, what="reading HASHVIZ_MAX_OPEN_BYTES", stop=False)
+    path = None if limit is None else attempt(ws.open_embeddings_path, text.strip(), limit,
+                                              what="opening the file", stop=False)
+    if path is None:
+        return
+    start_prepare({"dataset": "embeddings", "dataset_options": {"path": str(path)}, "source_name": path.name,
+                   "max_npz_bytes": limit}, own=True)
 
 
 def remember_import(run_key: str) -> None:

@@ -7,10 +7,15 @@ continuous values use ``cividis``; correlations use the diverging ``RdBu``. Line
 Streamlit's plotly theme, so figures follow the light or dark theme. Relevance is never colour alone: ✓/✗ marks go
 with the green/vermillion borders.
 Scatter plots switch to WebGL (``scattergl``) above :data:`WEBGL_THRESHOLD` points.
+
+Plotly renders a subset of HTML (``<a href>``, ``<b>``, ``<span style>``…) in titles, legends, tick labels,
+annotations and hover text, so every name that reaches one of them (class names, quantizer and run labels, titles
+built from them) goes through :func:`_text` first: user text is shown as text, never as markup.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -26,6 +31,17 @@ DIVERGING = "RdBu"
 WEBGL_THRESHOLD = 10_000
 GREY = "rgba(150,150,150,0.35)"
 NEUTRAL = "#8a8a8a"  # lines and marks readable on light and dark backgrounds (never black or white)
+
+
+def _text(value) -> str:
+    """A name for plotly text (trace names, titles, ticks, annotations, hover): ``&``, ``<`` and ``>`` as entities,
+    which plotly shows as the characters — so a class called ``<a href=…>`` is shown, not made a link."""
+    return html.escape(str(value), quote=False)
+
+
+def _texts(values):
+    """:func:`_text` on the strings of a sequence (numbers stay numbers, so numeric axes stay numeric)."""
+    return None if values is None else [_text(v) if isinstance(v, str) else v for v in values]
 
 
 def class_color(i: int) -> str:
@@ -47,7 +63,7 @@ def quantizer_color(name: str, i: int = 0) -> str:
 def _layout(fig: go.Figure, *, height: int = 360, title: str | None = None, **kw) -> go.Figure:
     """Shared look: the title on top, a horizontal legend in its own strip between title and plot."""
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=75 if title else 30, b=10),
-                      title=dict(text=title, y=0.98, yanchor="top") if title else None,
+                      title=dict(text=_text(title), y=0.98, yanchor="top") if title else None,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), **kw)
     return fig
 
@@ -93,7 +109,7 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
         color = quantizer_color(name, i)
         shapes.append(dict(type="line", xref="x2 domain", yref="y3", x0=0, x1=1, y0=float(value), y1=float(value),
                            line=dict(color=color, dash="dash")))
-        notes.append(dict(xref="x2 domain", yref="y3", x=1, y=float(value), text=f"{name} {value:.3f}",
+        notes.append(dict(xref="x2 domain", yref="y3", x=1, y=float(value), text=f"{_text(name)} {value:.3f}",
                           showarrow=False, xanchor="right", yanchor="bottom", font=dict(color=color)))
     layout = dict(
         xaxis=dict(domain=[0, 0.38], title=dict(text="step")), xaxis2=dict(domain=[0.62, 1], title=dict(text="step")),
@@ -122,7 +138,7 @@ def coordinate_histogram(before: np.ndarray, after: np.ndarray, *, bins: int = 8
     centres, width, densities = _densities(before, after, bins)
     fig = go.Figure()
     for density, name, color in zip(densities, labels, (QUANTIZER_COLORS["sign"], PALETTE[0]), strict=True):
-        fig.add_trace(go.Bar(x=centres, y=density, width=width, name=name, opacity=0.6, marker_color=color))
+        fig.add_trace(go.Bar(x=centres, y=density, width=width, name=_text(name), opacity=0.6, marker_color=color))
     for x in (-1, 1):
         fig.add_vline(x=x, line=dict(color=NEUTRAL, dash="dash", width=1))
     fig.update_layout(barmode="overlay", bargap=0)
@@ -135,7 +151,7 @@ def bit_balance_bars(balances: Mapping[str, np.ndarray]) -> go.Figure:
     fig = go.Figure()
     for i, (name, b) in enumerate(balances.items()):
         b = np.asarray(b, dtype=float)
-        fig.add_trace(go.Bar(x=np.arange(len(b)), y=b, name=name, marker_color=quantizer_color(name, i)))
+        fig.add_trace(go.Bar(x=np.arange(len(b)), y=b, name=_text(name), marker_color=quantizer_color(name, i)))
     fig.add_hline(y=0.5, line=dict(color=NEUTRAL, dash="dash", width=1))
     fig.update_xaxes(title_text="bit")
     fig.update_yaxes(title_text="fraction of +1", range=[0, 1])
@@ -150,11 +166,11 @@ def rotation_distributions(before: np.ndarray, after: np.ndarray, balances: Mapp
     centres, width, densities = _densities(before, after, bins)
     data = []
     for density, name, color in zip(densities, labels, (QUANTIZER_COLORS["sign"], PALETTE[0]), strict=True):
-        data.append(go.Bar(x=centres.round(4), y=density.round(5), width=width, name=name, opacity=0.6,
-                           marker_color=color, legendgroup=name, xaxis="x", yaxis="y"))
+        data.append(go.Bar(x=centres.round(4), y=density.round(5), width=width, name=_text(name), opacity=0.6,
+                           marker_color=color, legendgroup=_text(name), xaxis="x", yaxis="y"))
     for i, (name, b) in enumerate(balances.items()):
         b = np.asarray(b, dtype=float)
-        data.append(go.Bar(x=np.arange(len(b)), y=b.round(4), name=f"{name} (bit balance)",
+        data.append(go.Bar(x=np.arange(len(b)), y=b.round(4), name=f"{_text(name)} (bit balance)",
                            marker_color=quantizer_color(name, i), xaxis="x2", yaxis="y2", offsetgroup=str(i)))
     line = dict(color=NEUTRAL, dash="dash", width=1)
     shapes = [dict(type="line", xref="x", yref="y domain", x0=v, x1=v, y0=0, y1=1, line=line) for v in (-1, 1)]
@@ -186,11 +202,11 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
     Scatter = _scatter_cls(n)
     fig = go.Figure()
     sel = None if selected is None else set(int(i) for i in selected)
-    hover = None if hover is None else np.asarray(hover, dtype=object)
+    hover = None if hover is None else np.asarray(_texts([str(h) for h in hover]), dtype=object)
 
     def add(mask, name, marker, showlegend=True):
         rows = np.flatnonzero(mask)
-        kw = dict(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name, customdata=index[rows],
+        kw = dict(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=_text(name), customdata=index[rows],
                   marker=marker, showlegend=showlegend,
                   hovertemplate="%{text}<extra></extra>" if hover is not None else None,
                   text=None if hover is None else hover[rows])
@@ -202,7 +218,7 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
     if values is not None:
         v = np.asarray(values, dtype=float)
         add(np.ones(n, bool), value_name, dict(size=5, color=v, colorscale=SEQUENTIAL, showscale=True,
-                                              colorbar=dict(title=value_name, thickness=12)), showlegend=False)
+                                              colorbar=dict(title=_text(value_name), thickness=12)), showlegend=False)
     elif labels is not None and np.asarray(labels).ndim == 1:
         labels = np.asarray(labels)
         for c in np.unique(labels):
@@ -234,7 +250,7 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
                        max_points: int = 5000) -> go.Figure:
     """Coordinates ``i`` and ``j`` of the (rescaled) embeddings before vs after rotation, with the four ±1
     corners — the points the codes snap to — and the quadrant lines where a bit flips."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.08)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=_texts(titles), horizontal_spacing=0.08)
     before, after = np.asarray(before), np.asarray(after)
     n = len(before)
     rows = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(0).choice(n, max_points, False))
@@ -244,7 +260,7 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
             for c in np.unique(labels[rows]):
                 r = rows[labels[rows] == c]
                 name = class_names[c] if c < len(class_names) else str(c)
-                fig.add_trace(go.Scattergl(x=U[r, i], y=U[r, j], mode="markers", name=str(name), legendgroup=str(c),
+                fig.add_trace(go.Scattergl(x=U[r, i], y=U[r, j], mode="markers", name=_text(name), legendgroup=str(c),
                                            showlegend=col == 1, marker=dict(size=4, color=class_color(c),
                                                                             opacity=0.7)), row=1, col=col)
         else:
@@ -271,10 +287,10 @@ def map_vs_bits(table, *, metric: str = "map", label: str = "mAP@all") -> go.Fig
     names = list(dict.fromkeys(r["quantizer"] for r in rows))
     for i, name in enumerate(names):
         pts = sorted((r for r in rows if r["quantizer"] == name), key=lambda r: r["n_bits"])
-        fig.add_trace(go.Scatter(x=[r["n_bits"] for r in pts], y=[r[metric] for r in pts], name=str(name),
+        fig.add_trace(go.Scatter(x=[r["n_bits"] for r in pts], y=[r[metric] for r in pts], name=_text(name),
                                  mode="lines+markers", line=dict(color=quantizer_color(name, i))))
     fig.update_xaxes(title_text="bits", tickvals=sorted({r["n_bits"] for r in rows}))
-    fig.update_yaxes(title_text=label)
+    fig.update_yaxes(title_text=_text(label))
     return _layout(fig, height=340, title=f"{label} against code length")
 
 
@@ -283,7 +299,7 @@ def pr_by_radius(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> go.Figu
     fig = go.Figure()
     for i, (name, (precision, recall)) in enumerate(curves.items()):
         r = np.arange(len(precision))
-        fig.add_trace(go.Scatter(x=np.asarray(recall), y=np.asarray(precision), name=str(name), mode="lines+markers",
+        fig.add_trace(go.Scatter(x=np.asarray(recall), y=np.asarray(precision), name=_text(name), mode="lines+markers",
                                  customdata=r, hovertemplate="radius %{customdata}: P %{y:.3f}, R %{x:.3f}",
                                  line=dict(color=quantizer_color(name, i))))
     fig.update_xaxes(title_text="recall", range=[0, 1.02])
@@ -294,8 +310,8 @@ def pr_by_radius(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> go.Figu
 def heatmap(matrix: np.ndarray, *, title: str, x: Sequence | None = None, y: Sequence | None = None,
             zmin: float | None = None, zmax: float | None = None, colorscale: str = SEQUENTIAL,
             colorbar_title: str = "") -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=np.asarray(matrix, dtype=float), x=x, y=y, zmin=zmin, zmax=zmax,
-                               colorscale=colorscale, colorbar=dict(title=colorbar_title, thickness=12)))
+    fig = go.Figure(go.Heatmap(z=np.asarray(matrix, dtype=float), x=_texts(x), y=_texts(y), zmin=zmin, zmax=zmax,
+                               colorscale=colorscale, colorbar=dict(title=_text(colorbar_title), thickness=12)))
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, height=340, title=title)
 
@@ -311,8 +327,8 @@ def similarity_pair(class_similarity: np.ndarray, center_similarity: np.ndarray,
     if S.shape != C.shape or S.ndim != 2 or S.shape[0] != S.shape[1]:
         raise ValueError(f"similarity matrices must be the same square shape, got {S.shape} and {C.shape}")
     n = len(S)
-    names = [str(class_names[i]) if i < len(class_names) else str(i) for i in range(n)]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.14)
+    names = [_text(class_names[i]) if i < len(class_names) else str(i) for i in range(n)]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=_texts(titles), horizontal_spacing=0.14)
     for col, M in ((1, S), (2, C)):
         fig.add_trace(go.Heatmap(z=M.round(4), x=names, y=names, coloraxis="coloraxis",
                                  hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>"), row=1, col=col)
@@ -338,3 +354,37 @@ def bit_balance_heatmap(balances: Mapping[str, np.ndarray], title: str = "bit ba
         M[k, :len(b)] = b
     return heatmap(M, title=title, x=list(range(width)), y=names, zmin=0, zmax=1, colorscale=DIVERGING,
                    colorbar_title="+1")
+
+
+# ---- penalty vs rotation ------------------------------------------------------------------------------------
+def penalty_vs_rotation(sweep, n_bits: int) -> go.Figure:
+    """Two panels for one bit length of a :class:`hashviz.penalty.PenaltySweep`: mAP against λ (log axis) for
+    the sign codes of the penalised heads (λ > 0), and the quantization error against λ beside it; horizontal
+    lines mark λ = 0 with sign, ITQ and HQ (λ = 0 has no place on a log axis). Axis titles name the protocol."""
+    label = sweep.map_label
+    positive = [lam for lam in sweep.lambdas if lam > 0]
+    titles = (f"{label} against {sweep.option}", f"quantization error against {sweep.option}")
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=titles)
+    for col, metric in ((1, "map"), (2, "quantization_error")):
+        if positive and "sign" in sweep.quantizers:
+            ys = [getattr(sweep.cell(lam, n_bits, "sign"), metric) for lam in positive]
+            fig.add_trace(go.Scatter(x=positive, y=ys, mode="lines+markers", name=f"sign, {sweep.option} > 0",
+                                     line=dict(color=quantizer_color("sign")), legendgroup="sign",
+                                     showlegend=col == 1,
+                                     hovertemplate=f"{sweep.option} %{{x:g}}: %{{y:.4f}}<extra>sign</extra>"),
+                          row=1, col=col)
+        if 0.0 in sweep.lambdas:
+            for q, dash in (("sign", "dot"), ("itq", "dash"), ("hq", "solid")):
+                if q not in sweep.quantizers:
+                    continue
+                y = getattr(sweep.cell(0.0, n_bits, q), metric)
+                name = f"{sweep.option} = 0 + {q.upper() if q != 'sign' else 'sign'}"
+                # a horizontal line as a trace (so it has a legend entry and hover), spanning the λ range
+                xs = [min(positive), max(positive)] if positive else [1e-3, 1.0]
+                fig.add_trace(go.Scatter(x=xs, y=[y, y], mode="lines", name=name, legendgroup=name,
+                                         showlegend=col == 1, line=dict(color=quantizer_color(q), dash=dash),
+                                         hovertemplate=f"{name}: {y:.4f}<extra></extra>"), row=1, col=col)
+    fig.update_xaxes(type="log", title_text=f"{sweep.option} (log scale)")
+    fig.update_yaxes(title_text=label, row=1, col=1)
+    fig.update_yaxes(title_text="quantization error", row=1, col=2)
+    return _layout(fig, height=380, title=f"penalty vs rotation: {sweep.head}, {n_bits} bits")

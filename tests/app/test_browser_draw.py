@@ -9,7 +9,16 @@ import time
 
 import pytest
 
-from tests.app.test_browser import TIMINGS, browser, idle, page, run_key, server, shot  # noqa: F401 (fixtures)
+from tests.app.test_browser import (  # noqa: F401 (fixtures)
+    TIMINGS,
+    browser,
+    chromium,
+    idle,
+    page,
+    run_key,
+    server,
+    shot,
+)
 
 pytestmark = pytest.mark.browser
 

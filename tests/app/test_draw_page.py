@@ -11,9 +11,11 @@ import json
 import re
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tests.app.conftest import open_app, problems
+from tests.app.test_user_text import hostile_home  # noqa: F401 (fixture)
 
 PAGE = "pages/6_draw.py"
 
@@ -132,3 +134,32 @@ def test_embeddings_file_run_says_it_has_no_model(fresh, tmp_path):
     assert not at.exception
     assert any("made from an embeddings file" in e.value and "no backbone" in e.value for e in at.error)
     assert any("prepare a run from images" in i.value for i in at.info)
+
+
+# ---- user text: hostile class names and file names stay text (as tests/app/test_user_text.py checks elsewhere) ----
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["imagefolder", "listfile", "cifar10", "npz"])
+def test_hostile_class_names_and_file_names_are_text(hostile_home, monkeypatch, app_env, source):  # noqa: F811
+    from tests.app.test_user_text import NAMES, _shown_somewhere, markup_from_user_data
+
+    home, keys = hostile_home
+    monkeypatch.setenv("HASHVIZ_HOME", str(home))
+    at = open_app(query={"run": keys[source]})
+    at.switch_page(PAGE).run()
+    assert at.session_state["hv_run"] == keys[source]
+    if source == "npz":  # an embeddings file: no model, said as text
+        assert any("made from an embeddings file" in e.value for e in at.error) and not at.exception
+        assert markup_from_user_data(at) == []
+        return
+    assert "hv_draw_source" not in [r.key for r in at.radio]  # not a digit dataset: an upload, no canvas
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    rgb[:, :, 0] = 200
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    name = '<form action="https:evil.example"><input name="pw"><button>Go [x](https:evil.example).png'
+    at.file_uploader(key="hv_draw_upload").set_value((name, buf.getvalue(), "image/png")).run()
+    assert problems(at) == [] and markup_from_user_data(at) == []
+    assert _shown_somewhere(at, NAMES[source])  # the classes of the neighbours, escaped
+    at.file_uploader(key="hv_draw_upload").set_value((name, b"not an image", "image/png")).run()
+    assert markup_from_user_data(at) == []
+    assert any("is not an image" in e.value and "\\<form" in e.value for e in at.error)

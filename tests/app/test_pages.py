@@ -93,18 +93,22 @@ def test_rotation_steps_grow_the_curve_and_a_reload_shows_it(filled):
     status = {m.label: m.value for m in at.metric}
     assert status["status"] == "stopped"
     stopped_len = _curve_rows(at)
-    # a new session (a reload) finds the checkpoint: same curve, status restored
+    me = at.query_params["me"]
+    # a reload (a new session with the same URL, so the same workspace token) finds the checkpoint
     from hashviz.session.jobs import SESSION_OBJECTS
 
     SESSION_OBJECTS.prune(lambda s: False)
-    again = open_app("pages/2_rotation.py")
+    again = open_app("pages/2_rotation.py", query={"me": me})
     assert problems(again) == []
     assert _curve_rows(again) == stopped_len
-    assert "restored" in {m.label: m.value for m in again.metric}["status"]
-    # the result is offered to the other pages
-    cmp = open_app("pages/5_compare.py")
-    assert "live HQ-l2" in set(cmp.dataframe[0].value["quantizer"])
-    again.button(key="hv_rot_reset").click().run()
+    assert {m.label: m.value for m in again.metric}["status"].startswith("stopped at step")
+    # the result is offered to this browser's other pages, named by its settings
+    cmp = open_app("pages/5_compare.py", query={"me": me})
+    assert "live HQ-l2 · lr 0.01 · full batch · 2000 steps" in set(cmp.dataframe[0].value["quantizer"])
+    # … and not to another browser until it is shared
+    other = open_app("pages/5_compare.py")
+    assert not any(q.startswith("live ") for q in other.dataframe[0].value["quantizer"])
+    again.button(key="hv_rot_discard").click().run()
     SESSION_OBJECTS.prune(lambda s: False)
 
 
@@ -288,11 +292,12 @@ def test_other_heads_show_no_similarity_pair(filled):
     assert not any("SHC" in h.value for h in at.subheader)
 
 
-def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path):
+def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path, monkeypatch):
     from hashviz.session.jobs import PREPARE_JOBS
     from hashviz.ui.widgets import JOB
     from tests.data.fakes import write_png
 
+    monkeypatch.setenv("HASHVIZ_DATA_ROOTS", str(tmp_path))  # the app opens paths only inside its data roots
     root = tmp_path / "shapes"
     for c, colour in enumerate(((250, 20, 20), (20, 20, 250), (20, 250, 20))):
         for i in range(10):
