@@ -324,3 +324,17 @@ def test_an_image_folder_file_given_as_bytes_gives_back_its_stored_z(tmp_path):
         r = res.result(16, "sign")
         assert r.distances[0] == 0  # its own code is in the database
         assert row in r.rows or (r.distances == 0).all()  # itself, unless more equal codes come first
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("head", ["orthohash", "hashnet", "pca"])
+def test_other_heads_give_back_their_stored_z(tmp_path, head):
+    """Heads whose embed uses stored state — OrthoHash's BatchNorm, HashNet's β schedule (a step buffer), the
+    training-free PCA projection — rebuilt from the run store give back the stored z (digits, 16 bits)."""
+    ws = Workspace(tmp_path / "home")
+    run = ws.prepare("digits", "mnist_cnn", head, (16,), head_options={"epochs": 2})
+    model = Q.load_run_model(ws.store, run.key)
+    emb = ws.load_embeddings(run.key, 16)
+    ds = ws.load_dataset(run.key)
+    rows = np.arange(0, emb.n, 7)
+    np.testing.assert_allclose(model.embed(ds.load_images(emb.ids[rows]), 16), emb.z[rows], rtol=0, atol=1e-5)
