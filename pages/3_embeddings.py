@@ -10,9 +10,9 @@ from hashviz.ui.params import init_from_param, set_params
 page.intro("Codes & embeddings", (
     "A rotation leaves Euclidean and cosine distances between embeddings unchanged, so a map of the continuous "
     "embeddings (first view) looks the same before and after it — what changes is the **codes**. The two maps "
-    "below place codes by Hamming distance (UMAP with metric=\"hamming\"): with sign alone, classes blur into each "
-    "other; after a learned rotation, codes of one class sit together. Lasso points to see their images; click "
-    "one point to ring its true nearest neighbours in code space."))
+    "below place codes by Hamming distance (UMAP with metric=\"hamming\"): sign codes can blur classes into each "
+    "other where a learned rotation keeps them together — how much on this run, the purity numbers below say. "
+    "Lasso points to see their images; click one point to ring its true nearest neighbours in code space."))
 
 ctx = sidebar.context()
 page.need_run(ctx)
@@ -26,6 +26,7 @@ init_from_param("hv_map_q", "after", str, after_ids)
 after = c1.selectbox("Rotation for the “after” map", after_ids, format_func=lambda i: qs[i].label, key="hv_map_q")
 colour = c2.radio("Colour by", ["class", "quantization error"], horizontal=True, key="hv_map_colour")
 set_params(after=after)
+views.purity_note(key, n_bits, after)
 q_before, q_after = qs["sign"].quantizer, qs[after].quantizer
 data = MapData.build(emb, q_before, q_after)
 if data.subsampled:

@@ -24,7 +24,8 @@ init_from_param("hv_q_mode", "mode", str, list(QUERY_MODES))
 mode = c1.radio("Query", list(QUERY_MODES), format_func=QUERY_MODES.get, key="hv_q_mode")
 init_from_param("hv_q_seed", "seed", int, lo=0, hi=100_000)
 st.session_state.setdefault("hv_q_seed", 0)
-seed = int(c2.number_input("Query number (changes the pick)", 0, 100_000, key="hv_q_seed"))
+seed = int(c2.number_input("Query number (changes the pick)", 0, 100_000, key="hv_q_seed",
+                           help="with “where two quantizers differ most”: 0 = the largest difference, 1 = the next…"))
 cls = None
 if mode == "class" and not emb.multilabel:
     cls = c2.selectbox("Class", range(len(emb.class_names)), format_func=lambda c: emb.class_names[c])
@@ -37,7 +38,10 @@ ties = c4.selectbox("Ties", DISPLAY_TIES, key="hv_q_ties", help="order inside eq
 selected, anchor = maps.selection(emb.n)
 if mode == "selected" and anchor is None and not selected:
     st.info("No point is selected: click a point on **Codes & embeddings** first. Showing a random query.")
-query = choose_query(emb, mode, seed=seed, class_index=cls, selected=selected, anchor=anchor)
+if mode == "differ":
+    query = widgets.differ_query(key, ctx.n_bits, seed, st.columns([1, 1, 2])[:2])
+else:
+    query = choose_query(emb, mode, seed=seed, class_index=cls, selected=selected, anchor=anchor)
 set_params(mode=mode, seed=seed, k=k, ties=ties, query=query)
 
 qc1, qc2 = st.columns([1, 6])
@@ -46,6 +50,11 @@ with qc1:
 qc2.markdown(f"**Query {query}** · class **{md_escape(widgets.class_text(emb, query))}** · split: "
              f"{['train', 'query', 'database'][emb.split[query]]} · ranked against "
              f"{int(emb.mask('database').sum()):,} database items (itself excluded) · ties: `{ties}`")
+
+with st.expander(f"Beyond the top {k}: where the relevant items are ranked ({ctx.n_bits} bits)",
+                 expanded=mode == "differ"):
+    widgets.rank_strip(key, ctx.n_bits, query, k, ties, seed)
+st.markdown(widgets.TIES_TEXT)
 
 for n_bits in run.bit_lengths:
     widgets.ranking_row(key, n_bits, query, k, ties, seed)

@@ -32,6 +32,8 @@ st.caption(f"Query vs database: {rows[0]['n_query']:,} queries, {rows[0]['n_data
            + (" Semantic similarity: 1 − (height of the lowest common ancestor / height of the root) in the "
               "dataset's label hierarchy, averaged over each query's top k — it rewards putting related classes "
               "next." if cache.class_similarity(key) is not None else ""))
+st.page_link("pages/4_queries.py", label="The tie spread column, explained on one query: the tie group at the "
+             "cut-off (Queries)", icon=":material/search:")
 
 emb = cache.embeddings(key, n_bits)
 qs = cache.quantizers(key, n_bits)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from hashviz.quantize import quantizer_label
 from hashviz.session.runs import RunInfo
-from hashviz.ui import cache
+from hashviz.ui import cache, tour
 from hashviz.ui.params import init_from_param, set_params
 from hashviz.ui.text import md_escape
 
@@ -64,6 +64,7 @@ def sidebar() -> Context:
     init_from_param(RUN, "run", str, keys)
     with st.sidebar:
         st.markdown("### hashviz")
+        tour.toggle()
         if not all_runs:
             st.caption("No run prepared yet: open **Data & model** and press **Prepare default**.")
             set_params(run=None, bits=None)

@@ -223,6 +223,61 @@ def controls(key: str, n_bits: int, name: str, options: dict) -> None:
             st.rerun()
 
 
+def loss_name(name: str, options: dict) -> str:
+    if name == "random":
+        return "loss (−mAP on the search subset)"
+    if name == "itq":
+        return "ITQ objective ‖B − VR‖² / (n·n_bits)"
+    return f"loss ({options.get('loss', 'l2')})"
+
+
+def _steps_option(name: str, options: dict) -> int:
+    from hashviz.session.live import LIVE_OPTIONS
+
+    default = next((int(o.default) for o in LIVE_OPTIONS.get(name, ()) if o.name in ("steps", "n_iter")), 0)
+    return int(options.get("steps", options.get("n_iter", default)) or default)
+
+
+def schedule_now(name: str, options: dict, step: int) -> str:
+    """Where the schedule stands at ``step`` (HQ l2: the smoothing width τ; random search: the proposal angle)."""
+    from hashviz.quantize.householder import FAST_TAU
+
+    total = _steps_option(name, options)
+    if not total or step < 1:
+        return ""
+    k = min(int(step), total)
+    if name == "hq" and options.get("loss", "l2") == "l2":
+        tau = FAST_TAU[0] * (FAST_TAU[1] / FAST_TAU[0]) ** ((k - 1) / max(1, total - 1))
+        return f"smoothing width τ = {tau:.3f}"
+    if name == "random":
+        return f"last proposal's angle {(total - k + 1) / total:.3f} rad"
+    return ""
+
+
+def schedule_text(name: str, options: dict) -> str:
+    """What the Steps setting does to the schedule, read from hashviz/quantize (HQ's default schedule, random
+    search's shrinking angle)."""
+    from hashviz.quantize.householder import FAST_LR, FAST_TAU
+
+    total = _steps_option(name, options)
+    if name == "hq":
+        lr = options.get("lr") or FAST_LR
+        if options.get("loss", "l2") == "l2":
+            return (f"**What “Steps” does here.** HQ's default schedule (Adam, lr {lr:g}) does not follow the exact "
+                    f"l2 — full-batch descent stalls at its kinks — but a smoothed l2 whose width τ shrinks "
+                    f"geometrically from {FAST_TAU[0]:g} to {FAST_TAU[1]:g} over *all* {total:,} steps "
+                    f"(τ_k = {FAST_TAU[0]:g}·{FAST_TAU[1] / FAST_TAU[0]:g}^((k−1)/(steps−1))). While τ is wide, a "
+                    "step moves only coordinates far from 0, so more steps keep τ wide longer: the curve falls more "
+                    "slowly at first and usually ends lower. The curve always plots the exact l2.")
+        return (f"**What “Steps” does here.** With the {options.get('loss')} loss there is no smoothing schedule "
+                f"(Adam, constant lr {lr:g}): Steps only sets how long the fit runs ({total:,} updates); the first "
+                "steps are the same for any Steps.")
+    if name == "random":
+        return (f"**What “Steps” does here.** Random search proposes turns whose angle shrinks linearly from 1 rad "
+                f"to 1/{total:,} rad over the {total:,} steps, so more steps keep the proposals wide for longer.")
+    return "**Iterations:** each one recomputes the codes B = sgn(VR), then the rotation closest to them."
+
+
 def panel(key: str, n_bits: int) -> None:
     """The charts; they tick on their own while the fit runs (fragments re-declared with run_every).
 
@@ -233,6 +288,9 @@ def panel(key: str, n_bits: int) -> None:
     running = t is not None and t.running
     st.fragment(run_every=TICK_SECONDS if running else None)(_tick)(key, n_bits)
     if t is not None:
+        st.caption(schedule_text(t.name, dict(t.options)) + (
+            " Loss and quantization error are the same number here (rows rescaled to norm √n_bits), so the left "
+            "panel draws one curve." if t.curve and figures.loss_is_quantization_error(t.curve) else ""))
         st.fragment(run_every=SLOW_TICK_SECONDS if running else None)(_status)(key, n_bits)
 
 
@@ -270,12 +328,13 @@ def _tick(key: str, n_bits: int) -> None:
         # a resumed fit replays its saved steps first: give it more time per tick (nothing is drawn for them)
         attempt(t.advance, max_seconds=0.5 if t.replaying else STEP_BUDGET, what="fitting")
     st.plotly_chart(figures.training_curves(t.curve, references=references(key, n_bits),
-                                            loss_name=f"loss ({dict(t.options).get('loss', t.name)})"),
+                                            loss_name=loss_name(t.name, dict(t.options))),
                     key="hv_curve_chart")
     s = t.summary()
+    now = schedule_now(t.name, dict(t.options), s["step"])
     st.caption(f"Curve rows: {len(t.curve)} · step {s['step']} · {s['steps_per_second']:.0f} steps/s · probe: "
                f"{len(t.probe)} queries vs the whole database, mAP every {t.map_every} steps (at most "
                f"{1 / t.map_min_seconds:.0f} a second, scored beside the fit) · fit: {md_escape(json.dumps(t.label))}"
-               + (" · shared" if getattr(t, "shared", False) else ""))
+               + (" · shared" if getattr(t, "shared", False) else "") + (f" · {now}" if now else ""))
     if was_running and not t.running:
         st.rerun()  # the fit ended during this tick: redraw the buttons and the status

@@ -68,3 +68,21 @@ def compare_table(key: str, run, *, top_k: int, ties: str, radius: int):
         rows += [attempt(cache.score_row, key, n_bits, f, top_k=top_k, ties=ties, radius=radius, what="scoring")
                  for f in qs.values()]
     return rows, compare.table(rows)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _purities(home: str, key: str, n_bits: int, after: str, stamp: str) -> dict:
+    from hashviz.session.maps import MapData, purities
+
+    qs = cache.quantizers(key, n_bits)
+    return purities(MapData.build(cache.embeddings(key, n_bits), qs["sign"].quantizer, qs[after].quantizer))
+
+
+def purity_note(key: str, n_bits: int, after: str) -> None:
+    """One caption with the neighbourhood purity of the embeddings, the sign codes and the ``after`` codes, and
+    what they say about this run (``hashviz.session.maps.purity_sentence``)."""
+    from hashviz.session.maps import purity_sentence
+
+    qs = cache.quantizers(key, n_bits)
+    p = _purities(cache.home(), key, int(n_bits), after, cache.stamp(qs[after]))
+    st.caption(md_escape(purity_sentence(p, qs[after].label)))

@@ -332,16 +332,19 @@ def class_text(emb, row: int) -> str:
 
 
 def ranking_row(key: str, n_bits: int, query: int, k: int, ties: str, seed: int) -> None:
-    """One code length on the Queries page: the top ``k`` of ``query`` for every quantizer, side by side."""
-    from hashviz.session.browse import rank
+    """One code length on the Queries page: the top ``k`` of ``query`` for every quantizer, side by side, and
+    below them the tie group each cut-off k falls in (:func:`tie_table`)."""
+    from hashviz.session.browse import rank, tie_group
     from hashviz.viz.images import bit_string
 
     e = cache.embeddings(key, n_bits)
     qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
     st.markdown(f"#### {n_bits} bits")
     cols = st.columns(len(qs))
+    groups = {}
     for col, f in zip(cols, qs.values()):
         r = attempt(rank, e, f.quantizer, query, k, ties, seed, what="ranking")
+        groups[f.label] = attempt(tie_group, e, f.quantizer, query, k, what="counting ties")
         with col:
             ap = "–" if np.isnan(r.ap) else f"{r.ap:.3f}"
             st.markdown(f"**{md_escape(f.label)}** · AP {ap} · {int(r.relevant.sum())}/{len(r.rows)} ✓")
@@ -349,6 +352,92 @@ def ranking_row(key: str, n_bits: int, query: int, k: int, ties: str, seed: int)
             grid(cache.thumbs(key, n_bits, r.rows, 44), size=44, captions=[f"d={d}" for d in r.distances],
                  relevant=list(r.relevant), tooltips=tips)
             st.caption(f"query code: {bit_string(r.query_bits)}")
+    st.dataframe(tie_rows(groups), hide_index=True, key=f"hv_q_ties_{n_bits}")
+
+
+def _ap_text(v: float) -> str:
+    return "–" if np.isnan(v) else f"{v:.3f}"
+
+
+def tie_rows(groups: dict) -> list[dict]:
+    """One row per quantizer: the tie group its cut-off k falls in and the query's AP under three tie orders."""
+    rows = []
+    for label, g in groups.items():
+        rows.append({
+            "quantizer": label, "k-th distance": g.distance, "closer (all in top k)": g.before,
+            "tied at it": g.size, "tied in top k": g.inside, "relevant tied": g.relevant,
+            "AP optimistic": _ap_text(g.ap["optimistic"]), "AP expected": _ap_text(g.ap["expected"]),
+            "AP pessimistic": _ap_text(g.ap["pessimistic"]),
+            "AP@k opt … pess": f"{_ap_text(g.ap_at_k['optimistic'])} … {_ap_text(g.ap_at_k['pessimistic'])}"})
+    return rows
+
+
+TIES_TEXT = (
+    "**Ties at the cut-off.** Hamming distances take only n_bits + 1 values, so the k-th result usually shares its "
+    "distance with many other database items (the table under each row counts them): which of those make the top "
+    "k — and where the relevant ones among them sit — is not decided by the codes at all, only by the order the "
+    "ranking puts ties in. Optimistic (relevant first) and pessimistic (relevant last) are the luckiest and the "
+    "unluckiest order; **expected** is the exact average over every order of the tied items, so it credits only "
+    "what the codes decide: the fair default, and the default of every mAP in this app.")
+
+
+@st.cache_data(max_entries=32, show_spinner="comparing every query's AP…")
+def _disagreement(home: str, key: str, n_bits: int, a: str, b: str, stamps: str):
+    from hashviz.session.browse import disagreement
+
+    qs = cache.quantizers(key, n_bits)
+    return disagreement(cache.embeddings(key, n_bits), qs[a].quantizer, qs[b].quantizer)
+
+
+def differ_query(key: str, n_bits: int, position: int, columns) -> int:
+    """"Where two quantizers differ most": two quantizers of the sidebar's bit length (default HQ vs sign) and the
+    query at ``position`` of every query sorted by AP(a) − AP(b), largest first; says where it stands."""
+    from hashviz.ui.params import init_from_param, set_params
+
+    qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
+    ids = list(qs)
+    for w, name, default in (("hv_q_a", "qa", "hq"), ("hv_q_b", "qb", "sign")):
+        init_from_param(w, name, str, ids)
+        if st.session_state.get(w) not in ids:
+            st.session_state[w] = default if default in ids else ids[0]
+    c1, c2 = columns
+    a = c1.selectbox("Better?", ids, format_func=lambda i: qs[i].label, key="hv_q_a")
+    b = c2.selectbox("…than", ids, format_func=lambda i: qs[i].label, key="hv_q_b")
+    set_params(qa=a, qb=b)
+    d = attempt(_disagreement, cache.home(), key, n_bits, a, b, cache.stamp(qs[a]) + cache.stamp(qs[b]),
+                what="comparing queries")
+    if not len(d.rows):
+        st.warning("No query has a relevant database item: there is nothing to compare.")
+        st.stop()
+    pos = int(position) % len(d.rows)
+    la, lb = md_escape(qs[a].label), md_escape(qs[b].label)
+    better, equal, worse = d.counts
+    st.caption(f"Query number {pos} of the {len(d.rows):,} queries sorted by AP({la}) − AP({lb}) at {n_bits} bits "
+               f"(ties expected), largest first: AP {d.ap_a[pos]:.3f} vs {d.ap_b[pos]:.3f}, difference "
+               f"**{d.gain[pos]:+.3f}**. {la} is better on {better:,} queries, equal on {equal:,}, worse on "
+               f"{worse:,}.")
+    return d.at(pos)
+
+
+def rank_strip(key: str, n_bits: int, query: int, k: int, ties: str, seed: int) -> None:
+    """Where each quantizer ranks the query's relevant items, beyond the top k too (sidebar's bit length)."""
+    from hashviz.session.browse import relevant_ranks
+    from hashviz.viz.figures import rank_strip as figure
+
+    e = cache.embeddings(key, n_bits)
+    qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
+    ranks = {f.label: attempt(relevant_ranks, e, f.quantizer, query, ties, seed, what="ranking") for f in qs.values()}
+    n_rel = next(iter(ranks.values()))[1]
+    if n_rel == 0:
+        st.caption("This query has no relevant database item.")
+        return
+    limit = int(min(len(e.z[e.mask("database")]), max(2 * n_rel, 3 * k)))
+    st.plotly_chart(figure({lb: r for lb, (r, _) in ranks.items()}, k=k, n_relevant=n_rel, max_rank=limit),
+                    key="hv_q_strip")
+    parts = [f"{md_escape(lb)} {int((r <= k).sum())} in the top {k}, {int((r <= n_rel).sum())} in the first "
+             f"{n_rel}" for lb, (r, _) in ranks.items()]
+    st.caption(f"Relevant items of this query at {n_bits} bits: {n_rel}. " + " · ".join(parts) + ". Order inside "
+               f"ties: {'database order (the display order of expected)' if ties == 'expected' else ties}.")
 
 
 def grid(images: np.ndarray, **kw) -> None:

@@ -80,11 +80,21 @@ def thin(n: int, max_points: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
 
 
+def loss_is_quantization_error(curve: Sequence[Mapping]) -> bool:
+    """Whether every row with both values has loss = quantization error (HQ's l2 and ITQ on rescaled rows: the
+    same quantity), and there is at least one such row."""
+    both = [(r["loss"], r["quantization_error"]) for r in curve
+            if r.get("loss") is not None and r.get("quantization_error") is not None]
+    return bool(both) and all(abs(a - b) <= 1e-9 * max(1.0, abs(b)) for a, b in both)
+
+
 def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float] | None = None,
-                    loss_name: str = "loss", max_points: int = 300) -> go.Figure:
+                    loss_name: str = "loss", max_points: int = 300, merged: bool | None = None) -> go.Figure:
     """Left: loss and quantization error against steps; right: probe mAP against steps with reference lines
     (e.g. ``{"sign": 0.41, "ITQ": 0.55}``). ``curve`` rows: ``step``, ``loss``, ``quantization_error`` and,
-    every few steps, ``map``.
+    every few steps, ``map``. When the loss *is* the quantization error (``merged``; by default
+    :func:`loss_is_quantization_error` of the curve) the left panel draws it once, named "quantization error",
+    with the loss's name on its axis.
 
     Redrawn several times a second while a rotation trains, so it is kept light: at most ``max_points`` rows per
     line (evenly thinned, the newest always kept), laid out by hand (no make_subplots), a fixed ``uirevision``
@@ -93,11 +103,13 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
     pts = [r for r in curve if r.get("map") is not None]
     pts = [pts[i] for i in thin(len(pts), max_points)]
     steps = [r["step"] for r in rows]
-    data = [
+    merged = loss_is_quantization_error(curve) if merged is None else merged
+    qe = go.Scatter(x=steps, y=[r.get("quantization_error") for r in rows], name="quantization error",
+                    mode="lines", line=dict(color=PALETTE[5], dash=None if merged else "dot"), xaxis="x",
+                    yaxis="y" if merged else "y2")
+    data = ([qe] if merged else [
         go.Scatter(x=steps, y=[r.get("loss") for r in rows], name=loss_name, mode="lines",
-                   line=dict(color=PALETTE[0]), xaxis="x", yaxis="y"),
-        go.Scatter(x=steps, y=[r.get("quantization_error") for r in rows], name="quantization error",
-                   mode="lines", line=dict(color=PALETTE[5], dash="dot"), xaxis="x", yaxis="y2"),
+                   line=dict(color=PALETTE[0]), xaxis="x", yaxis="y"), qe]) + [
         go.Scatter(x=[r["step"] for r in pts], y=[r["map"] for r in pts], name="mAP (probe)",
                    mode="lines+markers" if len(pts) <= 60 else "lines", line=dict(color=QUANTIZER_COLORS["hq"]),
                    xaxis="x2", yaxis="y3"),
@@ -113,10 +125,11 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
                           showarrow=False, xanchor="right", yanchor="bottom", font=dict(color=color)))
     layout = dict(
         xaxis=dict(domain=[0, 0.38], title=dict(text="step")), xaxis2=dict(domain=[0.62, 1], title=dict(text="step")),
-        yaxis=dict(title=dict(text=loss_name)),
-        yaxis2=dict(title=dict(text="quantization error"), overlaying="y", side="right", showgrid=False),
+        yaxis=dict(title=dict(text=f"quantization error = {loss_name}" if merged else loss_name)),
         yaxis3=dict(title=dict(text="probe mAP"), anchor="x2"), shapes=shapes, annotations=notes,
         uirevision="training_curves")
+    if not merged:
+        layout["yaxis2"] = dict(title=dict(text="quantization error"), overlaying="y", side="right", showgrid=False)
     return _layout(go.Figure(data=data, layout=layout), height=340)
 
 
@@ -276,6 +289,28 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
     fig.update_xaxes(title_text=f"coordinate {i}")
     fig.update_yaxes(title_text=f"coordinate {j}")
     return _layout(fig, height=420)
+
+
+def rank_strip(ranks: Mapping[str, np.ndarray], *, k: int, n_relevant: int, max_rank: int) -> go.Figure:
+    """One row per quantizer, a tick at the (1-based) rank of each relevant item up to ``max_rank``; dashed lines
+    at the cut-off ``k`` and at rank ``n_relevant`` (a perfect ranking puts every relevant item left of it)."""
+    import html
+
+    fig = go.Figure()
+    names = [html.escape(str(n)) for n in ranks]           # names reach plotly's HTML-subset text
+    for i, (name, r) in enumerate(zip(names, ranks.values())):
+        r = np.asarray(r)
+        r = r[r <= max_rank]
+        fig.add_trace(go.Scatter(x=r, y=[name] * len(r), mode="markers", name=name, showlegend=False,
+                                 marker=dict(symbol="line-ns-open", size=14, line=dict(width=1.5),
+                                             color=quantizer_color(name, i)),
+                                 hovertemplate=name + ": relevant item at rank %{x}<extra></extra>"))
+    for x, text in ((k + 0.5, f"k = {k}"), (n_relevant + 0.5, f"{n_relevant} relevant")):
+        fig.add_vline(x=x, line=dict(color=NEUTRAL, dash="dash", width=1), annotation_text=text,
+                      annotation_position="top")
+    fig.update_xaxes(title_text="rank (1 = nearest)", range=[0, max_rank + 1])
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
+    return _layout(fig, height=110 + 36 * len(names), title="where the relevant items are ranked")
 
 
 # ---- comparisons ----------------------------------------------------------------------------------------------

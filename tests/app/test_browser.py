@@ -201,6 +201,32 @@ def test_first_page_and_data_screenshot(server, page):
     shot(page, "1_data")
 
 
+def test_playground_slider_turns_the_toy_and_the_animation_plays(server, page):
+    """The toy answers the hand slider (codes and error change) and HQ's animation plays to its last step."""
+    page.goto(server + "/playground")
+    page.get_by_text("Where the learned rotations land").wait_for()
+    idle(page)
+    error = page.locator('[data-testid="stMetricValue"]').first
+    before = error.inner_text()
+    angle = page.locator('[data-testid="stSlider"]').filter(has_text="Rotation angle").locator('input[type="range"]')
+    angle.focus()
+    for _ in range(30):
+        page.keyboard.press("ArrowLeft")
+    page.locator(".gtitle").filter(has_text="θ = -30.0°").wait_for()
+    page.wait_for_function("(b) => document.querySelector('[data-testid=stMetricValue]').innerText !== b", arg=before)
+    idle(page)
+    assert float(error.inner_text()) < float(before)
+    page.locator(".updatemenu-button").filter(has_text="play").first.click()
+    page.locator(".gtitle").filter(has_text="HQ: step 200 ·").wait_for()      # the last frame: the learned R
+    page.locator("h1").first.scroll_into_view_if_needed()
+    shot(page, "0_playground", height=2700)
+    page.goto(server + "/playground?toy_bits=3")
+    page.get_by_text("Where the learned rotations land").wait_for()
+    page.get_by_text("yaw: about z").wait_for()
+    idle(page)
+    shot(page, "0_playground_3d", height=2500)
+
+
 def test_live_rotation_curve_grows_and_other_sessions_are_undisturbed(server, page, browser):
     page.goto(server + "/rotation?bits=16")
     page.get_by_role("button", name="Start").wait_for()
