@@ -46,8 +46,13 @@ STEPS: tuple[dict, ...] = (
      "before": "Prepare a run on **Data & model** first: this page scores its quantizers.",
      "do": "Switch **Tie policy** to optimistic, then to pessimistic.",
      "look": "mAP moves by about the spread column: that much is decided by the order of tied items, not by the "
-             "codes — which is why every table here defaults to expected ties. That is the tour: switch it off in "
-             "the sidebar."},
+             "codes — which is why every table here defaults to expected ties."},
+    {"title": "Your own image", "page": "pages/6_draw.py",
+     "before": "Prepare a run on **Data & model** first: your drawing goes through its backbone and hashing heads.",
+     "do": "Draw a 7, large, on the canvas and let go (or upload a picture).",
+     "look": "What the network sees beside the canvas — your strokes cropped, scaled and centred like an MNIST "
+             "digit — then whether its nearest codes are 7s at every bit length, and where the star lands on the "
+             "codes map. That is the tour: switch it off in the sidebar."},
 )
 
 
