@@ -505,11 +505,13 @@ def add_table(sub) -> None:
                        description="Prepare each head method (cached in the run store), fit every quantizer and "
                                    "write mAP@all (ties expected), mAP@1000, P@r<=2, quantization error and the "
                                    "time of each cell to a Markdown file and a CSV beside it. Interrupted runs "
-                                   "continue where they stopped.")
+                                   "continue where they stopped. With --dataset embeddings --path FILE nothing is "
+                                   "trained: one row per code length in the file.")
     _add_source_args(p)
     p.add_argument("--heads", nargs="+", default=["all"], type=_head_name, choices=_head_choices(allow_all=True),
-                   help="head methods, or all (default)")
-    p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
+                   help="head methods, or all (default; not for an embeddings file, which has no head)")
+    p.add_argument("--bits", type=int, nargs="+", default=None,
+                   help="bit lengths (default 16 32 64; for an embeddings file: every length in the file)")
     p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random", "rr"],
                    choices=list(QUANTIZERS))
     p.add_argument("--epochs", type=_int_at_least(1, "--epochs 20"), default=None,
@@ -553,7 +555,7 @@ def cmd_table(args) -> int:
             bars.close()
             bars.stage = None
             current[0] = head
-            print(f"head {head}", file=sys.stderr)
+            print(f"head {head}" if head else "embeddings file", file=sys.stderr)
         bars(stage, done, total)
 
     try:
@@ -578,7 +580,7 @@ def cmd_table(args) -> int:
     else:
         for n in table.bits:
             print(f"{n} bits, {table.map_label}: " + "  ".join(
-                f"{h} {table.best(h, n).map:.3f} ({table.best(h, n).quantizer})" for h in table.heads))
+                f"{h or 'file'} {table.best(h, n).map:.3f} ({table.best(h, n).quantizer})" for h in table.row_heads))
         bad = [c for c in table.checks() if not c["ok"]]
         print(f"checks: {len(table.checks()) - len(bad)} of {len(table.checks())} hold"
               + "".join(f"\n  FAILS {c['check']}: {c['head']} {c['n_bits']} bits {c['value']:.4f}" for c in bad))

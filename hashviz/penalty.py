@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hashviz.errors import InvalidInputError
@@ -32,6 +32,8 @@ from hashviz.store import RunStore
 DEFAULT_LAMBDAS: tuple[float, ...] = (0.0, 0.01, 0.1, 1.0, 10.0)
 DEFAULT_BITS: tuple[int, ...] = (16, 32, 64)
 DEFAULT_QUANTIZERS: tuple[str, ...] = ("sign", "itq", "hq")
+SWEEP_STAGE = "penalty_sweeps"
+SWEEP_VERSION = 1
 HQ_CLAIM = ("The HQ paper claims that training with no quantization penalty (λ = 0) and learning a rotation "
             "afterwards (λ = 0 + HQ) matches or beats tuning a penalty λ > 0 inside training and taking signs.")
 
@@ -87,6 +89,12 @@ class PenaltySweep:
     cells: tuple[Evaluation, ...]
     seconds: float
     summary: str = ""
+    dataset_options: Mapping = field(default_factory=dict)
+    head_options: Mapping = field(default_factory=dict)   # options of every head besides the swept one
+    protocol_k: int | str | None = None
+    run_keys: tuple[str, ...] = ()   # the prepared run of each λ (same order as ``lambdas``)
+    created: float = 0.0
+    key: str = ""                     # its run-store key (stage SWEEP_STAGE) once stored
 
     def lam(self, cell: Evaluation) -> float:
         return float(cell.head_options[self.option])
@@ -134,12 +142,87 @@ class PenaltySweep:
                  "this run does not agree" if not yes else "this run agrees only in part")
         return f"{self.head}: {what}; {agree} (λ = 0 + HQ − best penalised sign: {diffs})."
 
+    def verdict_at(self, n_bits: int) -> str:
+        """One sentence for one bit length, with its numbers: λ = 0 + HQ against the best penalised sign codes,
+        and whether this run agrees with the HQ paper there."""
+        rows = [r for r in self.headline() if r["n_bits"] == int(n_bits) and "agrees" in r]
+        if not rows:
+            return "The claim needs λ = 0, some λ > 0, sign and HQ in the sweep."
+        r = rows[0]
+        lam = _lam(r["best_penalised_lambda"])
+        agree = ("this run agrees with the claim" if r["agrees"] else "this run does not agree with the claim")
+        return (f"At {r['n_bits']} bits, λ = 0 + HQ reaches {r['zero_hq']:.4f} {self.map_label} against "
+                f"{r['best_penalised_sign']:.4f} for the best penalised sign codes ({self.option} = {lam}): "
+                f"{agree} (difference {r['difference']:+.4f}).")
+
     def to_dict(self) -> dict:
         return {"head": self.head, "option": self.option, "lambdas": list(self.lambdas), "bits": list(self.bits),
                 "quantizers": list(self.quantizers), "protocol": self.protocol, "dataset": self.dataset,
                 "backbone": self.backbone, "seed": self.seed, "seconds": self.seconds, "summary": self.summary,
-                "map_label": self.map_label, "headline": self.headline(), "verdict": self.verdict(),
+                "dataset_options": dict(self.dataset_options), "head_options": dict(self.head_options),
+                "protocol_k": self.protocol_k, "run_keys": list(self.run_keys), "created": self.created,
+                "key": self.key, "map_label": self.map_label, "headline": self.headline(), "verdict": self.verdict(),
                 "cells": [{**c.to_dict(), "lambda": self.lam(c)} for c in self.cells]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> PenaltySweep:
+        """Rebuild from :meth:`to_dict` (the stored record)."""
+        return cls(head=str(d["head"]), option=str(d["option"]), lambdas=tuple(float(x) for x in d["lambdas"]),
+                   bits=tuple(int(b) for b in d["bits"]), quantizers=tuple(d["quantizers"]),
+                   protocol=str(d["protocol"]), dataset=str(d["dataset"]), backbone=str(d["backbone"]),
+                   seed=int(d.get("seed", 0)), cells=tuple(Evaluation.from_dict(c) for c in d["cells"]),
+                   seconds=float(d.get("seconds", 0.0)), summary=str(d.get("summary", "")),
+                   dataset_options=dict(d.get("dataset_options") or {}),
+                   head_options=dict(d.get("head_options") or {}), protocol_k=d.get("protocol_k"),
+                   run_keys=tuple(d.get("run_keys") or ()), created=float(d.get("created", 0.0)),
+                   key=str(d.get("key", "")))
+
+    def config(self) -> dict:
+        """What the sweep was asked for (its run-store config: the same settings give the same key)."""
+        return sweep_config(head=self.head, lambdas=self.lambdas, bits=self.bits, dataset=self.dataset,
+                            backbone=self.backbone, quantizers=self.quantizers, protocol=self.protocol,
+                            protocol_k=self.protocol_k, seed=self.seed, dataset_options=self.dataset_options,
+                            head_options=self.head_options)
+
+
+def sweep_config(*, head, lambdas, bits, dataset, backbone, quantizers, protocol, protocol_k, seed,
+                 dataset_options, head_options) -> dict:
+    return {"stage": SWEEP_STAGE, "version": SWEEP_VERSION, "head": str(head),
+            "lambdas": [float(x) for x in lambdas], "bits": [int(b) for b in bits], "dataset": str(dataset),
+            "backbone": str(backbone), "quantizers": list(quantizers), "protocol": str(protocol),
+            "protocol_k": protocol_k, "seed": int(seed), "dataset_options": dict(dataset_options or {}),
+            "head_options": dict(head_options or {})}
+
+
+def save_sweep(sweep: PenaltySweep, store: RunStore | str | Path | None = None) -> PenaltySweep:
+    """Store ``sweep`` under its settings (replacing an older record of the same settings); returns it with its
+    key."""
+    from dataclasses import replace
+
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    cfg = sweep.config()
+    sweep = replace(sweep, key=store.key(cfg), created=sweep.created or time.time())
+    store.put(SWEEP_STAGE, cfg, extra={"sweep": sweep.to_dict()})
+    return sweep
+
+
+def stored_sweeps(store: RunStore | str | Path | None = None, *, dataset: str | None = None,
+                  backbone: str | None = None, head: str | None = None, dataset_options: Mapping | None = None,
+                  seed: int | None = None) -> list[PenaltySweep]:
+    """The stored sweeps (``hashviz penalty``'s and the app's), newest first; each filter given must match."""
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    out = []
+    for e in store.list(SWEEP_STAGE, retries=1):
+        try:
+            sw = PenaltySweep.from_dict(e.extra["sweep"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if ((dataset is not None and sw.dataset != dataset) or (backbone is not None and sw.backbone != backbone)
+                or (head is not None and sw.head != head) or (seed is not None and sw.seed != int(seed))
+                or (dataset_options is not None and dict(sw.dataset_options) != dict(dataset_options))):
+            continue
+        out.append(sw)
+    return sorted(out, key=lambda sw: (sw.created, sw.key), reverse=True)
 
 
 def penalty_sweep(head: str = "dpsh", lambdas: Sequence[float] = DEFAULT_LAMBDAS,
@@ -148,12 +231,13 @@ def penalty_sweep(head: str = "dpsh", lambdas: Sequence[float] = DEFAULT_LAMBDAS
                   store: RunStore | str | Path | None = None, seed: int = 0, dataset_options: Mapping | None = None,
                   head_options: Mapping | None = None,
                   progress: Callable[[float, str, int, int], object] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> PenaltySweep:
+                  should_stop: Callable[[], bool] | None = None, save: bool = True) -> PenaltySweep:
     """Train ``head`` once per λ (its own quantization option) and bit length, quantize, score every cell.
 
     ``head_options``: other options for every head of the sweep (e.g. ``{"epochs": 20}``; the swept option itself
     is refused there). ``progress(λ, stage, done, total)`` relays :func:`hashviz.pipeline.prepare`'s progress;
-    ``should_stop()`` stops between batches (finished heads stay cached, so a new call continues).
+    ``should_stop()`` stops between batches (finished heads stay cached, so a new call continues). ``save``:
+    store the finished sweep in the run store (:func:`save_sweep`; the app's Penalty page lists it).
     """
     from hashviz.heads.losses import get_method
     from hashviz.pipeline import check_bits, prepare
@@ -173,6 +257,7 @@ def penalty_sweep(head: str = "dpsh", lambdas: Sequence[float] = DEFAULT_LAMBDAS
     store = store if isinstance(store, RunStore) else RunStore(store)
     qnames = tuple(dict.fromkeys(str(q).strip().lower() for q in quantizers))
     cells: list[Evaluation] = []
+    run_keys: list[str] = []
     summary = ""
     from hashviz.results import _warm_up_metrics
 
@@ -186,10 +271,14 @@ def penalty_sweep(head: str = "dpsh", lambdas: Sequence[float] = DEFAULT_LAMBDAS
                       head_options={**extra, option: lam}, quantizers=qnames, progress=relay,
                       should_stop=should_stop)
         summary = res.summary
+        run_keys.append(res.key)
         cells += score_prepared(res, qnames, store, protocol=protocol, protocol_k=protocol_k)[0]
-    return PenaltySweep(head=method, option=option, lambdas=lams, bits=bits_t, quantizers=qnames,
-                        protocol=protocol, dataset=dataset, backbone=backbone, seed=int(seed), cells=tuple(cells),
-                        seconds=time.perf_counter() - t0, summary=summary)
+    sweep = PenaltySweep(head=method, option=option, lambdas=lams, bits=bits_t, quantizers=qnames,
+                         protocol=protocol, dataset=dataset, backbone=backbone, seed=int(seed), cells=tuple(cells),
+                         seconds=time.perf_counter() - t0, summary=summary,
+                         dataset_options=dict(dataset_options or {}), head_options=extra, protocol_k=protocol_k,
+                         run_keys=tuple(run_keys), created=time.time())
+    return save_sweep(sweep, store) if save else sweep
 
 
 def _f(x) -> str:

@@ -2,6 +2,8 @@
 
 ``python -m hashviz table --dataset mnist5k --backbone mnist_cnn --heads all --bits 16 32 64
 --quantizers sign itq hq random rr`` calls :func:`results_table` then :func:`write_markdown` / :func:`write_csv`.
+For an embeddings file (``--dataset embeddings --path FILE``) nothing is trained: the table has one row per code
+length in the file (the file's ``z`` arrays), its quantizers fitted and scored the same way.
 Heads and quantizers come from :func:`hashviz.pipeline.prepare` (one call per head method, cached in the run
 store: a second run reads them back, a run stopped half-way continues where it stopped); every cell is then scored
 by :func:`hashviz.evaluate.evaluate` — the CLI's and the app's function — under the chosen protocol, one
@@ -26,6 +28,8 @@ from hashviz.store import RunStore
 
 MAP_TARGET = 0.85  # sanity target: a supervised head's best quantizer at the target bit length
 TARGET_BITS = 32
+TABLE_BITS: tuple[int, ...] = (16, 32, 64)  # the default bit lengths of a table on images
+FILE_DATASET = "embeddings"  # the dataset source that reads an embeddings file (no backbone, no head)
 
 CSV_COLUMNS = ("dataset", "backbone", "head", "n_bits", "quantizer", "protocol", "map", "map_k", "map_optimistic",
                "map_pessimistic", "map_at_k", "p_at_k", "p_within_radius", "quantization_error", "fit_seconds",
@@ -66,6 +70,19 @@ class ResultsTable:
     baselines: tuple[str, ...] = ()   # training-free heads (pca, lsh): not held to MAP_TARGET
     # the "same codes, every protocol" rows: (head, n_bits, quantizer) × protocol, at one bit length
     spread: tuple[Evaluation, ...] = ()
+    # an embeddings file's table (no backbone, no heads: one row per code length): the file as the user named it
+    source_file: str = ""
+    split_from_file: bool = True  # False: the file had no split and a seeded one was drawn
+    multilabel: bool = False
+
+    @property
+    def from_file(self) -> bool:
+        return bool(self.source_file)
+
+    @property
+    def row_heads(self) -> tuple[str, ...]:
+        """The head of each group of cells: the methods, or ``("",)`` for an embeddings file (no head)."""
+        return self.heads if not self.from_file else ("",)
 
     def cell(self, head: str, n_bits: int, quantizer: str) -> Evaluation:
         for c in self.cells:
@@ -96,7 +113,7 @@ class ResultsTable:
                             "n_bits": TARGET_BITS, "value": b.map, "detail": b.quantizer,
                             "ok": bool(b.map >= MAP_TARGET)})
         if "hq" in self.quantizers and "sign" in self.quantizers:
-            for h in self.heads:
+            for h in self.row_heads:
                 for n in self.bits:
                     d = self.cell(h, n, "hq").map - self.cell(h, n, "sign").map
                     out.append({"check": f"HQ − sign {label} ≥ 0", "head": h, "n_bits": n, "value": d,
@@ -141,7 +158,7 @@ def _warm_up_metrics() -> None:
 
 
 def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: Sequence[str] | str = "all",
-                  bits: Sequence[int] = (16, 32, 64),
+                  bits: Sequence[int] | None = None,
                   quantizers: Sequence[str] = ("sign", "itq", "hq", "random", "rr"),
                   *, store: RunStore | str | Path | None = None, seed: int = 0,
                   dataset_options: Mapping | None = None, head_options: Mapping | None = None,
@@ -151,13 +168,17 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
                   should_stop: Callable[[], bool] | None = None) -> ResultsTable:
     """Prepare every head (cached per config key) and score one :class:`Evaluation` per head × bits × quantizer.
 
-    ``head_options`` apply to every head, ``method_options[method]`` to one (e.g. ``{"dpsh": {"lambda_q": 0}}``).
+    ``bits``: default :data:`TABLE_BITS`. ``head_options`` apply to every head, ``method_options[method]`` to one
+    (e.g. ``{"dpsh": {"lambda_q": 0}}``).
     ``progress(head, stage, done, total)`` relays :func:`hashviz.pipeline.prepare`'s progress per head.
     Protocol: the dataset's query vs database split, quantizers fitted on its train split, mAP under ``protocol``
     (default ``hashviz``: mAP@all, expected ties; ``protocol_k`` overrides its depth), mAP@k and P@k with k = 1000
     (clipped to the database), P@r≤2 (precision of the database items within Hamming radius 2, 0 for a query
     with none), quantization error of the rotated database embeddings. ``spread_bits``: the bit length whose
     sign and HQ codes are also scored under every protocol (:attr:`ResultsTable.spread`; None: skip).
+
+    ``dataset="embeddings"`` (``dataset_options={"path": FILE}``): see :func:`file_table` (no head is trained;
+    ``heads`` must stay ``"all"``, and head options are refused).
     """
     from hashviz.heads.losses import get_method
     from hashviz.pipeline import check_bits, prepare
@@ -166,6 +187,11 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     t0 = time.perf_counter()
     store = store if isinstance(store, RunStore) else RunStore(store)
     protocol = get_protocol(protocol).name
+    if str(dataset).strip().lower() == FILE_DATASET:
+        _no_heads_for_a_file(heads, head_options, method_options)
+        return file_table(dataset_options, bits, quantizers, store=store, seed=seed, protocol=protocol,
+                          protocol_k=protocol_k, spread_bits=spread_bits, should_stop=should_stop,
+                          progress=None if progress is None else (lambda stage, d, n: progress("", stage, d, n)))
     similarity = _class_similarity(dataset, seed, dataset_options)
     names, left_out = _heads(heads, has_hierarchy=similarity is not None)
     per_method = {get_method(m).name: dict(o) for m, o in dict(method_options or {}).items()}
@@ -173,7 +199,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     if unused:
         raise InvalidInputError(f"options given for head(s) not in the table: {', '.join(unused)}",
                                 f"heads in this table: {', '.join(names)}")
-    bits_t = check_bits(bits, head=True)
+    bits_t = check_bits(TABLE_BITS if bits is None else bits, head=True)
     qnames = tuple(dict.fromkeys(str(q).strip().lower() for q in quantizers))
     cells: list[Evaluation] = []
     spread: list[Evaluation] = []
@@ -199,7 +225,91 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
                         seed=int(seed), cells=tuple(cells), seconds=time.perf_counter() - t0, summary=summary,
                         head_options=dict(head_options or {}), diagnostics=tuple(diagnostics),
                         method_options=per_method, left_out=left_out, protocol=protocol, baselines=baselines,
-                        spread=tuple(spread))
+                        spread=tuple(spread), multilabel="(multi-label)" in summary)
+
+
+def _no_heads_for_a_file(heads, head_options, method_options) -> None:
+    """An embeddings file's table trains nothing: head methods or head options given for one are refused."""
+    names = [heads] if isinstance(heads, str) else list(heads or ())
+    named = [str(h).strip().lower() for h in names if str(h).strip().lower() != "all"]
+    if named or head_options or method_options:
+        what = (f"head method(s) {', '.join(named)}" if named else "head options")
+        raise InvalidInputError(f"an embeddings file has no hashing head to train, so {what} cannot apply: its z "
+                                "arrays are the continuous embeddings, quantized as they are",
+                                "drop --heads, --epochs and --head-option; the table has one row per code length "
+                                "in the file")
+
+
+def _file_has_split(path) -> bool:
+    """Whether the embeddings file stores its own split (else :meth:`Embeddings.load` drew a seeded one). Reads
+    only the zip directory of the file the user named."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "split.npy" in zf.namelist() or "split" in zf.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def file_table(dataset_options: Mapping | None, bits: Sequence[int] | None = None,
+               quantizers: Sequence[str] = ("sign", "itq", "hq", "random", "rr"), *,
+               store: RunStore | str | Path | None = None, seed: int = 0, protocol: str = "hashviz",
+               protocol_k=None, spread_bits: int | None = TARGET_BITS,
+               progress: Callable[[str, int, int], object] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> ResultsTable:
+    """The results table of an embeddings file (``dataset_options={"path": FILE}``): no backbone and no head —
+    :func:`hashviz.pipeline.prepare` stores the file's embeddings (one run per code length in the file), fits the
+    quantizers on its train split, and each run × quantizer is scored like any cell (one :class:`Evaluation`,
+    ``head`` empty). ``bits``: a subset of the file's code lengths (default: all). ``spread_bits``: the length
+    scored under every protocol when the file has it, else the file's first length (None: skip)."""
+    from hashviz.pipeline import prepare
+    from hashviz.retrieval.protocols import get_protocol
+
+    t0 = time.perf_counter()
+    store = store if isinstance(store, RunStore) else RunStore(store)
+    protocol = get_protocol(protocol).name
+    dopts = dict(dataset_options or {})
+    qnames = tuple(dict.fromkeys(str(q).strip().lower() for q in quantizers))
+    if not dopts.get("path"):
+        raise InvalidInputError("the embeddings table needs the file: dataset_options={'path': FILE}",
+                                "python -m hashviz table --dataset embeddings --path FILE.npz")
+    similarity = _class_similarity(FILE_DATASET, seed, dopts)
+    res = prepare(FILE_DATASET, None, None, None, store=store, seed=seed, dataset_options=dopts,
+                  quantizers=qnames, progress=progress, should_stop=should_stop)
+    available = tuple(res.bits)
+    if bits is None:
+        chosen = available
+    else:
+        from hashviz.pipeline import check_bits
+
+        chosen = check_bits(bits, head=False)
+        missing = [b for b in chosen if b not in available]
+        if missing:
+            have = ", ".join(map(str, available))
+            raise InvalidInputError(f"the embeddings file has codes of {have} bits; {', '.join(map(str, missing))} "
+                                    f"{'is' if len(missing) == 1 else 'are'} not among them",
+                                    f"leave out --bits (every length in the file) or choose from: {have}")
+    from dataclasses import replace
+
+    from hashviz.embeddings import Embeddings
+
+    res = replace(res, runs=tuple(r for b in chosen for r in res.runs if r.n_bits == b))
+    first = Embeddings.load(res.runs[0].embeddings, max_bytes=None)
+    parts = {p: int(first.mask(p).sum()) for p in ("query", "database", "train")}
+    described = (f"{first.n:,} rows, {len(first.class_names)} classes "
+                 f"({'multi-label' if first.multilabel else 'single-label'}); {parts['query']:,} query, "
+                 f"{parts['database']:,} database, {parts['train']:,} train")
+    _warm_up_metrics()
+    at = None
+    if spread_bits is not None and chosen:
+        at = spread_bits if spread_bits in chosen else chosen[0]
+    cells, _, spread = score_prepared(res, qnames, store, protocol=protocol, protocol_k=protocol_k,
+                                      similarity=similarity, spread_bits=at)
+    return ResultsTable(dataset=FILE_DATASET, backbone="", heads=(), bits=tuple(chosen), quantizers=qnames,
+                        seed=int(seed), cells=tuple(cells), seconds=time.perf_counter() - t0, summary=described,
+                        protocol=protocol, spread=tuple(spread), source_file=Path(str(dopts["path"])).name,
+                        split_from_file=_file_has_split(dopts["path"]), multilabel=first.multilabel)
 
 
 def score_prepared(res, quantizers: Sequence[str], store: RunStore, *, protocol: str = "hashviz", protocol_k=None,
@@ -307,38 +417,57 @@ def _s(x: float) -> str:
     return "—" if math.isnan(x) else (f"{x:.2f}" if x < 10 else f"{x:.1f}")
 
 
-def markdown(table: ResultsTable, *, command: str = "") -> str:
-    """The results as a Markdown page: protocol, headline, mAP per bit length, training-free baselines, checks,
-    heads, hierarchical scores, the same codes under every protocol, the full table. Every mAP header names its
-    protocol."""
+def _relevance(table: ResultsTable) -> str:
+    return "shares at least one label with the query" if table.multilabel else "same class"
+
+
+def _protocol_rules(table: ResultsTable) -> str:
     from hashviz.retrieval.protocols import get_protocol
 
-    qlab = [quantizer_label(q) for q in table.quantizers]
-    c0 = table.cells[0] if table.cells else None
-    label = table.map_label
+    return (get_protocol(table.protocol).describe() if table.protocol != "hashviz" else "expected ties (the "
+            "average over random orders of equal Hamming distances), queries without a relevant item left out")
+
+
+def _scores_text(c0: Evaluation, label: str, rules: str) -> str:
+    return (f"**{label}** — {rules}; mAP@{c0.top_k} and P@{c0.top_k} with the same tie order; "
+            f"P@r≤{c0.radius}: precision of the database items within Hamming radius {c0.radius} (0 for a query "
+            "with none); QE: quantization error, mean (|u| − 1)² over the rotated database embeddings rescaled to "
+            "norm √bits.")
+
+
+def _preamble(table: ResultsTable, command: str) -> list[str]:
+    from hashviz import __version__
+
     lines = ["# Results", ""]
     if command:
         lines += ["Produced by", "", "```", command, "```", ""]
-    from hashviz import __version__
-
+    stored = ("heads and quantizers" if not table.from_file else "quantizers")
     lines += [
         f"hashviz {__version__}, Python {platform.python_version()}, {platform.machine()}, "
         f"{time.strftime('%Y-%m-%d')}; seed {table.seed}; total {table.seconds:.0f} s for this run "
-        "(heads and quantizers read back from the run store keep the training and fit times of the run that "
-        "computed them; scoring is this run's).", ""]
+        f"({stored} read back from the run store keep the {'training and ' if not table.from_file else ''}fit "
+        "times of the run that computed them; scoring is this run's).", ""]
+    return lines
+
+
+def markdown(table: ResultsTable, *, command: str = "") -> str:
+    """The results as a Markdown page: protocol, headline, mAP per bit length, training-free baselines, checks,
+    heads, hierarchical scores, the same codes under every protocol, the full table. Every mAP header names its
+    protocol. An embeddings file's table (:func:`file_table`) has one row per code length and says that nothing
+    was trained."""
+    if table.from_file:
+        return file_markdown(table, command=command)
+    qlab = [quantizer_label(q) for q in table.quantizers]
+    c0 = table.cells[0] if table.cells else None
+    label = table.map_label
+    lines = _preamble(table, command)
     if c0 is not None:
-        proto = get_protocol(table.protocol)
-        rules = (proto.describe() if table.protocol != "hashviz" else "expected ties (the average over random "
-                 "orders of equal Hamming distances), queries without a relevant item left out")
         lines += [
             f"**Protocol.** {table.summary or table.dataset}. Backbone `{table.backbone}`; one hashing head per "
             f"method and bit length, trained on the train split's cached backbone features (the training-free "
             f"`pca` and `lsh` heads are fitted or drawn there, no training); quantizers fitted on the train split; "
-            f"{c0.n_query:,} queries against {c0.n_database:,} database items; relevant = same class. "
-            f"**{label}** — {rules}; mAP@{c0.top_k} and P@{c0.top_k} with the same tie order; "
-            f"P@r≤{c0.radius}: precision of the database items within Hamming radius {c0.radius} (0 for a query "
-            "with none); QE: quantization error, "
-            "mean (|u| − 1)² over the rotated database embeddings rescaled to norm √bits. Time: quantizer fit + "
+            f"{c0.n_query:,} queries against {c0.n_database:,} database items; relevant = {_relevance(table)}. "
+            + _scores_text(c0, label, _protocol_rules(table)) + " Time: quantizer fit + "
             "scoring per cell (the head's training time is its own column). Protocols: docs/metrics.md.", ""]
     if table.left_out:
         lines += ["**Left out:** " + "; ".join(f"{h} — {why}" for h, why in table.left_out) + ".", ""]
@@ -422,6 +551,92 @@ def markdown(table: ResultsTable, *, command: str = "") -> str:
     return "\n".join(lines)
 
 
+def file_markdown(table: ResultsTable, *, command: str = "") -> str:
+    """The Markdown page of an embeddings file's table: what the file held and what was done with it (nothing
+    trained), a headline computed from the cells, one row per code length × quantizer, checks, hierarchical
+    scores when the file's classes have a hierarchy, the same codes under every protocol, every score."""
+    qs = table.quantizers
+    qlab = [quantizer_label(q) for q in qs]
+    c0 = table.cells[0] if table.cells else None
+    label = table.map_label
+    lines = _preamble(table, command)
+    lengths = ", ".join(map(str, table.bits))
+    split = ("its own split" if table.split_from_file else
+             f"a seeded stratified split (the file has none; seed {table.seed})")
+    if c0 is not None:
+        lines += [
+            f"**Protocol.** Embeddings file `{table.source_file}` ({table.summary or 'embeddings'}), with "
+            f"{split}. No backbone and no hashing head: the file's z arrays are the continuous embeddings and "
+            f"are quantized as they are (nothing was trained before the quantizers); one row per code length in "
+            f"the file ({lengths} bits). Quantizers fitted on the train split; {c0.n_query:,} queries against "
+            f"{c0.n_database:,} database items; relevant = {_relevance(table)}. "
+            + _scores_text(c0, label, _protocol_rules(table)) + " Time: quantizer fit + scoring per cell. "
+            "Protocols: docs/metrics.md.", ""]
+    lines += ["## Headline", ""]
+    if {"hq", "sign"} <= set(qs) and table.bits:
+        d = [(table.cell("", n, "hq").map - table.cell("", n, "sign").map, n) for n in table.bits]
+        top = max(d)
+        lines.append(f"- HQ ≥ sign at {sum(x >= 0 for x, _ in d)} of {len(d)} code lengths; mean gain "
+                     f"{sum(x for x, _ in d) / len(d):+.4f} {label}, largest {top[0]:+.4f} ({top[1]} bits).")
+    if {"hq", "itq"} <= set(qs) and table.bits:
+        d = [table.cell("", n, "hq").map - table.cell("", n, "itq").map for n in table.bits]
+        lines.append(f"- HQ − ITQ: mean {sum(d) / len(d):+.4f}, range {min(d):+.4f} … {max(d):+.4f}.")
+    for n in table.bits:
+        b = table.best("", n)
+        lines.append(f"- {n} bits: best {quantizer_label(b.quantizer)} {b.map:.4f}.")
+    if table.spread:
+        by: dict[str, list[float]] = {}
+        for r in table.spread:
+            by.setdefault(r.quantizer, []).append(r.map)
+        sp = [max(v) - min(v) for v in by.values()]
+        lines.append(f"- Same codes, every protocol ({table.spread[0].n_bits} bits): the protocols' mAPs differ by "
+                     f"{sum(sp) / len(sp):.4f} on average, up to {max(sp):.4f}.")
+    computed = sum(c.cell_seconds for c in table.cells if not math.isnan(c.cell_seconds))
+    lines += [f"- Compute recorded in the cells: {computed:.0f} s of quantizer fitting and scoring (no head "
+              "training).", ""]
+    ties = c0.ties if c0 else "expected"
+    diff_col = {"hq", "sign"} <= set(qs)
+    lines += [f"## {label} — ties {ties}", "",
+              "| bits | " + " | ".join(qlab) + (" | HQ − sign |" if diff_col else " |"),
+              "|---:|" + "---:|" * (len(qlab) + diff_col)]
+    for n in table.bits:
+        vals = [table.cell("", n, q).map for q in qs]
+        best = max(vals)
+        row = [f"**{_f(v)}**" if v == best else _f(v) for v in vals]
+        diff = f" {_f(table.cell('', n, 'hq').map - table.cell('', n, 'sign').map)} |" if diff_col else ""
+        lines.append(f"| {n} | " + " | ".join(row) + " |" + diff)
+    lines.append("")
+    checks = table.checks()
+    if checks:
+        bad = [c for c in checks if not c["ok"]]
+        lines += ["## Sanity checks", "", f"{len(checks) - len(bad)} of {len(checks)} hold (HQ ≥ sign per code "
+                  f"length; no target mAP: nothing here was trained by hashviz)."]
+        if bad:
+            lines += ["", "| check | bits | value |", "|---|---:|---:|"]
+            lines += [f"| {c['check']} | {c['n_bits']} | {_f(c['value'])} |" for c in bad]
+        lines.append("")
+    k = c0.top_k if c0 else "k"
+    hier = any(not math.isnan(c.hierarchical_at_k) for c in table.cells)
+    if hier:
+        lines += [f"## Hierarchical retrieval: mean semantic similarity of the top {k}", "",
+                  "| bits | " + " | ".join(qlab) + " |", "|---:|" + "---:|" * len(qlab)]
+        lines += [f"| {n} | " + " | ".join(_f(table.cell("", n, q).hierarchical_at_k) for q in qs) + " |"
+                  for n in table.bits]
+        lines.append("")
+    lines += spread_markdown(table.spread)
+    short = label.split(" (")[0]
+    hcol = f" hier.@{k} |" if hier else ""
+    lines += ["## All scores", "", f"Protocol {table.protocol}; mAP columns as in the header.", "",
+              f"| bits | quantizer | {short} | mAP@{k} | P@r≤{c0.radius if c0 else 2} | QE |{hcol} cell time (s) |",
+              "|---:|---|---:|---:|---:|---:|" + ("---:|" if hier else "") + "---:|"]
+    for c in table.cells:
+        hv = f" {_f(c.hierarchical_at_k)} |" if hier else ""
+        lines.append(f"| {c.n_bits} | {quantizer_label(c.quantizer)} | {_f(c.map)} | {_f(c.map_at_k)} | "
+                     f"{_f(c.p_within_radius)} | {_f(c.quantization_error)} |{hv} {_s(c.cell_seconds)} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def spread_markdown(rows: Sequence[Evaluation]) -> list[str]:
     """"Same codes, every protocol": one line per (head, bits, quantizer), one column per protocol, and the
     spread (largest − smallest) — how much of a published gap the evaluator alone can make."""
@@ -433,17 +648,19 @@ def spread_markdown(rows: Sequence[Evaluation]) -> list[str]:
     keys = list(dict.fromkeys((r.head, r.n_bits, r.quantizer) for r in rows))
     by = {(r.head, r.n_bits, r.quantizer, r.protocol): r for r in rows}
     first = rows[0]
+    with_head = any(r.head for r in rows)
     heads = [f"{p}: {by[(*keys[0], p)].map_label.split(' (')[0]}" for p in protos]
     out = [f"## Same codes, every protocol ({first.n_bits} bits)", "",
            "The codes of each cell scored by each paper's evaluator (docs/metrics.md): "
            + "; ".join(get_protocol(p).describe() for p in protos) + ". Depths here: " + ", ".join(heads) + ".", "",
-           "| head | quantizer | " + " | ".join(protos) + " | spread |", "|---|---|" + "---:|" * (len(protos) + 1)]
+           ("| head " if with_head else "") + "| quantizer | " + " | ".join(protos) + " | spread |",
+           ("|---" if with_head else "") + "|---|" + "---:|" * (len(protos) + 1)]
     spreads = []
     for key in keys:
         vals = [by[(*key, p)].map for p in protos]
         spreads.append(max(vals) - min(vals))
-        out.append(f"| {key[0]} | {quantizer_label(key[2])} | " + " | ".join(_f(v) for v in vals)
-                   + f" | {_f(spreads[-1])} |")
+        out.append((f"| {key[0]} " if with_head else "") + f"| {quantizer_label(key[2])} | "
+                   + " | ".join(_f(v) for v in vals) + f" | {_f(spreads[-1])} |")
     out += ["", f"Spread across protocols: mean {sum(spreads) / len(spreads):.4f}, largest {max(spreads):.4f} mAP.", ""]
     return out
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from hashviz.session.browse import DISPLAY_TIES, QUERY_MODES, choose_query
-from hashviz.ui import cache, maps, page, sidebar, widgets
+from hashviz.ui import cache, maps, page, sidebar, views, widgets
 from hashviz.ui.errors import attempt
 from hashviz.ui.params import init_from_param, set_params
 from hashviz.ui.text import md_escape
@@ -32,9 +32,8 @@ if mode == "class" and not emb.multilabel:
 init_from_param("hv_q_k", "k", int, lo=1, hi=100)
 st.session_state.setdefault("hv_q_k", 10)
 k = int(c3.number_input("k", 1, 100, key="hv_q_k"))
-init_from_param("hv_q_ties", "ties", str, list(DISPLAY_TIES))
-ties = c4.selectbox("Ties", DISPLAY_TIES, key="hv_q_ties", help="order inside equal Hamming distances; "
-                    "'expected' shows database order and reports the exact expected AP over random orders")
+protocol, ties = views.protocol_selector(c4, key="hv_q_protocol", ties_key="hv_q_ties",
+                                        tie_choices=(views.OWN_TIES, *DISPLAY_TIES))
 selected, anchor = maps.selection(emb.n)
 if mode == "selected" and anchor is None and not selected:
     st.info("No point is selected: click a point on **Codes & embeddings** first. Showing a random query.")
@@ -49,7 +48,8 @@ with qc1:
     widgets.grid(cache.thumbs(key, ctx.n_bits, [query], 96), size=96, captions=[f"query {query}"])
 qc2.markdown(f"**Query {query}** · class **{md_escape(widgets.class_text(emb, query))}** · split: "
              f"{['train', 'query', 'database'][emb.split[query]]} · ranked against "
-             f"{int(emb.mask('database').sum()):,} database items (itself excluded) · ties: `{ties}`")
+             f"{int(emb.mask('database').sum()):,} database items (itself excluded) · protocol `{protocol}`, ties: "
+             f"`{ties or 'its own'}`")
 
 with st.expander(f"Beyond the top {k}: where the relevant items are ranked ({ctx.n_bits} bits)",
                  expanded=mode == "differ"):
@@ -57,4 +57,4 @@ with st.expander(f"Beyond the top {k}: where the relevant items are ranked ({ctx
 st.markdown(widgets.TIES_TEXT)
 
 for n_bits in run.bit_lengths:
-    widgets.ranking_row(key, n_bits, query, k, ties, seed)
+    widgets.ranking_row(key, n_bits, query, k, ties, seed, protocol=protocol)

@@ -19,13 +19,11 @@ c1, c2, c3 = st.columns(3)
 init_from_param("hv_cmp_k", "k", int, lo=1, hi=100_000)
 st.session_state.setdefault("hv_cmp_k", 1000)
 top_k = int(c1.number_input("k for mAP@k and P@k", 1, 100_000, key="hv_cmp_k"))
-ties_all = ["expected", "stable", "optimistic", "pessimistic"]
-init_from_param("hv_cmp_ties", "ties", str, ties_all)
-ties = c2.selectbox("Tie policy", ties_all, key="hv_cmp_ties")
+protocol, ties = views.protocol_selector(c2, key="hv_cmp_protocol", ties_key="hv_cmp_ties")
 radius = int(c3.number_input("Hamming radius for P@r", 0, 64, 2, key="hv_cmp_r"))
-set_params(k=top_k, ties=ties)
+set_params(k=top_k)
 
-rows, df = views.compare_table(key, run, top_k=top_k, ties=ties, radius=radius)
+rows, df = views.compare_table(key, run, top_k=top_k, ties=ties, radius=radius, protocol=protocol)
 st.dataframe(df, hide_index=True, key="hv_cmp_table")
 st.caption(f"Query vs database: {rows[0]['n_query']:,} queries, {rows[0]['n_database']:,} database items; "
            "quantizers fitted on the train split only; relevant = shares a label with the query."
@@ -35,10 +33,12 @@ st.caption(f"Query vs database: {rows[0]['n_query']:,} queries, {rows[0]['n_data
 st.page_link("pages/4_queries.py", label="The tie spread column, explained on one query: the tie group at the "
              "cut-off (Queries)", icon=":material/search:")
 
+views.same_codes_every_protocol(key, n_bits, top_k=top_k, radius=radius)
+
 emb = cache.embeddings(key, n_bits)
 qs = cache.quantizers(key, n_bits)
 views.compare_curves(rows, ties, emb, qs, n_bits)
 
 st.subheader("Export")
-views.compare_exports(run, emb, qs, df, {"top_k": top_k, "ties": ties, "radius": radius,
+views.compare_exports(run, emb, qs, df, {"protocol": protocol, "top_k": top_k, "ties": ties, "radius": radius,
                                         "bit_lengths": list(run.bit_lengths)}, n_bits)

@@ -137,3 +137,40 @@ def test_cli_penalty_json_and_section_kept_by_table(tmp_path, capsys):
     assert main(["penalty", "--dataset", "digits", "--head", "orthohash", "--home", str(home)]) == 2
     err = capsys.readouterr().err
     assert "no quantization weight" in err and "hint: heads with one: csq (lambda_q)" in err and "dpsh" in err
+    # the CLI's sweep is stored in the run store (what the app's Penalty page lists)
+    from hashviz.penalty import stored_sweeps
+
+    (stored,) = stored_sweeps(home, head="csq")
+    assert stored.key == sw["key"] and [c.map for c in stored.cells] == [c["map"] for c in sw["cells"]]
+
+
+def test_a_sweep_is_stored_under_its_settings_and_read_back(sweep):
+    from hashviz.penalty import SWEEP_STAGE, PenaltySweep, stored_sweeps
+
+    sw, store = sweep
+    (entry,) = store.list(SWEEP_STAGE)
+    assert entry.key == sw.key == store.key(sw.config()) and len(sw.run_keys) == len(LAMBDAS)
+    (back,) = stored_sweeps(store, dataset="digits", backbone="mnist_cnn", head="dpsh", seed=0, dataset_options={})
+    assert back == PenaltySweep.from_dict(sw.to_dict())
+    assert [(back.lam(c), c.map, c.quantization_error) for c in back.cells] == [
+        (sw.lam(c), c.map, c.quantization_error) for c in sw.cells]
+    assert back.head_options == FAST and back.headline() == sw.headline() and back.verdict() == sw.verdict()
+    for other in ({"dataset": "mnist5k"}, {"head": "csq"}, {"seed": 1}, {"dataset_options": {"path": "x"}}):
+        assert stored_sweeps(store, **other) == []
+    # each λ's prepared run is recorded: the cells trace back to it
+    from hashviz.pipeline import load_prepared
+
+    for lam, key in zip(LAMBDAS, sw.run_keys):
+        res = load_prepared(key, store)
+        assert res.config["head_options"]["lambda_q"] == lam and res.head == "dpsh"
+
+
+def test_the_sentence_for_one_bit_length_is_computed_from_its_cells(sweep):
+    sw, _ = sweep
+    hq = sw.cell(0.0, 16, "hq").map
+    best = max((sw.cell(lam, 16, "sign") for lam in LAMBDAS if lam > 0), key=lambda c: c.map)
+    text = sw.verdict_at(16)
+    assert f"{hq:.4f} mAP@all (hashviz)" in text and f"{best.map:.4f}" in text
+    assert f"lambda_q = {sw.lam(best):g}" in text and f"{hq - best.map:+.4f}" in text
+    assert ("does not agree" in text) == (hq < best.map)
+    assert "needs λ = 0" in sw.verdict_at(64)          # not in the sweep

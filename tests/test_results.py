@@ -280,3 +280,76 @@ def test_training_free_baselines_in_the_table(tmp_path):
     line = next(ln for ln in text.splitlines() if ln.startswith("| pca | 32 |"))
     assert f"{pca['rr']:.4f}" in line and "cel" in line
     assert "Training-free `pca`: 32 bits sign" in text
+
+
+# ---- an embeddings file: no backbone, no head, one row per code length -------------------------------------------
+def _blobs_file(path, *, dim=24, n=400, classes=4, split=False, seed=0):
+    """Gaussian blobs around class centres (a known answer: well separated, so HQ's mAP is high)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), n // classes)
+    z = 2.0 * rng.standard_normal((classes, dim))[labels] + rng.standard_normal((n, dim))
+    arrays = {"z": z.astype(np.float32), "labels": labels}
+    if split:
+        s = np.full(n, 2, dtype=np.uint8)
+        s[::10] = 1            # every 10th row a query
+        s[1::2] = 0            # odd rows train (in the database too)
+        arrays["split"] = s
+    np.savez(path, **arrays)
+    return path
+
+
+def test_embeddings_file_table_has_one_row_per_code_length_and_true_protocol_text(tmp_path, capsys):
+    from hashviz.evaluate import evaluate_protocols
+    from hashviz.results import file_table
+
+    path = _blobs_file(tmp_path / "my_codes.npz")
+    store = RunStore(tmp_path / "home")
+    t = results_table("embeddings", "mnist_cnn", "all", None, ("sign", "itq", "hq"), store=store,
+                      dataset_options={"path": str(path)})
+    assert t.from_file and t.heads == () and t.bits == (24,) and t.backbone == ""
+    assert [(c.head, c.n_bits, c.quantizer) for c in t.cells] == [("", 24, q) for q in ("sign", "itq", "hq")]
+    # every cell is a fresh evaluation of the stored embeddings with the stored quantizer
+    res = prepare("embeddings", store=store, dataset_options={"path": str(path)}, quantizers=("sign", "itq", "hq"))
+    run = res.run(24)
+    emb = Embeddings.load(run.embeddings)
+    for q in ("sign", "itq", "hq"):
+        ev = evaluate(emb, q, fitted=load_quantizer(run.quantizers[q], store))
+        assert t.cell("", 24, q).map == pytest.approx(ev.map, abs=1e-12)
+        assert math.isnan(t.cell("", 24, q).head_train_seconds)          # nothing was trained
+    want = evaluate_protocols(emb, "hq", fitted=load_quantizer(run.quantizers["hq"], store))
+    assert [r.map for r in t.spread if r.quantizer == "hq"] == pytest.approx([w.map for w in want], abs=1e-12)
+    assert t.checks() == [{"check": f"HQ − sign {t.map_label} ≥ 0", "head": "", "n_bits": 24,
+                           "value": t.cell("", 24, "hq").map - t.cell("", 24, "sign").map, "detail": "",
+                           "ok": t.cell("", 24, "hq").map >= t.cell("", 24, "sign").map}]
+    text = markdown(t)
+    n_query, n_db = int(emb.mask("query").sum()), int(emb.mask("database").sum())
+    assert "Embeddings file `my_codes.npz` (400 rows, 4 classes (single-label)" in text
+    assert "No backbone and no hashing head" in text and "a seeded stratified split (the file has none" in text
+    assert f"{n_query:,} queries against {n_db:,} database items" in text
+    for wrong in ("mnist_cnn", "one hashing head per method", "images", "head training (s)"):
+        assert wrong not in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("| 24 | ") and "**" in ln)
+    assert [c.strip("* ") for c in row.split("|")[2:5]] == [f"{t.cell('', 24, q).map:.4f}" for q in ("sign", "itq",
+                                                                                                      "hq")]
+    assert "## Same codes, every protocol (24 bits)" in text and "| quantizer | hashviz |" in text
+    # the CLI: one row per bit length, the CSV carries the cells; no head options for a file
+    out = tmp_path / "r.md"
+    argv = ["table", "--dataset", "embeddings", "--path", str(path), "-q", "sign", "hq", "--home",
+            str(tmp_path / "home"), "--out", str(out)]
+    assert main(argv) == 0
+    assert "24 bits, mAP@all (hashviz): file" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(out.with_suffix(".csv"), encoding="utf-8")))
+    assert [(r["head"], r["n_bits"], r["quantizer"]) for r in rows] == [("", "24", "sign"), ("", "24", "hq")]
+    for extra, message in ((["--heads", "cel"], "no hashing head to train, so head method(s) cel"),
+                           (["--epochs", "3"], "no hashing head to train, so head options"),
+                           (["--bits", "16"], "codes of 24 bits; 16 is not among them")):
+        assert main([*argv, *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "hint:" in err
+    # a file with its own split says so; asking for a length it has is fine
+    own = file_table({"path": str(_blobs_file(tmp_path / "split.npz", dim=16, split=True))}, (16,), ("sign", "hq"),
+                     store=store, spread_bits=None)
+    assert own.bits == (16,) and not own.spread and "with its own split" in markdown(own)
+    assert own.cells[0].n_query == 40

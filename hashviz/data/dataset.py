@@ -174,7 +174,8 @@ class ImageDataset:
     def summary(self) -> str:
         parts = {p: int(m.sum()) for p, m in self.masks().items()}
         kind = "multi-label" if self.multilabel else "single-label"
-        return (f"{self.name}: {self.n} images, {self.n_classes} classes ({kind}); {parts['query']} query, "
+        unit = "rows" if getattr(self, "embeddings", None) is not None else "images"  # a file's rows are no images
+        return (f"{self.name}: {self.n} {unit}, {self.n_classes} classes ({kind}); {parts['query']} query, "
                 f"{parts['database']} database, {parts['train']} train"
                 + (f", {parts['val']} held out" if parts.get("val") else "")
                 + (" (train not in the database)" if (self.split == 3).any() else "") + f" (seed {self.seed})"

@@ -22,9 +22,10 @@ class Ranking:
     rows: np.ndarray       # embedding rows of the top k database items, in display order
     distances: np.ndarray  # their Hamming distances
     relevant: np.ndarray   # bool: shares a label with the query
-    ap: float              # the query's AP@all under ``ties`` (NaN when nothing is relevant)
-    bits: np.ndarray       # bool (k, n_bits) codes of the shown items
+    ap: float              # the query's AP under the protocol (NaN when nothing is relevant and it leaves such
+    bits: np.ndarray       # queries out); bool (k, n_bits) codes of the shown items
     query_bits: np.ndarray
+    ap_label: str = "AP@all (hashviz)"   # the AP's depth and protocol, e.g. "AP@3999 (deephash)"
 
 
 def database_rows(emb: Embeddings, query_row: int) -> np.ndarray:
@@ -34,41 +35,52 @@ def database_rows(emb: Embeddings, query_row: int) -> np.ndarray:
 
 
 def _query_problem(emb: Embeddings, quantizer: Quantizer, query_row: int):
-    """(database rows, query code, database codes, Hamming distances, relevance) of one query."""
-    from hashviz.codes import hamming_distances
+    """(database rows, rotated query, rotated database, query code, database codes, Hamming distances, relevance)
+    of one query."""
+    from hashviz.codes import encode, hamming_distances
     from hashviz.retrieval.relevance import relevance
 
     db = database_rows(emb, query_row)
-    qc = quantizer.encode(emb.z[[query_row]])
-    dc = quantizer.encode(emb.z[db])
+    q_rot = quantizer.transform(emb.z[[query_row]])
+    db_rot = quantizer.transform(emb.z[db])
+    qc, dc = encode(q_rot), encode(db_rot)
     dist = np.asarray(hamming_distances(qc, dc))[0].astype(np.int64)
     rel = np.asarray(relevance(emb.labels[[query_row]], emb.labels[db]))[0].astype(bool)
-    return db, qc, dc, dist, rel
+    return db, q_rot, db_rot, qc, dc, dist, rel
 
 
-def rank(emb: Embeddings, quantizer: Quantizer, query_row: int, k: int = 10, ties: str = "expected",
-         seed: int = 0) -> Ranking:
-    """Top ``k`` by Hamming distance; inside equal distances the order follows ``ties``: "stable" (database
-    order; also used to *display* "expected", whose AP is the exact expectation over random orders),
-    "optimistic"/"pessimistic" (relevant first/last), "random" (seeded)."""
+def rank(emb: Embeddings, quantizer: Quantizer, query_row: int, k: int = 10, ties: str | None = "expected",
+         seed: int = 0, protocol: str = "hashviz") -> Ranking:
+    """Top ``k`` by Hamming distance and the query's AP under ``protocol``; inside equal distances the order
+    follows ``ties`` (None: the protocol's own): "stable" (database order; also used to *display* "expected",
+    whose AP is the exact expectation over random orders), "optimistic"/"pessimistic" (relevant first/last),
+    "random" (seeded), "euclidean" (h2q's: by the Euclidean distance of the L2-normalised rotated embeddings)."""
     from hashviz.codes import unpack_bits
-    from hashviz.retrieval.metrics import average_precisions
+    from hashviz.retrieval.metrics import SecondaryDistances
+    from hashviz.retrieval.protocols import get_protocol
+    from hashviz.retrieval.report import family_of, score_codes
 
-    db, qc, dc, dist, rel = _query_problem(emb, quantizer, query_row)
-    if ties == "optimistic":
+    proto = get_protocol(protocol)
+    rule = proto.ties if ties is None else ties
+    db, q_rot, db_rot, qc, dc, dist, rel = _query_problem(emb, quantizer, query_row)
+    if rule == "optimistic":
         tie = (~rel).astype(np.int64)
-    elif ties == "pessimistic":
+    elif rule == "pessimistic":
         tie = rel.astype(np.int64)
-    elif ties == "random":
+    elif rule == "random":
         tie = np.random.default_rng(seed).permutation(len(db))
+    elif rule == "euclidean":
+        tie = SecondaryDistances(q_rot, db_rot).rows(0, 1)[0]
     else:
         tie = np.arange(len(db))
     order = np.lexsort((np.arange(len(db)), tie, dist))[: int(k)]
-    ap = float(average_precisions(qc, dc, emb.labels[[query_row]], emb.labels[db],
-                                  ties=ties if ties in DISPLAY_TIES else "expected", seed=seed)[0])
+    ev = score_codes(qc, dc, emb.labels[[query_row]], emb.labels[db], protocol=proto, family=family_of(emb.meta),
+                     ties=None if ties is None or ties == proto.ties else ties, top_k=min(int(k), len(db)),
+                     q_z=q_rot, db_z=db_rot, seed=seed)
     n_bits = emb.dim
-    return Ranking(rows=db[order], distances=dist[order], relevant=rel[order], ap=ap,
-                   bits=unpack_bits(dc[order], n_bits), query_bits=unpack_bits(qc, n_bits)[0])
+    return Ranking(rows=db[order], distances=dist[order], relevant=rel[order], ap=float(ev.average_precisions[0]),
+                   bits=unpack_bits(dc[order], n_bits), query_bits=unpack_bits(qc, n_bits)[0],
+                   ap_label="AP" + ev.map_label[len("mAP"):])
 
 
 QUERY_MODES = {"random": "random query", "class": "a query of one class", "selected": "the point selected on the map",
@@ -145,7 +157,7 @@ def tie_group(emb: Embeddings, quantizer, query_row: int, k: int) -> TieGroup:
     :func:`hashviz.retrieval.metrics.average_precisions`, the function behind every reported mAP."""
     from hashviz.retrieval.metrics import average_precisions
 
-    db, qc, dc, dist, rel = _query_problem(emb, quantizer, query_row)
+    db, _, _, qc, dc, dist, rel = _query_problem(emb, quantizer, query_row)
     k = int(min(max(1, int(k)), len(db)))
     d = int(np.partition(dist, k - 1)[k - 1])
     closer, at = dist < d, dist == d

@@ -17,12 +17,12 @@ import numpy as np
 from hashviz.embeddings import Embeddings
 
 
-def score(emb: Embeddings, fitted, *, top_k: int = 1000, ties: str = "expected", radius: int = 2,
+def score(emb: Embeddings, fitted, *, top_k: int = 1000, ties: str | None = None, radius: int = 2,
           similarity=None, protocol: str = "hashviz", protocol_k=None) -> dict:
     """One table row for the :class:`~hashviz.session.runs.FittedQuantizer` ``fitted``: its Evaluation under
     ``protocol`` (one counting pass gives every score and the optimistic/pessimistic tie bounds of mAP), plus the
-    hierarchical score when the run's dataset has a label hierarchy (``similarity``). ``quantizer`` is the id,
-    ``label`` the display name."""
+    hierarchical score when the run's dataset has a label hierarchy (``similarity``). ``ties``: None = the
+    protocol's own tie order, else an override. ``quantizer`` is the id, ``label`` the display name."""
     from hashviz.evaluate import evaluate
 
     ev = evaluate(emb, fitted.id, top_k=top_k, ties=ties, radius=radius, fitted=fitted.quantizer,
@@ -57,23 +57,63 @@ def bit_statistics(emb: Embeddings, quantizers: Mapping[str, object]) -> dict:
     return out
 
 
+def protocol_tag(row: Mapping) -> str:
+    """``"hashviz"``, ``"deephash"``, ``"hashviz, ties optimistic"``: the protocol of a score row, with its tie
+    order when it is not the protocol's own (what every label of the row carries)."""
+    from hashviz.retrieval.protocols import get_protocol
+
+    proto = get_protocol(row.get("protocol", "hashviz"))
+    ties = row.get("ties")
+    return proto.name if ties in (None, proto.ties, "secondary") else f"{proto.name}, ties {ties}"
+
+
 def table(rows: list[dict]):
-    """A DataFrame with the protocol (tie policy, k, radius) written into every metric's label."""
+    """A DataFrame with the protocol (its name, depth and tie order, k, radius) written into every metric's label:
+    ``mAP@all (hashviz)``, ``mAP@3999 (deephash)``, ``P@1000 (hashviz, ties optimistic)``…"""
     import pandas as pd
 
     out = []
     for r in rows:
-        k, rad, ties = r["top_k"], r["radius"], r["ties"]
+        k, rad, tag = r["top_k"], r["radius"], protocol_tag(r)
+        label = r.get("map_label") or f"mAP@all ({tag})"
         out.append({"quantizer": r.get("label", r["quantizer"]), "n_bits": r["n_bits"],
-                    f"mAP@all (ties {ties})": r["map"], f"mAP@{k} (ties {ties})": r["map_at_k"],
-                    f"P@{k} (ties {ties})": r["p_at_k"], f"P@r≤{rad}": r["p_within_radius"],
+                    label: r["map"], f"mAP@{k} ({tag})": r["map_at_k"],
+                    f"P@{k} ({tag})": r["p_at_k"], f"P@r≤{rad}": r["p_within_radius"],
                     "quantization error": r["quantization_error"],
-                    "mAP@all tie spread (pessimistic…optimistic)": f"{r['map_pessimistic']:.4f} … "
-                                                                     f"{r['map_optimistic']:.4f}"})
+                    f"{label} tie spread (pessimistic…optimistic)": f"{r['map_pessimistic']:.4f} … "
+                                                                    f"{r['map_optimistic']:.4f}"})
         h = r.get("hierarchical_at_k")
         if h is not None and np.isfinite(h):
-            hties = "stable" if ties == "stable" else "expected"
+            hties = "stable" if r["ties"] == "stable" else "expected"
             out[-1][f"semantic similarity@{k} (hierarchy, ties {hties})"] = h
+    return pd.DataFrame(out)
+
+
+def every_protocol(emb: Embeddings, fitted, *, top_k: int = 1000, radius: int = 2) -> list[dict]:
+    """The same codes of ``fitted`` (a FittedQuantizer) under every protocol, each at its own depth for the run's
+    dataset family: :func:`hashviz.evaluate.evaluate_protocols` (one encoding, one distance count). One dict per
+    protocol (:meth:`Evaluation.to_dict` plus ``label``)."""
+    from hashviz.evaluate import evaluate_protocols
+
+    return [{**ev.to_dict(), "label": fitted.label}
+            for ev in evaluate_protocols(emb, fitted.id, fitted=fitted.quantizer, top_k=top_k, radius=radius)]
+
+
+def every_protocol_table(rows: list[dict]):
+    """"Same codes, every protocol": one line per quantizer, one column per protocol (named with its depth, e.g.
+    ``deephash: mAP@3999``), and the spread (largest − smallest) — how much of a published gap the evaluator
+    alone can make."""
+    import pandas as pd
+
+    by: dict[str, dict] = {}
+    for r in rows:
+        line = by.setdefault(r.get("label", r["quantizer"]), {"quantizer": r.get("label", r["quantizer"]),
+                                                              "n_bits": r["n_bits"]})
+        line[f"{r['protocol']}: {r['map_label'].split(' (')[0]}"] = r["map"]
+    out = []
+    for line in by.values():
+        vals = [v for k, v in line.items() if k not in ("quantizer", "n_bits") and np.isfinite(v)]
+        out.append({**line, "spread (largest − smallest)": (max(vals) - min(vals)) if vals else float("nan")})
     return pd.DataFrame(out)
 
 
@@ -92,8 +132,16 @@ def provenance(run: Mapping, params: Mapping, quantizers: Mapping[str, object]) 
 
                 versions[pkg] = hashviz.__version__
     qinfo = {qid: dict(f.provenance) for qid, f in quantizers.items()}
+    params = dict(params)
+    if params.get("protocol"):  # the evaluator's rules in words, for the run's dataset family
+        from hashviz.retrieval.protocols import get_protocol
+        from hashviz.retrieval.report import family_of
+
+        family = family_of({"dataset": dict(run).get("dataset")})
+        params["protocol_rules"] = get_protocol(params["protocol"]).describe(family or None)
+        params["ties"] = params.get("ties") or f"the protocol's own ({get_protocol(params['protocol']).ties})"
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions, "run": dict(run),
-            "protocol": {"query_vs_database": True, "relevance": "share at least one label", **dict(params)},
+            "protocol": {"query_vs_database": True, "relevance": "share at least one label", **params},
             "quantizers": qinfo, "seeds": {"split": dict(run.get("config", {})).get("dataset_options", {}).get(
                 "seed", 0), "quantizers": {n: d.get("params", {}).get("random_state") for n, d in qinfo.items()}}}
 

@@ -152,19 +152,37 @@ def thumbs(key: str, n_bits: int, rows, size: int = 56):
 
 
 @st.cache_data(max_entries=256, show_spinner="scoring…")
-def _score_row(home: str, key: str, n_bits: int, qid: str, top_k: int, ties: str, radius: int, stamp: str,
-               owner: str):
+def _score_row(home: str, key: str, n_bits: int, qid: str, top_k: int, ties: str | None, radius: int, stamp: str,
+               owner: str, protocol: str = "hashviz"):
     from hashviz.session.compare import score
 
     f = _quantizers(home, key, n_bits, owner, with_live=qid.startswith("live:"))[qid]
     return score(_embeddings(home, key, n_bits), f, top_k=top_k, ties=ties, radius=radius,
-                 similarity=_class_similarity(home, key))
+                 similarity=_class_similarity(home, key), protocol=protocol)
 
 
-def score_row(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, ties: str, radius: int) -> dict:
-    """One Compare row for ``f`` (cached per home, run, bits, quantizer id, protocol and :func:`stamp`)."""
+def score_row(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, ties: str | None, radius: int,
+              protocol: str = "hashviz") -> dict:
+    """One Compare row for ``f`` under ``protocol`` (``ties``: None = the protocol's own order, else an override;
+    cached per home, run, bits, quantizer id, protocol, ties, k, radius and :func:`stamp`)."""
     from hashviz.ui.sessions import owner
 
     # the owner only matters to find a live fit: rows of stored quantizers are shared by every browser
     who = owner() if f.id.startswith("live:") else ""
-    return _score_row(home(), key, int(n_bits), f.id, int(top_k), ties, int(radius), stamp(f), who)
+    return _score_row(home(), key, int(n_bits), f.id, int(top_k), ties, int(radius), stamp(f), who, protocol)
+
+
+@st.cache_data(max_entries=128, show_spinner="scoring under every protocol…")
+def _every_protocol(home: str, key: str, n_bits: int, qid: str, top_k: int, radius: int, stamp: str, owner: str):
+    from hashviz.session.compare import every_protocol
+
+    f = _quantizers(home, key, n_bits, owner, with_live=qid.startswith("live:"))[qid]
+    return every_protocol(_embeddings(home, key, n_bits), f, top_k=top_k, radius=radius)
+
+
+def every_protocol_rows(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, radius: int) -> list[dict]:
+    """``f``'s codes under every protocol (cached like :func:`score_row`)."""
+    from hashviz.ui.sessions import owner
+
+    who = owner() if f.id.startswith("live:") else ""
+    return _every_protocol(home(), key, int(n_bits), f.id, int(top_k), int(radius), stamp(f), who)

@@ -84,7 +84,8 @@ def sidebar() -> Context:
         st.caption(f"Status: {run.status} · {len(bit_lengths)} bit length(s) · key `{run.key}`")
         summ = run.summary.get(str(n_bits))
         if summ:
-            st.caption("mAP@all " + " · ".join(f"{quantizer_label(k)} {v:.3f}" for k, v in summ.items()))
+            st.caption("mAP@all (hashviz: expected ties) " + " · ".join(f"{quantizer_label(k)} {v:.3f}"
+                                                                        for k, v in summ.items()))
         set_params(run=run.key, bits=n_bits)
     return Context(run, n_bits)
 

@@ -47,6 +47,10 @@ STEPS: tuple[dict, ...] = (
      "do": "Switch **Tie policy** to optimistic, then to pessimistic.",
      "look": "mAP moves by about the spread column: that much is decided by the order of tied items, not by the "
              "codes — which is why every table here defaults to expected ties."},
+    {"title": "Penalty vs rotation", "page": "pages/7_penalty.py",
+     "before": "Prepare a run on **Data & model** first: a sweep trains heads on its dataset and backbone.",
+     "do": "Open a stored sweep (or start one under *New sweep*) and read mAP of the sign codes against λ.",
+     "look": "Whether the best penalised sign codes beat λ = 0 + HQ — the HQ paper claims they do not."},
     {"title": "Your own image", "page": "pages/6_draw.py",
      "before": "Prepare a run on **Data & model** first: your drawing goes through its backbone and hashing heads.",
      "do": "Draw a 7, large, on the canvas and let go (or upload a picture).",

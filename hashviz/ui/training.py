@@ -306,7 +306,9 @@ def _status(key: str, n_bits: int) -> None:
     c[0].metric("status", f"replaying {s['replaying']} steps" if s["replaying"] else s["status"])
     c[1].metric("step", s["step"])
     c[2].metric("quantization error", f"{s['quantization_error']:.4f}" if s["quantization_error"] is not None else "–")
-    c[3].metric("probe mAP", f"{s['map']:.4f}" if s["map"] is not None else "–")
+    c[3].metric(figures.PROBE_MAP_LABEL, f"{s['map']:.4f}" if s["map"] is not None else "–",
+                help="mAP@all of the probe queries against the whole database, hashviz protocol (expected ties, "
+                     "queries without a relevant item left out)")
     c[4].metric("steps/s", f"{s['steps_per_second']:.0f}" if s["steps_per_second"] else "–")
     if t.checkpoint_error:
         st.warning(f"This fit is not being saved: {md_escape(t.checkpoint_error)}. It keeps training, but a "
@@ -333,7 +335,8 @@ def _tick(key: str, n_bits: int) -> None:
     s = t.summary()
     now = schedule_now(t.name, dict(t.options), s["step"])
     st.caption(f"Curve rows: {len(t.curve)} · step {s['step']} · {s['steps_per_second']:.0f} steps/s · probe: "
-               f"{len(t.probe)} queries vs the whole database, mAP every {t.map_every} steps (at most "
+               f"{len(t.probe)} queries vs the whole database, mAP@all (hashviz: expected ties) every "
+               f"{t.map_every} steps (at most "
                f"{1 / t.map_min_seconds:.0f} a second, scored beside the fit) · fit: {md_escape(json.dumps(t.label))}"
                + (" · shared" if getattr(t, "shared", False) else "") + (f" · {now}" if now else ""))
     if was_running and not t.running:

@@ -252,11 +252,16 @@ def remember_import(run_key: str) -> None:
         st.session_state[UPLOADED] = (done[0], run_key)
 
 
+#: the protocol of the mAP ``prepare`` stores (the sidebar's and Data & model's summaries): hashviz's own
+SUMMARY_LABEL = "mAP@all (hashviz)"
+
+
 def summary_rows(summary) -> list[dict]:
-    """Rows of the per-bit-length mAP summary, quantizers by their display label."""
+    """Rows of the per-bit-length mAP summary (``prepare``'s scores: :data:`SUMMARY_LABEL`), one column per
+    quantizer named with the protocol."""
     from hashviz.quantize import quantizer_label
 
-    return [{"bits": int(b), **{quantizer_label(k): v for k, v in m.items()}}
+    return [{"bits": int(b), **{f"{quantizer_label(k)} {SUMMARY_LABEL}": v for k, v in m.items()}}
             for b, m in sorted(summary.items(), key=lambda kv: int(kv[0]))]
 
 
@@ -331,9 +336,11 @@ def class_text(emb, row: int) -> str:
     return str(emb.class_names[emb.labels[row]])
 
 
-def ranking_row(key: str, n_bits: int, query: int, k: int, ties: str, seed: int) -> None:
-    """One code length on the Queries page: the top ``k`` of ``query`` for every quantizer, side by side, and
-    below them the tie group each cut-off k falls in (:func:`tie_table`)."""
+def ranking_row(key: str, n_bits: int, query: int, k: int, ties: str | None, seed: int,
+                protocol: str = "hashviz") -> None:
+    """One code length on the Queries page: the top ``k`` of ``query`` for every quantizer, side by side, with
+    the query's AP under ``protocol`` (``ties`` None: the protocol's own order), and below them the tie group each
+    cut-off k falls in (:func:`tie_table`)."""
     from hashviz.session.browse import rank, tie_group
     from hashviz.viz.images import bit_string
 
@@ -343,11 +350,11 @@ def ranking_row(key: str, n_bits: int, query: int, k: int, ties: str, seed: int)
     cols = st.columns(len(qs))
     groups = {}
     for col, f in zip(cols, qs.values()):
-        r = attempt(rank, e, f.quantizer, query, k, ties, seed, what="ranking")
+        r = attempt(rank, e, f.quantizer, query, k, ties, seed, protocol, what="ranking")
         groups[f.label] = attempt(tie_group, e, f.quantizer, query, k, what="counting ties")
         with col:
             ap = "–" if np.isnan(r.ap) else f"{r.ap:.3f}"
-            st.markdown(f"**{md_escape(f.label)}** · AP {ap} · {int(r.relevant.sum())}/{len(r.rows)} ✓")
+            st.markdown(f"**{md_escape(f.label)}** · {r.ap_label} {ap} · {int(r.relevant.sum())}/{len(r.rows)} ✓")
             tips = [f"distance {d} · code {bit_string(b)}" for d, b in zip(r.distances, r.bits)]
             grid(cache.thumbs(key, n_bits, r.rows, 44), size=44, captions=[f"d={d}" for d in r.distances],
                  relevant=list(r.relevant), tooltips=tips)

@@ -80,6 +80,9 @@ def thin(n: int, max_points: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
 
 
+PROBE_MAP_LABEL = "probe mAP@all (hashviz)"  # the live fits' probe score: hashviz's protocol on a query subset
+
+
 def loss_is_quantization_error(curve: Sequence[Mapping]) -> bool:
     """Whether every row with both values has loss = quantization error (HQ's l2 and ITQ on rescaled rows: the
     same quantity), and there is at least one such row."""
@@ -89,12 +92,13 @@ def loss_is_quantization_error(curve: Sequence[Mapping]) -> bool:
 
 
 def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float] | None = None,
-                    loss_name: str = "loss", max_points: int = 300, merged: bool | None = None) -> go.Figure:
+                    loss_name: str = "loss", max_points: int = 300, merged: bool | None = None,
+                    map_label: str = PROBE_MAP_LABEL) -> go.Figure:
     """Left: loss and quantization error against steps; right: probe mAP against steps with reference lines
     (e.g. ``{"sign": 0.41, "ITQ": 0.55}``). ``curve`` rows: ``step``, ``loss``, ``quantization_error`` and,
-    every few steps, ``map``. When the loss *is* the quantization error (``merged``; by default
-    :func:`loss_is_quantization_error` of the curve) the left panel draws it once, named "quantization error",
-    with the loss's name on its axis.
+    every few steps, ``map`` (named ``map_label``: its protocol). When the loss *is* the quantization error
+    (``merged``; by default :func:`loss_is_quantization_error` of the curve) the left panel draws it once, named
+    "quantization error", with the loss's name on its axis.
 
     Redrawn several times a second while a rotation trains, so it is kept light: at most ``max_points`` rows per
     line (evenly thinned, the newest always kept), laid out by hand (no make_subplots), a fixed ``uirevision``
@@ -110,7 +114,7 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
     data = ([qe] if merged else [
         go.Scatter(x=steps, y=[r.get("loss") for r in rows], name=loss_name, mode="lines",
                    line=dict(color=PALETTE[0]), xaxis="x", yaxis="y"), qe]) + [
-        go.Scatter(x=[r["step"] for r in pts], y=[r["map"] for r in pts], name="mAP (probe)",
+        go.Scatter(x=[r["step"] for r in pts], y=[r["map"] for r in pts], name=map_label,
                    mode="lines+markers" if len(pts) <= 60 else "lines", line=dict(color=QUANTIZER_COLORS["hq"]),
                    xaxis="x2", yaxis="y3"),
     ]
@@ -126,7 +130,7 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
     layout = dict(
         xaxis=dict(domain=[0, 0.38], title=dict(text="step")), xaxis2=dict(domain=[0.62, 1], title=dict(text="step")),
         yaxis=dict(title=dict(text=f"quantization error = {loss_name}" if merged else loss_name)),
-        yaxis3=dict(title=dict(text="probe mAP"), anchor="x2"), shapes=shapes, annotations=notes,
+        yaxis3=dict(title=dict(text=map_label), anchor="x2"), shapes=shapes, annotations=notes,
         uirevision="training_curves")
     if not merged:
         layout["yaxis2"] = dict(title=dict(text="quantization error"), overlaying="y", side="right", showgrid=False)

@@ -13,7 +13,7 @@ from hashviz.evaluate import evaluate
 from tests.app.conftest import SMALL_BITS, open_app, problems
 
 PAGES = ["pages/1_data.py", "pages/2_rotation.py", "pages/3_embeddings.py", "pages/4_queries.py",
-         "pages/5_compare.py"]
+         "pages/5_compare.py", "pages/7_penalty.py"]
 
 
 def _texts(at) -> str:
@@ -55,11 +55,13 @@ def test_each_page_renders_on_a_prepared_store(filled, page):
     if page == "pages/4_queries.py":
         heads = [m.value for m in at.markdown if m.value.startswith("#### ")]
         assert heads == [f"#### {b} bits" for b in SMALL_BITS]
-        assert "AP " in text
+        assert "AP@all (hashviz) " in text
     if page == "pages/5_compare.py":
         df = at.dataframe[0].value
         assert len(df) == len(SMALL_BITS) * 3 and set(df["quantizer"]) == {"sign", "ITQ", "HQ"}
-        assert any("ties expected" in c for c in df.columns)
+        assert "mAP@all (hashviz)" in df.columns and "P@1000 (hashviz)" in df.columns
+    if page == "pages/7_penalty.py":
+        assert "No penalty sweep is stored for this dataset" in text
 
 
 def test_compare_numbers_equal_the_cli(filled, capsys):
@@ -74,7 +76,7 @@ def test_compare_numbers_equal_the_cli(filled, capsys):
         assert cli.main(["evaluate", str(emb_path), "--quantizer", name, "--json"]) == 0
         out = json.loads(capsys.readouterr().out)
         row = df[(df["quantizer"] == label) & (df["n_bits"] == 16)].iloc[0]
-        assert row["mAP@all (ties expected)"] == pytest.approx(out["map"], abs=1e-12)
+        assert row["mAP@all (hashviz)"] == pytest.approx(out["map"], abs=1e-12)
         assert row["quantization error"] == pytest.approx(out["quantization_error"], rel=1e-6)
 
 
@@ -334,7 +336,7 @@ def test_spherical_run_shows_its_random_search_rotation(tmp_path, monkeypatch, a
 
     stored = load_prepared(info.key).run(16).map["random"]
     row = df[df["quantizer"] == "random search"].iloc[0]
-    assert row["mAP@all (ties expected)"] == pytest.approx(stored, abs=1e-12)
+    assert row["mAP@all (hashviz)"] == pytest.approx(stored, abs=1e-12)
     at = open_app("pages/4_queries.py", query={"run": info.key, "bits": "16"})
     assert problems(at) == [] and "random search" in _texts(at) + "".join(h.proto.body for h in at.get("html"))
     at = open_app("pages/2_rotation.py", query={"run": info.key, "bits": "16"})
@@ -360,7 +362,7 @@ def test_compare_shows_the_hierarchical_score_for_a_dataset_with_a_hierarchy(fil
     ev = evaluate(emb, "hq", fitted=load_quantizer(run.quantizers["hq"]), top_k=1000, similarity=sim)
     row = df[(df["quantizer"] == "HQ") & (df["n_bits"] == 16)].iloc[0]
     assert row[col] == pytest.approx(ev.hierarchical_at_k, abs=1e-12)
-    assert row["P@1000 (ties expected)"] <= row[col] <= 1
+    assert row["P@1000 (hashviz)"] <= row[col] <= 1
 
 
 def test_head_options_from_the_form_reach_the_trained_head(fresh):

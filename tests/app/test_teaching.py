@@ -113,7 +113,7 @@ def test_rotation_draws_one_curve_when_loss_is_the_quantization_error_and_explai
     step = int(re.search(r"step (\d+) ·", text).group(1))
     tau = 2.0 * (0.01 / 2.0) ** ((step - 1) / 399)
     assert f"smoothing width τ = {tau:.3f}" in text
-    at.button(key="hv_rot_reset").click().run()
+    at.button(key="hv_rot_discard").click().run()
     # l1: loss and quantization error are different numbers, drawn as two curves
     at.selectbox(key="hv_rot_hq_loss").set_value("l1").run()
     at.button(key="hv_rot_start").click().run()
@@ -121,7 +121,7 @@ def test_rotation_draws_one_curve_when_loss_is_the_quantization_error_and_explai
     assert [t["name"] for t in _chart(at, "hv_curve_chart")["data"]] == ["loss (l1)", "quantization error",
                                                                          "mAP (probe)"]
     assert "Steps only sets how long the fit runs" in _texts(at)
-    at.button(key="hv_rot_reset").click().run()
+    at.button(key="hv_rot_discard").click().run()
     from hashviz.session.jobs import SESSION_OBJECTS
 
     SESSION_OBJECTS.prune(lambda s: False)
