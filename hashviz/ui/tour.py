@@ -53,7 +53,13 @@ STEPS: tuple[dict, ...] = (
      "do": "Start a small sweep (DPSH, λ 0 and 1, 16 bits) or open a stored one.",
      "look": "The sign codes' mAP against λ, and the flat lines of λ = 0 followed by ITQ or HQ: the HQ paper claims "
              "the rotation makes the penalty unnecessary — the sentence under the figure says whether this run "
-             "agrees. That is the tour: switch it off in the sidebar."},
+             "agrees."},
+    {"title": "Your own image", "page": "pages/6_draw.py",
+     "before": "Prepare a run on **Data & model** first: your drawing goes through its backbone and hashing heads.",
+     "do": "Draw a 7, large, on the canvas and let go (or upload a picture).",
+     "look": "What the network sees beside the canvas — your strokes cropped, scaled and centred like an MNIST "
+             "digit — then whether its nearest codes are 7s at every bit length, and where the star lands on the "
+             "codes map. That is the tour: switch it off in the sidebar."},
 )
 
 
