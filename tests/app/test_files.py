@@ -15,6 +15,9 @@ import pytest
 from tests.app.conftest import open_app, problems
 from tests.app.test_user_text import PAGES
 
+# AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
+pytestmark = pytest.mark.slow
+
 REFUSAL = "the app opens files only inside its data folders, and this path is not inside one"
 BITS = (16, 32, 64)
 
