@@ -17,6 +17,7 @@ from hashviz.ui.text import html_escape, md_escape
 from hashviz.viz.images import image_grid_html
 
 JOB = "hv_prepare_job"
+STARTED = "hv_prepare_started"  # the last job this session started (kept after its end is shown)
 UPLOADED = "hv_uploaded"  # (upload file id, run key or None while it is imported)
 ENDED = "hv_prepare_ended"  # the job whose end was already shown (stop ticking)
 BIT_CHOICES = (8, 16, 24, 32, 48, 64, 96, 128)
@@ -32,7 +33,7 @@ def start_prepare(params: dict, *, own: bool = False) -> None:
                      sort_keys=True, default=str)
     sid = sessions.session_id()
     PREPARE_JOBS.start(key, params, home=home, alive=(lambda: sessions.alive(sid)) if own else None)
-    st.session_state[JOB] = key
+    st.session_state[JOB] = st.session_state[STARTED] = key
     st.session_state.pop(ENDED, None)
     st.rerun()  # redraw with the progress fragment ticking
 

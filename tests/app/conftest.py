@@ -94,3 +94,13 @@ def open_app(page: str | None = None, query: dict | None = None, timeout: float 
 
 def problems(at) -> list[str]:
     return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+def started_job(at):
+    """The last preparation or import this AppTest session started. Read from its own key, not from the
+    running-job key: a small import can finish, and its end be shown, within the run that started it."""
+    from hashviz.session.jobs import PREPARE_JOBS
+    from hashviz.ui.widgets import STARTED
+
+    assert STARTED in at.session_state, "no preparation was started"
+    return PREPARE_JOBS.get(at.session_state[STARTED])

@@ -276,7 +276,9 @@ def test_live_rotation_curve_grows_and_other_sessions_are_undisturbed(server, pa
     main = page.get_by_test_id("stMainBlockContainer")
     main.get_by_role("button", name="Stop").click()
     page.get_by_text("stopped").first.wait_for()
-    assert main.get_by_role("button", name="Start").is_enabled()
+    # the stop message and the redrawn buttons come from separate reruns: wait for Start to be enabled again
+    wait_until(lambda: main.get_by_role("button", name="Start").is_enabled(), "Start to be enabled after Stop",
+               timeout=60, every=0.25, pg=page)
 
 
 def test_switching_bits_changes_the_results(server, page, run_key):

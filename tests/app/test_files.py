@@ -12,7 +12,7 @@ import io
 import numpy as np
 import pytest
 
-from tests.app.conftest import open_app, problems
+from tests.app.conftest import open_app, problems, started_job
 from tests.app.test_user_text import PAGES
 
 # AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
@@ -108,12 +108,15 @@ def test_uploader_says_the_limit_and_how_to_open_bigger_files(fresh):
 
 
 def _open_by_path(at, typed: str):
-    from hashviz.session.jobs import PREPARE_JOBS
-    from hashviz.ui.widgets import JOB
+    """The import the Open button started, or None when it was refused."""
+    from hashviz.ui.widgets import STARTED
 
+    before = at.session_state[STARTED] if STARTED in at.session_state else None
     at.text_input(key="hv_npz_path").input(typed).run()
     at.button(key="hv_npz_open").click().run()
-    return PREPARE_JOBS.get(at.session_state[JOB]) if JOB in at.session_state else None
+    if STARTED not in at.session_state or at.session_state[STARTED] == before:
+        return None
+    return started_job(at)
 
 
 @pytest.mark.slow
@@ -174,14 +177,12 @@ def test_opening_by_path_is_confined_and_limited(secrets, fresh, monkeypatch):
 
 
 def test_a_multi_length_upload_is_one_run_with_every_length(fresh):
-    from hashviz.session.jobs import PREPARE_JOBS
     from hashviz.session.runs import Workspace
-    from hashviz.ui.widgets import JOB
 
     at = open_app("pages/1_data.py")
     at.file_uploader(key="hv_npz").set_value(("three.npz", _npz_bytes(**_multi(bits=(8, 24, 40))),
                                               "application/octet-stream")).run()
-    job = PREPARE_JOBS.get(at.session_state[JOB])
+    job = started_job(at)
     assert job is not None and job.join(300).status == "done", (job.status, job.message, job.error)
     at.run()
     assert problems(at) == []
@@ -193,8 +194,6 @@ def test_a_multi_length_upload_is_one_run_with_every_length(fresh):
 def test_a_bad_file_inside_a_root_is_refused_without_quoting_it(fresh):
     """Inside the roots the app reads the file, and its messages say where and what was expected — never the
     file's content (issue 9 §2: /etc/passwd's first line and a .env's DB_PASSWORD were quoted)."""
-    from hashviz.session.jobs import PREPARE_JOBS
-    from hashviz.ui.widgets import JOB
 
     data = fresh / "data"
     data.mkdir(parents=True)
@@ -208,7 +207,7 @@ def test_a_bad_file_inside_a_root_is_refused_without_quoting_it(fresh):
                            ("env.txt", "line 1: expected 'image/path.jpg 0 1 0 …', got a path without labels")):
         at.text_input(key="hv_ds_path").input(name).run()
         at.button(key="hv_prepare").click().run()
-        job = PREPARE_JOBS.get(at.session_state[JOB])
+        job = started_job(at)
         assert job.join(120).status == "failed" and job.error is not None
         at.run()
         shown = " ".join(e.value for e in at.error) + " ".join(i.value for i in at.info)

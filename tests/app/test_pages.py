@@ -10,7 +10,7 @@ import pytest
 
 from hashviz.embeddings import Embeddings
 from hashviz.evaluate import evaluate
-from tests.app.conftest import SMALL_BITS, open_app, problems
+from tests.app.conftest import SMALL_BITS, open_app, problems, started_job
 
 PAGES = ["pages/1_data.py", "pages/2_rotation.py", "pages/3_embeddings.py", "pages/4_queries.py",
          "pages/5_compare.py", "pages/7_penalty.py"]
@@ -218,13 +218,11 @@ def test_export_npz_loads_back_and_uploads_as_a_run(filled, tmp_path, monkeypatc
         assert np.array_equal(f["codes_hq"], qs["hq"].quantizer.encode(emb.z))
         assert np.allclose(f["rotation_hq"], qs["hq"].quantizer.rotation_)
     monkeypatch.setenv("HASHVIZ_HOME", str(tmp_path / "other_home"))
-    from hashviz.session.jobs import PREPARE_JOBS
-    from hashviz.ui.widgets import JOB
 
     at = open_app("pages/1_data.py")
     at.file_uploader(key="hv_npz").set_value(("export.npz", data, "application/octet-stream")).run()
     assert problems(at) == []
-    job = PREPARE_JOBS.get(at.session_state[JOB])  # the import runs in the background
+    job = started_job(at)  # the import runs in the background
     assert job.join(300).status == "done", (job.status, job.message, job.error)
     at.run()
     assert problems(at) == []
@@ -298,8 +296,6 @@ def test_other_heads_show_no_similarity_pair(filled):
 
 
 def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path, monkeypatch):
-    from hashviz.session.jobs import PREPARE_JOBS
-    from hashviz.ui.widgets import JOB
     from tests.data.fakes import write_png
 
     monkeypatch.setenv("HASHVIZ_DATA_ROOTS", str(tmp_path))  # the app opens paths only inside its data roots
@@ -314,7 +310,7 @@ def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path, m
     at.selectbox(key="hv_bb_imagefolder").set_value("mnist_cnn").run()  # ImageNet models come first for files
     at.multiselect(key="hv_bits_choice").set_value([16]).run()
     at.button(key="hv_prepare").click().run()
-    job = PREPARE_JOBS.get(at.session_state[JOB])
+    job = started_job(at)
     assert job is not None and job.join(300).status == "done", (job.status, job.message, job.error)
     at.run()  # the progress fragment sees the finished job and switches to the new run
     assert problems(at) == []
@@ -373,9 +369,7 @@ def test_compare_shows_the_hierarchical_score_for_a_dataset_with_a_hierarchy(fil
 def test_head_options_from_the_form_reach_the_trained_head(fresh):
     """Data & model: a method's loss options (here DPSH's λ = 0, the HQ paper's setting) and the epochs are set in
     the form; only changed values are passed, and the stored head was trained with them."""
-    from hashviz.session.jobs import PREPARE_JOBS
     from hashviz.store import RunStore
-    from hashviz.ui.widgets import JOB
 
     at = open_app("pages/1_data.py")
     at.selectbox(key="hv_ds").set_value("digits").run()
@@ -385,7 +379,7 @@ def test_head_options_from_the_form_reach_the_trained_head(fresh):
     at.number_input(key="hv_head_epochs").set_value(1).run()
     at.multiselect(key="hv_bits_choice").set_value([16]).run()
     at.button(key="hv_prepare").click().run()
-    job = PREPARE_JOBS.get(at.session_state[JOB])
+    job = started_job(at)
     assert job is not None and job.join(300).status == "done", (job.status, job.message, job.error)
     at.run()
     assert problems(at) == []

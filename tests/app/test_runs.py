@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.app.conftest import open_app, problems
+from tests.app.conftest import open_app, problems, started_job
 
 
 def _npz(n_bits: int, seed: int) -> bytes:
@@ -25,14 +25,12 @@ def _npz(n_bits: int, seed: int) -> bytes:
 
 def _upload(at, name: str, data: bytes, switch: bool = True) -> None:
     """Upload on Data & model, wait for the background import, let the page pick up its end."""
-    from hashviz.session.jobs import PREPARE_JOBS
-    from hashviz.ui.widgets import JOB
 
     if switch:
         at.switch_page("pages/1_data.py").run()
     at.file_uploader(key="hv_npz").set_value((name, data, "application/octet-stream")).run()
     assert problems(at) == []
-    job = PREPARE_JOBS.get(at.session_state[JOB])
+    job = started_job(at)
     assert job is not None and job.join(300).status == "done", (job.status, job.message, job.error)
     at.run()
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from tests.app.conftest import open_app, problems
+from tests.app.conftest import open_app, problems, started_job
 
 # AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
 pytestmark = pytest.mark.slow
@@ -204,8 +204,6 @@ def test_hostile_class_names_are_text_on_every_page(hostile_home, monkeypatch, a
 
 
 def test_hostile_upload_name_and_errors_quoting_it_are_text(fresh):
-    from hashviz.session.jobs import PREPARE_JOBS
-    from hashviz.ui.widgets import JOB
 
     name = '<form action="https:evil.example"><input name="pw"><button>Go [x](https:evil.example).npz'
     at = open_app("pages/1_data.py")
@@ -214,7 +212,7 @@ def test_hostile_upload_name_and_errors_quoting_it_are_text(fresh):
     assert any("is not a readable .npz" in e.value and "\\<form" in e.value for e in at.error)
     at = open_app("pages/1_data.py")
     at.file_uploader(key="hv_npz").set_value((name, _npz(NO_SLASH), "application/octet-stream")).run()
-    job = PREPARE_JOBS.get(at.session_state[JOB])
+    job = started_job(at)
     assert job is not None and job.join(300).status == "done", (job.status, job.message, job.error)
     at.run()
     assert problems(at) == [] and markup_from_user_data(at) == []
