@@ -153,13 +153,43 @@ def thumbs(key: str, n_bits: int, rows, size: int = 56):
                                    else _dataset(h, key))
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _scoring_embeddings(home: str, key: str, n_bits: int):
+    """The run's embeddings without thumbnails and image paths: what scoring reads (``Embeddings.part`` copies
+    every array, and at 60,000 rows the thumbnails are 184 MB)."""
+    from dataclasses import replace
+
+    return replace(_embeddings(home, key, n_bits), thumbnails=None, image_paths=None)
+
+
+@st.cache_resource(max_entries=128, show_spinner="counting Hamming distances…")
+def _code_stats(home: str, key: str, n_bits: int, qid: str, stamp: str):
+    from hashviz.session.compare import code_stats
+
+    return code_stats(_scoring_embeddings(home, key, n_bits), _quantizers(home, key, n_bits)[qid])
+
+
+def code_stats(key: str, n_bits: int, f: FittedQuantizer):
+    """:func:`hashviz.session.compare.code_stats` of ``f`` — tie bounds, PR curve, bit statistics — cached per
+    home, run, bits, quantizer id and :func:`stamp` (no protocol choice changes them; never mutated)."""
+    return _code_stats(home(), key, int(n_bits), f.id, stamp(f))
+
+
+def _stored_evaluation(home: str, key: str, n_bits: int, qid: str) -> dict | None:
+    """The evaluation ``prepare`` stored for quantizer ``qid`` of the run (None for live fits and others)."""
+    return Workspace(home).result(key).run(int(n_bits)).evaluations.get(qid)
+
+
 @st.cache_data(max_entries=256, show_spinner="scoring…")
 def _score_row(home: str, key: str, n_bits: int, qid: str, top_k: int, ties: str, radius: int, stamp: str):
     from hashviz.session.compare import score
 
     f = _quantizers(home, key, n_bits)[qid]
-    return score(_embeddings(home, key, n_bits), f, top_k=top_k, ties=ties, radius=radius,
-                 similarity=_class_similarity(home, key))
+    stored = _stored_evaluation(home, key, n_bits, qid) if f.provenance.get("source", "").startswith("prepare") \
+        else None
+    return score(_scoring_embeddings(home, key, n_bits), f, top_k=top_k, ties=ties, radius=radius,
+                 similarity=_class_similarity(home, key), stats=_code_stats(home, key, n_bits, qid, stamp),
+                 stored=stored)
 
 
 def score_row(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, ties: str, radius: int) -> dict:

@@ -32,19 +32,21 @@ def coordinate_view(data, q_before, q_after, after_label: str, n_bits: int) -> N
                "the ±1 corners (×). The rotation moves them there without changing any distance between them.")
 
 
-def compare_curves(rows: list[dict], ties: str, emb, qs: dict, n_bits: int) -> None:
+def compare_curves(key: str, rows: list[dict], ties: str, qs: dict, n_bits: int) -> None:
     """mAP against bits (every bit length), then for ``n_bits``: precision–recall by radius, bit balance and
-    correlation of every quantizer."""
+    correlation of every quantizer (cached per quantizer: a protocol change recomputes none of them)."""
+    stats = {f.id: cache.code_stats(key, n_bits, f) for f in qs.values()}
     left, right = st.columns(2)
     left.plotly_chart(figures.map_vs_bits(compare.table_rows_by_label(rows), label=f"mAP@all (ties {ties})"),
                       key="hv_cmp_bits")
-    right.plotly_chart(figures.pr_by_radius(compare.pr_curves(emb, qs)), key="hv_cmp_pr")
+    right.plotly_chart(figures.pr_by_radius({qs[i].label: (s.precision, s.recall) for i, s in stats.items()}),
+                       key="hv_cmp_pr")
     st.caption(f"Precision–recall, bit statistics and exports below are for the sidebar's {n_bits} bits.")
-    stats = compare.bit_statistics(emb, qs)
-    st.plotly_chart(figures.bit_balance_heatmap({n: b for n, (b, _) in stats.items()}), key="hv_cmp_bal")
+    st.plotly_chart(figures.bit_balance_heatmap({qs[i].label: s.balance for i, s in stats.items()}),
+                    key="hv_cmp_bal")
     cols = st.columns(len(stats))
-    for i, (col, (name, (_, corr))) in enumerate(zip(cols, stats.items())):
-        col.plotly_chart(figures.bit_correlation_heatmap(corr, title=f"{name}: bit correlation"),
+    for i, (col, (qid, s)) in enumerate(zip(cols, stats.items())):
+        col.plotly_chart(figures.bit_correlation_heatmap(s.correlation, title=f"{qs[qid].label}: bit correlation"),
                          key=f"hv_cmp_corr_{i}")
 
 
@@ -59,7 +61,7 @@ def compare_exports(run, emb, qs: dict, df, params: dict, n_bits: int) -> None:
 
 
 def compare_table(key: str, run, *, top_k: int, ties: str, radius: int):
-    """Every quantizer × bit length scored (cached per protocol): (rows, DataFrame)."""
+    """Every quantizer × bit length scored (cached per protocol): (rows, long-form DataFrame)."""
     from hashviz.ui.errors import attempt
 
     rows = []
@@ -68,3 +70,14 @@ def compare_table(key: str, run, *, top_k: int, ties: str, radius: int):
         rows += [attempt(cache.score_row, key, n_bits, f, top_k=top_k, ties=ties, radius=radius, what="scoring")
                  for f in qs.values()]
     return rows, compare.table(rows)
+
+
+def compare_grid(rows: list[dict], long) -> None:
+    """The quantizer × bit length table of one metric (chosen above it), then the long form in an expander."""
+    metrics = compare.cell_metrics(rows)
+    metric = st.selectbox("Number in each cell", metrics, key="hv_cmp_metric",
+                          help="every metric is in the long form below and in the CSV export")
+    st.dataframe(compare.grid(rows, metric), hide_index=True, key="hv_cmp_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in compare.grid_columns(rows)})
+    with st.expander("Long form: every metric, one row per quantizer × bit length (as in the CSV)"):
+        st.dataframe(long, hide_index=True, key="hv_cmp_long")

@@ -94,3 +94,13 @@ def open_app(page: str | None = None, query: dict | None = None, timeout: float 
 
 def problems(at) -> list[str]:
     return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+def compare_long(at):
+    """The Compare page's long-form table (one row per quantizer × bit length, every metric a column)."""
+    return next(d.value for d in at.dataframe if "n_bits" in d.value.columns)
+
+
+def compare_grid(at):
+    """The Compare page's quantizer × bit length table (the metric chosen above it in each cell)."""
+    return next(d.value for d in at.dataframe if any(str(c).endswith(" bits") for c in d.value.columns))

@@ -1,0 +1,135 @@
+"""Compare's scoring, UI-free (hashviz.session.compare): one encoding and one count per quantizer give the numbers
+of ``evaluate`` (the CLI's) under any protocol, a stored evaluation stands in only for its own protocol, the tie
+bounds and curves equal the public metric functions, and the quantizer × bits grid is the long form pivoted."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hashviz.embeddings import Embeddings
+from hashviz.evaluate import evaluate
+from hashviz.quantize import make_quantizer
+from hashviz.retrieval import metrics as M
+from hashviz.session import compare
+from hashviz.session.runs import FittedQuantizer, stored_fitted
+from tests.helpers import clustered_embeddings
+
+FIELDS = ("map", "map_at_k", "p_at_k", "p_within_radius", "quantization_error")
+
+
+def _emb(n_bits=16, seed=0) -> Embeddings:
+    z, labels = clustered_embeddings(n_per_class=80, n_classes=5, n_bits=n_bits, noise=0.9, seed=seed)
+    rng = np.random.default_rng(seed)
+    split = np.full(len(z), 2, np.uint8)
+    order = rng.permutation(len(z))
+    split[order[:60]] = 1
+    split[order[60:160]] = 0
+    return Embeddings(z=z, labels=labels, split=split)
+
+
+def _fitted(emb, name="itq") -> FittedQuantizer:
+    q = make_quantizer(name, emb.dim).fit(emb.part("train").z)
+    return stored_fitted(name, q)
+
+
+def test_code_stats_equal_the_public_metric_functions():
+    emb = _emb()
+    f = _fitted(emb)
+    s = compare.code_stats(emb, f)
+    q, db = emb.part("query"), emb.part("database")
+    qc, dc = f.quantizer.encode(q.z), f.quantizer.encode(db.z)
+    assert np.array_equal(s.query_codes, qc) and np.array_equal(s.database_codes, dc)
+    for ties, got in (("optimistic", s.map_optimistic), ("pessimistic", s.map_pessimistic)):
+        assert got == pytest.approx(M.mean_average_precision(qc, dc, q.labels, db.labels, ties=ties), abs=1e-15)
+    assert s.map_pessimistic <= M.mean_average_precision(qc, dc, q.labels, db.labels) <= s.map_optimistic
+    precision, recall = M.precision_recall_by_radius(qc, dc, q.labels, db.labels, n_bits=emb.dim)
+    assert np.array_equal(s.precision, precision) and np.array_equal(s.recall, recall)
+    bits = f.quantizer.transform(db.z) >= 0
+    assert np.allclose(s.balance, bits.mean(0))
+    assert np.allclose(s.correlation, np.corrcoef(np.where(bits, 1.0, -1.0).T))
+    assert s.quantization_error == pytest.approx(M.quantization_error(f.quantizer.transform(db.z)), rel=1e-12)
+
+
+@pytest.mark.parametrize("top_k,ties,radius", [(1000, "expected", 2), (50, "expected", 0), (17, "optimistic", 3),
+                                               (40, "pessimistic", 1), (25, "stable", 2)])
+def test_a_score_equals_evaluate_under_every_protocol(top_k, ties, radius):
+    emb = _emb()
+    f = _fitted(emb, "hq")
+    stats = compare.code_stats(emb, f)
+    row = compare.score(emb, f, top_k=top_k, ties=ties, radius=radius, stats=stats)
+    ev = evaluate(emb, "hq", top_k=top_k, ties=ties, radius=radius, fitted=f.quantizer)
+    for k in FIELDS:
+        assert row[k] == pytest.approx(getattr(ev, k), abs=1e-12), k
+    assert (row["top_k"], row["ties"], row["radius"], row["n_query"], row["n_database"]) == \
+        (ev.top_k, ev.ties, ev.radius, ev.n_query, ev.n_database)
+    assert row["quantizer"] == "hq" and row["label"] == f.label
+    assert (row["map_pessimistic"], row["map_optimistic"]) == (stats.map_pessimistic, stats.map_optimistic)
+    assert math.isnan(row["hierarchical_at_k"])
+
+
+def test_a_stored_evaluation_is_used_for_its_own_protocol_only():
+    emb = _emb()
+    f = _fitted(emb)
+    stats = compare.code_stats(emb, f)
+    ev = evaluate(emb, "itq", top_k=1000, fitted=f.quantizer).to_dict()
+    marked = {**ev, "map": 0.123456}  # a stored record is taken as it is (the test marks it to see that)
+    assert compare.score(emb, f, top_k=1000, stats=stats, stored=marked)["map"] == 0.123456
+    # another k, tie policy or radius than the stored one: scored now, equal to evaluate
+    for kw in ({"top_k": 10}, {"ties": "optimistic"}, {"radius": 0}):
+        row = compare.score(emb, f, **{"top_k": 1000, **kw}, stats=stats, stored=marked)
+        want = evaluate(emb, "itq", **{"top_k": 1000, **kw}, fitted=f.quantizer)
+        assert row["map"] == pytest.approx(want.map, abs=1e-12) and row["map"] != 0.123456
+    # an incomplete record (a score missing) is not used either
+    broken = {k: v for k, v in ev.items() if k != "p_at_k"}
+    assert compare.score(emb, f, top_k=1000, stats=stats, stored=broken)["p_at_k"] == pytest.approx(ev["p_at_k"])
+
+
+def test_hierarchical_score_equals_evaluate_with_the_similarity():
+    emb = _emb()
+    f = _fitted(emb, "hq")
+    rng = np.random.default_rng(3)
+    a = rng.random((5, 5))
+    sim = (a + a.T) / 2
+    np.fill_diagonal(sim, 1.0)
+    stored = evaluate(emb, "hq", top_k=30, fitted=f.quantizer).to_dict()  # without the hierarchy, as prepare
+    for ties in ("expected", "stable"):
+        row = compare.score(emb, f, top_k=30, ties=ties, similarity=sim, stored=stored)
+        ev = evaluate(emb, "hq", top_k=30, ties=ties, fitted=f.quantizer, similarity=sim)
+        assert row["hierarchical_at_k"] == pytest.approx(ev.hierarchical_at_k, abs=1e-12)
+
+
+def _rows():
+    """Score rows of three quantizers at two lengths, one live fit at 16 bits only."""
+    rows = []
+    for n_bits in (16, 32):
+        emb = _emb(n_bits, seed=n_bits)
+        fs = [_fitted(emb, n) for n in ("sign", "itq", "hq")]
+        if n_bits == 16:
+            fs.append(FittedQuantizer(id="live:HQ-l2", label="live HQ-l2", quantizer=fs[2].quantizer))
+        rows += [compare.score(emb, f, top_k=30) for f in fs]
+    return rows
+
+
+def test_the_grid_is_the_long_form_pivoted():
+    rows = _rows()
+    long = compare.table(rows)
+    assert long[compare.PESSIMISTIC].dtype.kind == "f" and long[compare.OPTIMISTIC].dtype.kind == "f"
+    assert (long[compare.PESSIMISTIC] <= long["mAP@all (ties expected)"]).all()
+    assert (long["mAP@all (ties expected)"] <= long[compare.OPTIMISTIC]).all()
+    metrics = compare.cell_metrics(rows)
+    assert metrics[0] == "mAP@all (ties expected)" and compare.TIE_SPREAD in metrics
+    assert "P@30 (ties expected)" in metrics
+    for metric in metrics:
+        grid = compare.grid(rows, metric)
+        assert list(grid.columns) == ["quantizer", "16 bits", "32 bits"]
+        assert list(grid["quantizer"]) == ["sign", "ITQ", "HQ", "live HQ-l2"]
+        for r in rows:  # every cell is the row's number (brute force over the rows)
+            want = r["map_optimistic"] - r["map_pessimistic"] if metric == compare.TIE_SPREAD else \
+                long[(long["quantizer"] == r["label"]) & (long["n_bits"] == r["n_bits"])][metric].item()
+            cell = grid.loc[grid["quantizer"] == r["label"], f"{r['n_bits']} bits"].item()
+            assert cell == pytest.approx(want, abs=1e-15)
+        live_32 = grid.loc[grid["quantizer"] == "live HQ-l2", "32 bits"].item()
+        assert math.isnan(live_32)  # the live fit exists at 16 bits only
