@@ -32,6 +32,56 @@ def coordinate_view(data, q_before, q_after, after_label: str, n_bits: int) -> N
                "the ±1 corners (×). The rotation moves them there without changing any distance between them.")
 
 
+def selection_panel(key: str, n_bits: int, emb, sel, q_before, q_after, after_label: str, limit: int = 80) -> None:
+    """The images of the rows selected on a map: how many of each class, up to ``limit`` images sampled across
+    the classes (not the first rows in dataset order), and the selection as CSV (ids, classes, codes)."""
+    from hashviz.session.maps import class_counts, sample_across_classes, selection_csv
+    from hashviz.ui import widgets
+
+    st.subheader("Selected images")
+    if not sel:
+        st.caption("Draw a lasso or a box around points in any map, or click one point: the same rows light up in "
+                   "every map and their images appear here.")
+        return
+    counts = class_counts(emb, sel)
+    shown = sample_across_classes(emb, sel, limit)
+    by_class = " · ".join(f"{md_escape(name)} {c:,}" for name, c in counts[:12])
+    more = f" · {len(counts) - 12} more classes" if len(counts) > 12 else ""
+    st.caption(f"**{len(sel)} selected** — {by_class}{more}"
+               + (f". {len(shown)} shown, sampled across the classes." if len(shown) < len(sel) else "."))
+    widgets.grid(cache.thumbs(key, n_bits, shown, 48), size=48,
+                 captions=[widgets.class_text(emb, r) for r in shown], tooltips=[f"row {r}" for r in shown])
+    label = "".join(ch if ch.isalnum() else "_" for ch in after_label).strip("_").lower() or "after"
+    st.download_button("Selection (CSV: rows, ids, classes, codes)",
+                       lambda: selection_csv(emb, sel, q_before, q_after, label).encode(),
+                       f"hashviz_{key}_{n_bits}bits_selection.csv", "text/csv", key="hv_sel_csv",
+                       on_click="ignore")
+
+
+def clicked_point(key: str, n_bits: int, data, anchor: int, q_before, q_after, after_label: str) -> None:
+    """The clicked point beside its true Hamming neighbours: its image (plotly hover cannot show one), row id,
+    class, split and both codes."""
+    from hashviz.codes import to_bits
+    from hashviz.ui import widgets
+    from hashviz.viz.images import bit_string
+
+    emb = data.emb
+    left, right = st.columns([1, 4])
+    with left:
+        st.markdown(f"**Clicked point {anchor}**")
+        widgets.grid(cache.thumbs(key, n_bits, [anchor], 96), size=96, captions=[widgets.class_text(emb, anchor)])
+        z = emb.z[[anchor]]
+        split = {0: "train", 1: "query", 2: "database"}.get(int(emb.split[anchor]), "?")
+        st.caption(f"id {int(emb.ids[anchor])} · {split}  \nsign: `{bit_string(to_bits(q_before.transform(z))[0])}`"
+                   f"  \n{md_escape(after_label)}: `{bit_string(to_bits(q_after.transform(z))[0])}`")
+    with right:
+        if data.position(anchor) is None:
+            st.caption("This point is not on the maps' subsample; its neighbours are not shown.")
+            return
+        for name, bits in (("sign", data.bits_before), (after_label, data.bits_after)):
+            widgets.neighbour_grid(key, n_bits, name, anchor, *data.neighbours(anchor, bits))
+
+
 def compare_curves(key: str, rows: list[dict], ties: str, qs: dict, n_bits: int) -> None:
     """mAP against bits (every bit length), then for ``n_bits``: precision–recall by radius, bit balance and
     correlation of every quantizer (cached per quantizer: a protocol change recomputes none of them)."""
