@@ -33,17 +33,20 @@ def database_rows(emb: Embeddings, query_row: int) -> np.ndarray:
 
 
 def rank(emb: Embeddings, quantizer, query_row: int, k: int = 10, ties: str = "expected",
-         seed: int = 0) -> Ranking:
+         seed: int = 0, codes: np.ndarray | None = None) -> Ranking:
     """Top ``k`` by Hamming distance; inside equal distances the order follows ``ties``: "stable" (database
     order; also used to *display* "expected", whose AP is the exact expectation over random orders),
-    "optimistic"/"pessimistic" (relevant first/last), "random" (seeded)."""
+    "optimistic"/"pessimistic" (relevant first/last), "random" (seeded). ``codes``: ``quantizer.encode(emb.z)``
+    computed once (a new query then encodes nothing; at 200,000 rows encoding was most of a query's time)."""
     from hashviz.codes import hamming_distances, unpack_bits
     from hashviz.retrieval.metrics import average_precisions
     from hashviz.retrieval.relevance import relevance
 
     db = database_rows(emb, query_row)
-    qc = quantizer.encode(emb.z[[query_row]])
-    dc = quantizer.encode(emb.z[db])
+    if codes is None:
+        qc, dc = quantizer.encode(emb.z[[query_row]]), quantizer.encode(emb.z[db])
+    else:
+        qc, dc = codes[[query_row]], codes[db]
     dist = np.asarray(hamming_distances(qc, dc))[0].astype(np.int64)
     rel = np.asarray(relevance(emb.labels[[query_row]], emb.labels[db]))[0].astype(bool)
     if ties == "optimistic":

@@ -154,6 +154,17 @@ def thumbs(key: str, n_bits: int, rows, size: int = 56):
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
+def _all_codes(home: str, key: str, n_bits: int, qid: str, stamp: str):
+    return _quantizers(home, key, n_bits)[qid].quantizer.encode(_embeddings(home, key, n_bits).z)
+
+
+def all_codes(key: str, n_bits: int, f: FittedQuantizer):
+    """Packed codes of every row of the run under ``f`` (cached per home, run, bits, quantizer id and
+    :func:`stamp`; never mutated): the Queries page ranks a new query without encoding the database again."""
+    return _all_codes(home(), key, int(n_bits), f.id, stamp(f))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _scoring_embeddings(home: str, key: str, n_bits: int):
     """The run's embeddings without thumbnails and image paths: what scoring reads (``Embeddings.part`` copies
     every array, and at 60,000 rows the thumbnails are 184 MB)."""

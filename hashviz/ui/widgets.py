@@ -279,7 +279,7 @@ def ranking_row(key: str, n_bits: int, query: int, k: int, ties: str, seed: int)
     st.markdown(f"#### {n_bits} bits")
     cols = st.columns(len(qs))
     for col, f in zip(cols, qs.values()):
-        r = attempt(rank, e, f.quantizer, query, k, ties, seed, what="ranking")
+        r = attempt(rank, e, f.quantizer, query, k, ties, seed, cache.all_codes(key, n_bits, f), what="ranking")
         with col:
             ap = "–" if np.isnan(r.ap) else f"{r.ap:.3f}"
             st.markdown(f"**{md_escape(f.label)}** · AP {ap} · {int(r.relevant.sum())}/{len(r.rows)} ✓")

@@ -213,3 +213,17 @@ def test_the_selection_caption_counts_classes_and_offers_the_csv(filled):
     grid = [h.proto.body for h in at.get("html") if "hv-grid" in h.proto.body][-1]
     assert grid.count("<img") == 80
     assert any(b.proto.label.startswith("Selection (CSV") for b in at.get("download_button"))
+
+
+@pytest.mark.parametrize("ties", ["expected", "stable", "optimistic", "pessimistic", "random"])
+def test_rank_with_codes_encoded_once_is_the_same_ranking(ties):
+    from hashviz.session.browse import rank
+
+    emb = _emb()
+    q = make_quantizer("itq", 8).fit(emb.part("train").z)
+    codes = q.encode(emb.z)
+    query = int(np.flatnonzero(emb.split == 1)[3])
+    a, b = rank(emb, q, query, 15, ties, seed=4), rank(emb, q, query, 15, ties, seed=4, codes=codes)
+    for field in ("rows", "distances", "relevant", "bits", "query_bits"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+    assert a.ap == b.ap or (np.isnan(a.ap) and np.isnan(b.ap))
