@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test lint bench bench-app clean install install-dev
+.PHONY: run test test-fast lint bench bench-app clean install install-dev
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,12 +26,23 @@ $(CHROMIUM):
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The app listens on localhost only (.streamlit/config.toml). ADDRESS=0.0.0.0 serves it to the network, with no
+# login: every run in the hashviz home and the files in the data folders (README, "Serving the app to a network").
+# DATA_ROOTS=/srv/a:/srv/b adds folders the app may open files from (besides <hashviz home>/data).
+ADDRESS ?=
+DATA_ROOTS ?=
 run: $(VENV)/.installed
-	$(VENV)/bin/streamlit run app.py
+	$(if $(DATA_ROOTS),HASHVIZ_DATA_ROOTS="$(DATA_ROOTS)") $(VENV)/bin/streamlit run app.py \
+		$(if $(ADDRESS),--server.address "$(ADDRESS)")
 
 test: $(VENV)/.installed-dev $(CHROMIUM)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# For contributors: everything but the browser tests and the tests marked slow (under 2 minutes here).
+test-fast: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "not browser and not slow"
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
@@ -39,6 +50,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_quantizers.py
+	$(PY) benchmarks/bench_report.py
 
 # The app in a real browser (chart updates/s, steps/s, lasso → grid); needs Chromium like the browser tests.
 bench-app: $(VENV)/.installed-dev $(CHROMIUM)

@@ -12,7 +12,12 @@ import shlex
 import sys
 from collections.abc import Callable
 
+from hashviz.defaults import BACKBONE as DEFAULT_BACKBONE
+from hashviz.defaults import DATASET as DEFAULT_DATASET
+from hashviz.defaults import HEAD as DEFAULT_HEAD
+from hashviz.defaults import QUANTIZERS as DEFAULT_QUANTIZERS
 from hashviz.errors import HashvizError, InvalidInputError
+from hashviz.quantize import QUANTIZERS
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
@@ -58,18 +63,71 @@ def _progress(total: int | None, desc: str):
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
 
 
+def _head_name(text: str) -> str:
+    """A head method by name or alias (SDSH → spherical); aliases resolve through the registry only when used."""
+    from hashviz.heads.losses import METHOD_NAMES
+
+    name = str(text).strip().lower()
+    if name in METHOD_NAMES or name == "all":
+        return name
+    from hashviz.heads.losses import get_method
+
+    try:
+        return get_method(name).name
+    except HashvizError:
+        return name  # argparse's choices then list the valid names
+
+
+def _head_choices(*, allow_all: bool = False) -> list[str]:
+    from hashviz.heads.losses import METHOD_NAMES
+
+    return list(METHOD_NAMES) + (["all"] if allow_all else [])
+
+
+def _dataset_choices() -> list[str]:
+    from hashviz.data import dataset_names
+
+    return dataset_names()
+
+
+def _add_protocol_args(p, *, allow_all: bool = False) -> None:
+    """--protocol and --protocol-k: shared by evaluate, table and penalty."""
+    from hashviz.retrieval.protocols import PROTOCOL_NAMES
+
+    names = list(PROTOCOL_NAMES) + (["all"] if allow_all else [])
+    p.add_argument("--protocol", default="hashviz", choices=names,
+                   help="evaluation protocol (docs/metrics.md): hashviz = mAP@all, expected ties, queries without "
+                        "a relevant item left out; deephash / h2q / orthohash = those papers' evaluators"
+                        + ("; all = the same codes under every protocol" if allow_all else ""))
+    p.add_argument("--protocol-k", default=None, metavar="K",
+                   help="override the protocol's mAP depth: a number, 'all', or -1 (all but the last, "
+                        "DeepHash-pytorch's topK=-1); default: the protocol's value for the dataset's family")
+
+
 @command
 def add_evaluate(sub) -> None:
+    from hashviz.quantize import QUANTIZERS
+    from hashviz.quantize.householder import LOSS_NAMES, SCHEDULES
+    from hashviz.retrieval.metrics import TIES
+    from hashviz.retrieval.protocols import FAMILIES
+
     p = sub.add_parser("evaluate", help="fit quantizers on an embeddings file and score retrieval",
                        description="Fit a quantizer on the train split of EMBEDDINGS.npz, encode query and "
-                                   "database, print mAP@all, mAP@k, P@k, P@r<=radius, quantization error, fit time.")
+                                   "database, print mAP (under --protocol), its tie bounds, mAP@k, P@k, "
+                                   "P@r<=radius, quantization error, fit time. --protocol all prints the same "
+                                   "codes under every protocol.")
     p.add_argument("embeddings", help="an .npz with z (n, d) and labels; optional split (0 train/1 query/2 database)")
-    p.add_argument("--quantizer", "-q", nargs="+", default=["hq"], choices=["sign", "itq", "hq", "random"])
-    p.add_argument("--loss", default=None, choices=["l2", "l1", "bit_var", "min_entry"], help="HQ loss")
-    p.add_argument("--schedule", default=None, choices=["fast", "paper"], help="HQ training schedule")
+    p.add_argument("--quantizer", "-q", nargs="+", default=["hq"], choices=list(QUANTIZERS))
+    p.add_argument("--loss", default=None, choices=LOSS_NAMES, help="HQ loss")
+    p.add_argument("--schedule", default=None, choices=SCHEDULES, help="HQ training schedule")
     p.add_argument("--top-k", type=_int_at_least(1, "--top-k 1000"), default=1000)
     p.add_argument("--radius", type=_int_at_least(0, "--radius 2"), default=2)
-    p.add_argument("--ties", default="expected", choices=["expected", "stable", "optimistic", "pessimistic"])
+    p.add_argument("--ties", default=None, choices=TIES,
+                   help="override the protocol's tie order (hashviz: expected; random: one seeded order)")
+    _add_protocol_args(p, allow_all=True)
+    p.add_argument("--family", default=None, choices=list(FAMILIES),
+                   help="the published dataset whose settings the protocol applies (default: from the file's "
+                        "dataset, else the protocol's default)")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--hierarchy", default=None,
                    help='a JSON file {"class": "parent", ...}: adds the hierarchical score (mean semantic '
@@ -80,7 +138,7 @@ def add_evaluate(sub) -> None:
 
 def cmd_evaluate(args) -> int:
     from hashviz.embeddings import Embeddings
-    from hashviz.evaluate import evaluate
+    from hashviz.evaluate import evaluate, evaluate_protocols
 
     emb = Embeddings.load(args.embeddings, seed=args.seed)
     similarity = None
@@ -90,6 +148,10 @@ def cmd_evaluate(args) -> int:
 
         names = tuple(emb.class_names)
         similarity = class_similarity_matrix(load_hierarchy_json(args.hierarchy, names), len(names), names)
+    every = args.protocol == "all"
+    if every and args.ties:
+        raise InvalidInputError("--ties cannot be combined with --protocol all",
+                                "each protocol has its own tie order; drop --ties")
     results = []
     for name in args.quantizer:
         options: dict = {"random_state": args.seed}
@@ -104,30 +166,53 @@ def cmd_evaluate(args) -> int:
             if bar is not None:
                 bar.update(1)
 
-        res = evaluate(emb, name, options=options, top_k=args.top_k, ties=args.ties, radius=args.radius,
-                       on_step=tick, similarity=similarity)
+        if every:
+            res = evaluate_protocols(emb, name, options=options, top_k=args.top_k, radius=args.radius,
+                                     protocol_k=args.protocol_k, family=args.family, on_step=tick)
+        else:
+            res = [evaluate(emb, name, options=options, top_k=args.top_k, ties=args.ties, radius=args.radius,
+                            on_step=tick, similarity=similarity, protocol=args.protocol,
+                            protocol_k=args.protocol_k, family=args.family)]
         if bar is not None:
             bar.close()
-        results.append(res)
+        results += res
+    r0 = results[0]
     if args.json:
-        out = {"embeddings": str(args.embeddings), "n_bits": emb.dim, "n_query": results[0].n_query,
-               "n_database": results[0].n_database, "n_train": results[0].n_train,
+        out = {"embeddings": str(args.embeddings), "n_bits": emb.dim, "n_query": r0.n_query,
+               "n_database": r0.n_database, "n_train": r0.n_train, "protocol": args.protocol,
                "results": [r.to_dict() for r in results]}
         if len(results) == 1:
-            out.update(results[0].to_dict())
+            out.update(r0.to_dict())
         print(json.dumps(_json_safe(out), indent=2))
-    else:
-        r0 = results[0]
-        print(f"{args.embeddings}: {emb.n} rows, {emb.dim} bits; {r0.n_query} queries vs {r0.n_database} "
-              f"database, quantizers fit on {r0.n_train} train rows; ties={args.ties}")
-        head = (f"{'quantizer':<10} {'mAP@all':>8} {f'mAP@{r0.top_k}':>9} {f'P@{r0.top_k}':>8} "
-                f"{f'P@r<={r0.radius}':>8} {'q.error':>8} {'fit s':>7}"
-                + (f" {f'hier@{r0.top_k}':>9}" if similarity is not None else ""))
-        print(head)
-        for r in results:
-            print(f"{r.quantizer:<10} {r.map:8.4f} {r.map_at_k:9.4f} {r.p_at_k:8.4f} {r.p_within_radius:8.4f} "
-                  f"{r.quantization_error:8.4f} {r.fit_seconds:7.2f}"
-                  + (f" {r.hierarchical_at_k:9.4f}" if similarity is not None else ""))
+        return 0
+    print(f"{args.embeddings}: {emb.n} rows, {emb.dim} bits; {r0.n_query} queries vs {r0.n_database} "
+          f"database, quantizers fit on {r0.n_train} train rows; {r0.n_no_relevant} queries without a relevant item")
+    if every:
+        from hashviz.retrieval.protocols import get_protocol
+
+        print("same codes, every protocol:")
+        for r in results[:len(results) // len(args.quantizer)]:
+            print(f"  {get_protocol(r.protocol).describe()}")
+        protos = list(dict.fromkeys(r.protocol for r in results))
+        width = max(len(r.map_label) for r in results) + 1
+        print(f"{'quantizer':<10} " + " ".join(f"{r.map_label:>{width}}" for r in results[:len(protos)])
+              + f" {'spread':>8}")
+        for i in range(0, len(results), len(protos)):
+            row = results[i:i + len(protos)]
+            vals = [r.map for r in row]
+            print(f"{row[0].quantizer:<10} " + " ".join(f"{v:>{width}.4f}" for v in vals)
+                  + f" {max(vals) - min(vals):8.4f}")
+        return 0
+    lab = r0.map_label
+    head = (f"{'quantizer':<10} {lab:>{len(lab)}} {'tie bounds':>17} {f'mAP@{r0.top_k}':>9} {f'P@{r0.top_k}':>8} "
+            f"{f'P@r<={r0.radius}':>8} {'q.error':>8} {'fit s':>7}"
+            + (f" {f'hier@{r0.top_k}':>9}" if similarity is not None else ""))
+    print(head)
+    for r in results:
+        bounds = f"{r.map_pessimistic:.4f}…{r.map_optimistic:.4f}"
+        print(f"{r.quantizer:<10} {r.map:>{len(lab)}.4f} {bounds:>17} {r.map_at_k:9.4f} {r.p_at_k:8.4f} "
+              f"{r.p_within_radius:8.4f} {r.quantization_error:8.4f} {r.fit_seconds:7.2f}"
+              + (f" {r.hierarchical_at_k:9.4f}" if similarity is not None else ""))
     return 0
 
 
@@ -171,10 +256,15 @@ def _json_safe(x):
 
 def _add_source_args(p) -> None:
     """--dataset, --path, --root, --backbone: shared by every command that starts from a dataset."""
-    p.add_argument("--dataset", default="mnist5k", help="a name from `python -m hashviz datasets` (default mnist5k)")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, choices=_dataset_choices(),
+                   help=f"a dataset source (`hashviz datasets` says which are usable now; default {DEFAULT_DATASET})")
     p.add_argument("--path", default=None, help="file or folder for imagefolder / listfile / embeddings")
     p.add_argument("--root", default=None, help="dataset root (CIFAR: the folder holding cifar-10-batches-py)")
-    p.add_argument("--backbone", default="mnist_cnn", help="a name from `python -m hashviz backbones`")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help="a name from `hashviz backbones`")
+    p.add_argument("--split-preset", default=None, choices=["deephash", "h2q"],
+                   help="CIFAR-10 split of a paper: deephash = 500 train / 100 query per class, database all but "
+                        "the queries (the default split); h2q = 500 train / 100 query / 100 validation per class, "
+                        "database the rest without train and validation")
 
 
 def _parse_head_options(items) -> dict[str, dict]:
@@ -230,7 +320,8 @@ def _check_head_options(method: str, options: dict, *, known_only: bool = False)
 
 
 def _dataset_options(args) -> dict:
-    return {k: v for k, v in (("path", args.path), ("root", args.root)) if v is not None}
+    return {k: v for k, v in (("path", args.path), ("root", args.root),
+                              ("split_preset", getattr(args, "split_preset", None))) if v is not None}
 
 
 @command
@@ -242,11 +333,12 @@ def add_prepare(sub) -> None:
                                    "<home>/runs, so a second run is instant.")
     _add_source_args(p)
     p.add_argument("--weights", default=None, help="a state_dict file for the backbone (default: bundled/hub)")
-    p.add_argument("--head", default="cel", help="hashing head method (default cel)")
+    p.add_argument("--head", default=DEFAULT_HEAD, type=_head_name, choices=_head_choices(),
+                   help=f"hashing head method (default {DEFAULT_HEAD}; `hashviz heads` describes them)")
     p.add_argument("--bits", type=int, nargs="+", default=None, help="bit lengths (default 16 32 48 64)")
-    p.add_argument("--quantizers", "-q", nargs="+", default=None,
-                   help="quantizers to fit (sign itq hq random; default sign itq hq + the head's paired ones, "
-                        "e.g. random search for spherical)")
+    p.add_argument("--quantizers", "-q", nargs="+", default=None, choices=list(QUANTIZERS),
+                   help="quantizers to fit (sign itq hq random rr; default sign itq hq + the head's paired ones, "
+                        "e.g. random search for spherical, rr for pca)")
     p.add_argument("--epochs", type=_int_at_least(1, "--epochs 20"), default=None, help="head training epochs")
     p.add_argument("--lr", type=float, default=None, help="head learning rate")
     p.add_argument("--hidden", type=_int_at_least(1, "--hidden 256"), nargs="*", default=None,
@@ -413,19 +505,25 @@ def add_table(sub) -> None:
                        description="Prepare each head method (cached in the run store), fit every quantizer and "
                                    "write mAP@all (ties expected), mAP@1000, P@r<=2, quantization error and the "
                                    "time of each cell to a Markdown file and a CSV beside it. Interrupted runs "
-                                   "continue where they stopped.")
+                                   "continue where they stopped. With --dataset embeddings --path FILE nothing is "
+                                   "trained: one row per code length in the file.")
     _add_source_args(p)
-    p.add_argument("--heads", nargs="+", default=["all"], help="head methods, or all (default)")
-    p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
-    p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random"])
+    p.add_argument("--heads", nargs="+", default=["all"], type=_head_name, choices=_head_choices(allow_all=True),
+                   help="head methods, or all (default; not for an embeddings file, which has no head)")
+    p.add_argument("--bits", type=int, nargs="+", default=None,
+                   help="bit lengths (default 16 32 64; for an embeddings file: every length in the file)")
+    p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random", "rr"],
+                   choices=list(QUANTIZERS))
     p.add_argument("--epochs", type=_int_at_least(1, "--epochs 20"), default=None,
                    help="head training epochs (default: prepare's)")
     p.add_argument("--head-option", action="append", default=[], metavar="[METHOD:]KEY=VALUE",
                    help="a loss option for every head (KEY=VALUE) or one (dpsh:lambda_q=0); repeatable")
+    _add_protocol_args(p)
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--home", type=_folder, default=None,
                    help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
-    p.add_argument("--out", default="docs/results.md", help="Markdown output (CSV: same name, .csv)")
+    p.add_argument("--out", default="docs/results.md",
+                   help="Markdown output (CSV: same name, .csv); sections written by `penalty` are kept")
     p.add_argument("--csv", default=None, help="CSV output (default: --out with .csv)")
     p.add_argument("--json", action="store_true", help="also print the cells as JSON on stdout")
     p.set_defaults(func=cmd_table)
@@ -457,13 +555,14 @@ def cmd_table(args) -> int:
             bars.close()
             bars.stage = None
             current[0] = head
-            print(f"head {head}", file=sys.stderr)
+            print(f"head {head}" if head else "embeddings file", file=sys.stderr)
         bars(stage, done, total)
 
     try:
         table = results_table(args.dataset, args.backbone, args.heads, args.bits, args.quantizers,
                               store=RunStore(args.home), seed=args.seed, dataset_options=dataset_options,
-                              head_options=head_options, method_options=per_method, progress=progress)
+                              head_options=head_options, method_options=per_method, protocol=args.protocol,
+                              protocol_k=args.protocol_k, progress=progress)
     finally:
         bars.close()
     out = Path(args.out)
@@ -475,12 +574,13 @@ def cmd_table(args) -> int:
     if args.json:
         from dataclasses import asdict
 
-        print(json.dumps(_json_safe({"cells": [asdict(c) for c in table.cells], "checks": table.checks(),
-                                     "heads": [asdict(d) for d in table.diagnostics]}), indent=2))
+        print(json.dumps(_json_safe({"protocol": table.protocol, "cells": [c.to_dict() for c in table.cells],
+                                     "checks": table.checks(), "heads": [asdict(d) for d in table.diagnostics],
+                                     "spread": [c.to_dict() for c in table.spread]}), indent=2))
     else:
         for n in table.bits:
-            print(f"{n} bits, mAP@all (ties expected): " + "  ".join(
-                f"{h} {table.best(h, n).map_all:.3f} ({table.best(h, n).quantizer})" for h in table.heads))
+            print(f"{n} bits, {table.map_label}: " + "  ".join(
+                f"{h or 'file'} {table.best(h, n).map:.3f} ({table.best(h, n).quantizer})" for h in table.row_heads))
         bad = [c for c in table.checks() if not c["ok"]]
         print(f"checks: {len(table.checks()) - len(bad)} of {len(table.checks())} hold"
               + "".join(f"\n  FAILS {c['check']}: {c['head']} {c['n_bits']} bits {c['value']:.4f}" for c in bad))
@@ -587,6 +687,79 @@ def _format_delete(report) -> str:
     for stage, keys in report.kept.items():
         lines.append(f"  kept (another run uses it) {stage}: {', '.join(keys)}")
     return "\n".join(lines)
+
+
+@command
+def add_penalty(sub) -> None:
+    p = sub.add_parser("penalty", help="penalty vs rotation: one head per λ × bit length, sign / ITQ / HQ on each",
+                       description="The HQ paper's claim on your data: train HEAD once per quantization weight λ "
+                                   "(its own option: lambda_q for dpsh/csq/shc, kl_weight for shrewd, the "
+                                   "continuation speed beta_gamma for hashnet) and bit length, quantize each by "
+                                   "sign, ITQ and HQ, and compare the best penalised sign codes with λ = 0 + HQ. "
+                                   "Heads and quantizers are cached in the run store: an interrupted sweep "
+                                   "continues.")
+    _add_source_args(p)
+    p.add_argument("--head", nargs="+", default=["dpsh"], type=_head_name, choices=_head_choices(),
+                   help="head method(s) with a quantization weight")
+    p.add_argument("--lambdas", type=float, nargs="+", default=[0, 0.01, 0.1, 1, 10], help="λ values (0 included)")
+    p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
+    p.add_argument("--quantizers", "-q", nargs="+", default=list(DEFAULT_QUANTIZERS), choices=list(QUANTIZERS))
+    p.add_argument("--epochs", type=_int_at_least(1, "--epochs 20"), default=None,
+                   help="head training epochs (default: prepare's)")
+    _add_protocol_args(p)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--home", type=_folder, default=None,
+                   help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
+    p.add_argument("--out", default=None,
+                   help="a Markdown file to put the section(s) in (e.g. docs/results.md; replaced if there)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_penalty)
+
+
+def cmd_penalty(args) -> int:
+    from hashviz.penalty import markdown, penalty_option, penalty_sweep
+    from hashviz.store import RunStore
+
+    heads = [str(h).strip().lower() for h in args.head]
+    for h in heads:  # refuse a head without a weight before training anything
+        penalty_option(h)
+    head_options = {"epochs": args.epochs} if args.epochs is not None else {}
+    bars = _StageBars(enabled=not args.json)
+    current = [None]
+    sweeps = []
+    command_line = "python -m hashviz penalty " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
+        if len(sys.argv) > 1 and sys.argv[1] == "penalty" else ""
+    try:
+        for h in heads:
+            def progress(lam, stage, done, total, h=h):
+                if current[0] != (h, lam):
+                    bars.close()
+                    bars.stage = None
+                    current[0] = (h, lam)
+                    if not args.json:
+                        print(f"{h} λ={lam:g}", file=sys.stderr)
+                bars(stage, done, total)
+
+            sweeps.append(penalty_sweep(h, args.lambdas, args.bits, dataset=args.dataset, backbone=args.backbone,
+                                        quantizers=args.quantizers, protocol=args.protocol,
+                                        protocol_k=args.protocol_k, store=RunStore(args.home), seed=args.seed,
+                                        dataset_options=_dataset_options(args), head_options=head_options,
+                                        progress=progress))
+    finally:
+        bars.close()
+    if args.out:
+        from hashviz.results import write_section
+
+        for sw in sweeps:
+            write_section(args.out, f"penalty-{sw.head}", markdown(sw, command=command_line))
+    if args.json:
+        print(json.dumps(_json_safe({"sweeps": [sw.to_dict() for sw in sweeps]}), indent=2))
+        return 0
+    for sw in sweeps:
+        print(markdown(sw))
+    if args.out:
+        print(f"wrote {len(sweeps)} section(s) to {args.out}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,9 +2,11 @@
 
 File layout (``np.savez``, read with ``allow_pickle=False``) — also what users bring:
 
-    z or features   (n, d) float            required
+    z or features   (n, d) float            required, unless the file has z_<bits> arrays:
+    z_<bits>        (n, bits) float         one per code length (z_16, z_32, z_64, …): one file, several lengths
     labels          (n,) int  or (n, c) 0/1 required
-    split           (n,) uint8 0 train, 1 query, 2 database (train items also belong to the database); optional
+    split           (n,) uint8 0 train, 1 query, 2 database (train items also belong to the database); optional;
+                    3 = train not in the database, 4 = held out (the HQ authors' CIFAR-10 split)
     ids             (n,) int index into the source dataset; optional
     class_names     (c,) str; optional
     image_paths     (n,) str; optional
@@ -15,7 +17,12 @@ Reading is defensive (users upload these files): the zip directory and every mem
 first (:func:`inspect_npz`), so a header that claims more data than its member holds, a truncated member, an
 object array or arrays bigger than :data:`MAX_NPZ_BYTES` uncompressed are refused before anything is allocated.
 The limit is the ``max_bytes`` argument of :meth:`Embeddings.load`; :func:`npz_size_limit` changes the default
-for a block of code (the CLI reads files of any size). Single labels with a few huge values (e.g. one label
+for a block of code (the CLI reads files of any size).
+
+Several code lengths in one file: ``z_16``, ``z_32``, … (each ``(n, bits)``, the same rows in the same order, sharing
+``labels``, ``split``, ``thumbnails`` and the rest). :func:`load_lengths` reads them all (``{bits: Embeddings}``,
+the shared arrays read once); :meth:`Embeddings.load` reads one (``n_bits=…``). A file has either ``z``/``features``
+or ``z_<bits>`` arrays, not both. Single labels with a few huge values (e.g. one label
 10⁹) are remapped to their distinct values, named after them, when no class names are given.
 """
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -35,21 +43,25 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hashviz.data.splits import QUERY, SPLIT_NAMES, check_split, masks, stratified_split
+from hashviz.data.splits import QUERY, SPLIT_CODES, SPLIT_NAMES, check_split, masks, stratified_split
 from hashviz.errors import InvalidInputError
+from hashviz.npyio import HEADER_LOCK
 
 EXPECTED_LAYOUT = (
-    "expected an .npz with 'z' (or 'features') of shape (n, d) float and 'labels' of shape (n,) int or (n, c) 0/1; "
-    "optional: 'split' (n,) 0 train/1 query/2 database, 'class_names' (c,) str, 'image_paths' (n,) str, "
-    "'thumbnails' (n, h, w[, 3]) uint8. Save it with np.savez('file.npz', z=z, labels=labels)")
+    "expected an .npz with 'z' (or 'features') of shape (n, d) float — or one 'z_<bits>' (n, bits) per code length, "
+    "e.g. z_16, z_32, z_64 — and 'labels' of shape (n,) int or (n, c) 0/1; optional: 'split' (n,) 0 train/1 query/"
+    "2 database, 'class_names' (c,) str, 'image_paths' (n,) str, 'thumbnails' (n, h, w[, 3]) uint8. Save it with "
+    "np.savez('file.npz', z=z, labels=labels)")
 
 # Default limit on the uncompressed size of the arrays read from one .npz (the app's uploads; the CLI lifts it).
 MAX_NPZ_BYTES = 256_000_000
 # At most this many classes (single-label ids or multi-label columns), and for single labels without class
 # names at most max(2, n_rows) ids before they are remapped to their distinct values.
 MAX_CLASSES = 100_000
-# The arrays Embeddings.load reads; any other member of the archive is neither read nor counted.
+# The arrays Embeddings.load reads (and z_<bits>, see LENGTH_NAME); any other member is neither read nor counted.
 ARRAY_NAMES = ("z", "features", "labels", "split", "ids", "class_names", "image_paths", "thumbnails", "meta")
+LENGTH_NAME = re.compile(r"z_([1-9][0-9]{0,3})")  # z_16, z_32, …: one array per code length
+MAX_CODE_LENGTHS = 16  # z_<bits> arrays per file (each becomes a bit length of the run, with its quantizers)
 _NPY_MAGIC = b"\x93NUMPY"
 _DEFAULT = object()
 _limit: ContextVar = ContextVar("hashviz_npz_size_limit", default=_DEFAULT)
@@ -93,9 +105,23 @@ def _member_name(filename: str) -> str:
     return filename[:-4] if filename.endswith(".npy") else filename
 
 
+def _known(name: str) -> bool:
+    """A member hashviz reads: one of ARRAY_NAMES or z_<bits>."""
+    return name in ARRAY_NAMES or LENGTH_NAME.fullmatch(name) is not None
+
+
 def _shown(name: str) -> str:
     """A member name for messages: the names hashviz reads are shown, any other is not (it is file content)."""
-    return repr(name) if name in ARRAY_NAMES else "an array"
+    return repr(name) if _known(name) else "an array"
+
+
+def _is_embedding(name: str) -> bool:
+    return name in ("z", "features") or LENGTH_NAME.fullmatch(name) is not None
+
+
+def _lengths(names: Iterable[str]) -> list[tuple[int, str]]:
+    """(bits, member name) of the z_<bits> arrays among ``names``, by bits."""
+    return sorted((int(m.group(1)), n) for n in names if (m := LENGTH_NAME.fullmatch(n)) is not None)
 
 
 def _bad_file(label: str, what: str, hint: str = EXPECTED_LAYOUT) -> InvalidInputError:
@@ -139,9 +165,11 @@ def _read_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> Arra
                 return None
             version = (m.read(1) or b"\0")[0], (m.read(1) or b"\0")[0]
             if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(m)
+                with HEADER_LOCK:
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(m)
             elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(m)
+                with HEADER_LOCK:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(m)
             else:
                 raise _bad_file(label, f"member {name} has an unsupported .npy format version {version}",
                                 "save plain arrays with np.savez")
@@ -175,11 +203,13 @@ def inspect_npz(source, *, names: Iterable[str] | None = None, label: str | None
         return {k: v for k, (v, _) in _inspect(zf, wanted, label).items()}
 
 
-def _inspect(zf: zipfile.ZipFile, wanted: set | None, label: str) -> dict[str, tuple[ArrayInfo, zipfile.ZipInfo]]:
+def _inspect(zf: zipfile.ZipFile, wanted, label: str) -> dict[str, tuple[ArrayInfo, zipfile.ZipInfo]]:
+    """``wanted``: a set of names, a predicate on names, or None (all)."""
     out: dict[str, tuple[ArrayInfo, zipfile.ZipInfo]] = {}
+    keep = wanted if callable(wanted) else (lambda n: wanted is None or n in wanted)
     for info in zf.infolist():
         name = _member_name(info.filename)
-        if info.is_dir() or (wanted is not None and name not in wanted) or name in out:
+        if info.is_dir() or not keep(name) or name in out:
             continue
         found = _read_header(zf, info, label)
         if found is not None:
@@ -286,35 +316,44 @@ class Embeddings:
         return path
 
     @classmethod
-    def load(cls, path, *, seed: int = 0, name: str | None = None, max_bytes=_DEFAULT) -> Embeddings:
+    def load(cls, path, *, seed: int = 0, name: str | None = None, max_bytes=_DEFAULT,
+             n_bits: int | None = None) -> Embeddings:
         """Read DESIGN.md's embeddings file (a path or a binary file object); a missing ``split`` gets a seeded
         stratified split (10% queries per class, the rest database and train). ``name`` labels messages.
 
         ``max_bytes``: refuse files whose arrays hold more than this many bytes uncompressed, checked from the
         headers before reading (default :func:`default_max_bytes`, i.e. :data:`MAX_NPZ_BYTES`; ``None``: no limit).
-        Only the arrays of the layout are read; other members of the archive are ignored."""
+        Only the arrays of the layout are read; other members of the archive are ignored.
+
+        ``n_bits``: the code length to read from a file with ``z_<bits>`` arrays (only that one is read and
+        counted); needed when it has several (:func:`load_lengths` reads them all). For a file with ``z``, the
+        width ``z`` must have."""
         label = name or _label(path)
-        limit = default_max_bytes() if max_bytes is _DEFAULT else max_bytes
-        with _open_zip(path, label) as zf:
-            infos = _inspect(zf, set(ARRAY_NAMES), label)
-            _check_present(infos, label, [_member_name(n) for n in zf.namelist() if not n.endswith("/")])
-            if "z" in infos:
-                infos.pop("features", None)
-            total = sum(i.nbytes for i, _ in infos.values())
-            if limit is not None and total > int(limit):
-                raise InvalidInputError(
-                    f"{label}: its arrays hold {_size(total)} uncompressed, over the {_size(int(limit))} limit",
-                    "use the command line for big files (python -m hashviz evaluate FILE, or prepare --dataset "
-                    "embeddings --path FILE), which has no limit; or pass max_bytes=None to Embeddings.load")
-            data = {}
-            for key, (_, member) in infos.items():
-                try:
-                    with zf.open(member) as m:
-                        data[key] = np.lib.format.read_array(m, allow_pickle=False)
-                except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error, RuntimeError):
-                    raise _bad_file(label, f"member {_shown(key)} is damaged (its data could not be read)",
-                                    "save the file again with np.savez; " + EXPECTED_LAYOUT) from None
-        return cls.from_arrays(data, seed=seed, source=label)
+
+        def choose(lengths, infos):
+            if not lengths:
+                z = "z" if "z" in infos else "features"
+                width = infos[z][0].shape[1] if len(infos[z][0].shape) == 2 else None
+                if n_bits is not None and width != int(n_bits):
+                    raise InvalidInputError(f"{label}: {z!r} has {width} columns, not {int(n_bits)}",
+                                            "ask for the width the file has, or leave n_bits out")
+                return [z]
+            if n_bits is None:
+                if len(lengths) > 1:
+                    raise InvalidInputError(
+                        f"{label} holds {len(lengths)} code lengths ({', '.join(str(b) for b, _ in lengths)} bits)",
+                        "read one with Embeddings.load(path, n_bits=…), or all with hashviz.embeddings."
+                        "load_lengths(path); hashviz prepare --dataset embeddings --path FILE and the app's Data & "
+                        "model page take every length")
+                return [lengths[0][1]]
+            picked = [n for b, n in lengths if b == int(n_bits)]
+            if not picked:
+                raise InvalidInputError(f"{label} has no {int(n_bits)}-bit embeddings (z_{int(n_bits)})",
+                                        f"its code lengths: {', '.join(str(b) for b, _ in lengths)}")
+            return picked
+
+        data = _read_arrays(path, label, default_max_bytes() if max_bytes is _DEFAULT else max_bytes, choose)
+        return next(iter(_from_file_arrays(cls, data, seed=seed, source=label).values()))
 
     @classmethod
     def from_arrays(cls, data: dict, *, seed: int = 0, source: str = "arrays") -> Embeddings:
@@ -360,6 +399,134 @@ class Embeddings:
 MIN_ROWS = 3  # one query and two train rows (a quantizer is fitted on the train rows)
 
 
+def load_lengths(path, *, seed: int = 0, name: str | None = None, max_bytes=_DEFAULT) -> dict[int, Embeddings]:
+    """Every code length of an embeddings file: ``{bits: Embeddings}`` in increasing bits — one entry per
+    ``z_<bits>`` array, or ``{d: …}`` for a file with one ``z`` (n, d). The rows, labels, split (drawn once when the
+    file has none), ids, class names, thumbnails and meta are the same for every length (read once, shared).
+    ``max_bytes`` counts every array read (see :meth:`Embeddings.load`)."""
+    label = name or _label(path)
+
+    def choose(lengths, infos):
+        return [n for _, n in lengths] or ["z" if "z" in infos else "features"]
+
+    data = _read_arrays(path, label, default_max_bytes() if max_bytes is _DEFAULT else max_bytes, choose)
+    return _from_file_arrays(Embeddings, data, seed=seed, source=label)
+
+
+def code_lengths(source, *, label: str | None = None) -> tuple[int, ...]:
+    """The code lengths an embeddings file holds, from its headers only: the bits of its ``z_<bits>`` arrays, or
+    the width of its ``z``/``features``. InvalidInputError for a file without embeddings or labels."""
+    label = label or _label(source)
+    with _open_zip(source, label) as zf:
+        infos = _inspect(zf, _known, label)
+        _check_layout_names(infos, label, [_member_name(n) for n in zf.namelist() if not n.endswith("/")])
+    lengths = _lengths(infos)
+    if lengths:
+        return tuple(b for b, _ in lengths)
+    shape = infos["z" if "z" in infos else "features"][0].shape
+    return (int(shape[1]),) if len(shape) == 2 else ()
+
+
+def inspect_layout(source, *, max_bytes=_DEFAULT, label: str | None = None) -> dict[int, int]:
+    """``{bits: rows}`` of an embeddings file, checked from its headers only (nothing big is read): the layout's
+    arrays are there (z/features or z_<bits>, and labels), each ``z_<bits>`` has ``bits`` columns and the same rows,
+    and every array :func:`load_lengths` would read fits in ``max_bytes`` uncompressed (default
+    :func:`default_max_bytes`). The full check of the values happens when the file is loaded."""
+    label = label or _label(source)
+    limit = default_max_bytes() if max_bytes is _DEFAULT else max_bytes
+    with _open_zip(source, label) as zf:
+        infos = _inspect(zf, _known, label)
+        _check_layout_names(infos, label, [_member_name(n) for n in zf.namelist() if not n.endswith("/")])
+    lengths = _lengths(infos) or [(None, "z" if "z" in infos else "features")]
+    infos = {k: v for k, v in infos.items() if k in {n for _, n in lengths} or not _is_embedding(k)}
+    _check_size(infos, label, limit)
+    out: dict[int, int] = {}
+    for bits, key in lengths:
+        shape = infos[key][0].shape
+        if len(shape) != 2 or (bits is not None and shape[1] != bits):
+            what = f"(n, {bits}), one column per bit" if bits is not None else "(n, d)"
+            raise InvalidInputError(f"{label}: {key} has shape {shape}; {key} must be {what}", EXPECTED_LAYOUT)
+        rows = next(iter(out.values()), shape[0])
+        if shape[0] != rows:
+            raise InvalidInputError(f"{label}: {key} has {shape[0]} rows but {lengths[0][1]} has {rows}",
+                                    "every z_<bits> holds the same rows, in the same order")
+        out[int(shape[1])] = int(shape[0])
+    return out
+
+
+def _check_size(infos, label: str, limit) -> None:
+    total = sum(i.nbytes for i, _ in infos.values())
+    if limit is not None and total > int(limit):
+        raise InvalidInputError(
+            f"{label}: its arrays hold {_size(total)} uncompressed, over the {_size(int(limit))} limit",
+            "use the command line for big files (python -m hashviz evaluate FILE, or prepare --dataset "
+            "embeddings --path FILE), which has no limit; in the app, open it by path from a data folder "
+            "(HASHVIZ_MAX_OPEN_BYTES sets that limit); or pass max_bytes=None to Embeddings.load")
+
+
+def _check_layout_names(infos, label: str, found) -> None:
+    """z/features or z_<bits> (not both, at most MAX_CODE_LENGTHS of them) and labels."""
+    lengths = _lengths(infos)
+    if lengths:
+        if "z" in infos or "features" in infos:
+            both = "z" if "z" in infos else "features"
+            raise InvalidInputError(f"{label} has both {both!r} and per-length arrays "
+                                    f"({', '.join(n for _, n in lengths)})",
+                                    "keep one layout: 'z' for one code length, or one 'z_<bits>' per length")
+        if len(lengths) > MAX_CODE_LENGTHS:
+            raise InvalidInputError(f"{label} has {len(lengths)} z_<bits> arrays; hashviz takes at most "
+                                    f"{MAX_CODE_LENGTHS} code lengths per file", "split it into several files")
+        if "labels" not in infos:
+            raise InvalidInputError(f"{label} has no 'labels' array (found: {_found(found)})", EXPECTED_LAYOUT)
+        return
+    _check_present(infos, label, found)
+
+
+def _read_arrays(source, label: str, limit, choose) -> dict[str, np.ndarray]:
+    """The layout's arrays of an ``.npz``: headers checked first, then ``choose(lengths, infos)`` names the
+    embedding arrays to read (the others are neither counted nor read), then the size limit, then the data."""
+    with _open_zip(source, label) as zf:
+        infos = _inspect(zf, _known, label)
+        _check_layout_names(infos, label, [_member_name(n) for n in zf.namelist() if not n.endswith("/")])
+        keep = set(choose(_lengths(infos), infos))
+        infos = {k: v for k, v in infos.items() if k in keep or not _is_embedding(k)}
+        _check_size(infos, label, limit)
+        data = {}
+        for key, (_, member) in infos.items():
+            try:
+                with zf.open(member) as m:
+                    with HEADER_LOCK:
+                        data[key] = np.lib.format.read_array(m, allow_pickle=False)
+            except (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error, RuntimeError):
+                raise _bad_file(label, f"member {_shown(key)} is damaged (its data could not be read)",
+                                "save the file again with np.savez; " + EXPECTED_LAYOUT) from None
+    return data
+
+
+def _from_file_arrays(cls, data: dict, *, seed: int, source: str) -> dict[int, Embeddings]:
+    """``{bits: Embeddings}`` from the arrays :func:`_read_arrays` read (one z, or z_<bits> arrays)."""
+    lengths = _lengths(data)
+    if not lengths:
+        emb = cls.from_arrays(data, seed=seed, source=source)
+        return {emb.dim: emb}
+    shared = {k: v for k, v in data.items() if not LENGTH_NAME.fullmatch(k)}
+    n = None
+    for bits, key in lengths:
+        z = np.asarray(data[key])
+        if z.ndim != 2 or z.shape[1] != bits:
+            raise InvalidInputError(f"{source}: {key} has shape {z.shape}; {key} must be (n, {bits}), one column "
+                                    "per bit", EXPECTED_LAYOUT)
+        if n is not None and z.shape[0] != n:
+            raise InvalidInputError(f"{source}: {key} has {z.shape[0]} rows but {lengths[0][1]} has {n}",
+                                    "every z_<bits> holds the same rows, in the same order")
+        n = z.shape[0]
+    first = cls.from_arrays({**shared, "z": data[lengths[0][1]]}, seed=seed, source=source)
+    out = {lengths[0][0]: first}
+    for bits, key in lengths[1:]:
+        out[bits] = replace(first, z=data[key])
+    return out
+
+
 def _found(names: Iterable[str]) -> str:
     """The array names of a file for a message: plain identifiers only (other names are file content)."""
     names = sorted(set(names))
@@ -381,10 +548,10 @@ def _check_present(names, source: str, found: Iterable[str] | None = None) -> No
 
 def _check_split_codes(split, n: int, source: str) -> np.ndarray:
     split = np.asarray(split)
-    if split.shape != (n,) or split.dtype.kind not in "biuf" or not np.isin(split, (0, 1, 2)).all():
-        raise InvalidInputError(f"{source}: split must be (n,) = ({n},) with values 0/1/2, got {split.dtype} "
-                                f"{split.shape}", "0 = train, 1 = query, 2 = database (or leave 'split' out for a "
-                                "seeded split)")
+    if split.shape != (n,) or split.dtype.kind not in "biuf" or not np.isin(split, SPLIT_CODES).all():
+        raise InvalidInputError(f"{source}: split must be (n,) = ({n},) with values 0..4, got {split.dtype} "
+                                f"{split.shape}", "0 = train, 1 = query, 2 = database, 3 = train not in the "
+                                "database, 4 = held out (or leave 'split' out for a seeded split)")
     return split.astype(np.uint8)
 
 

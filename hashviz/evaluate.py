@@ -1,7 +1,9 @@
 """Fit a quantizer on the train split of an Embeddings bundle and score query-vs-database retrieval.
 
-This is the one function behind ``python -m hashviz evaluate`` and the app's evaluate table, so the CLI and
-the app always show the same numbers.
+This is the one function behind ``python -m hashviz evaluate``, ``prepare``'s stored scores, ``table``,
+``penalty`` and the app's tables, so every surface shows the same numbers in the same record
+(:class:`~hashviz.retrieval.report.Evaluation`). Scoring follows a named protocol
+(:mod:`hashviz.retrieval.protocols`; default ``hashviz``) and counts Hamming distances once per cell.
 """
 
 from __future__ import annotations
@@ -9,42 +11,15 @@ from __future__ import annotations
 import numbers
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
-
-import numpy as np
+from dataclasses import replace
 
 from hashviz.data.splits import check_split
 from hashviz.embeddings import Embeddings
 from hashviz.errors import InvalidInputError
+from hashviz.retrieval.report import Evaluation
 
-QUANTIZER_LABELS = {"sign": "sign", "itq": "ITQ", "hq": "HQ (Householder)", "random": "random search"}
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Scores of one quantizer on one Embeddings bundle (query vs database)."""
-
-    quantizer: str
-    n_bits: int
-    map: float
-    map_at_k: float
-    p_at_k: float
-    p_within_radius: float
-    quantization_error: float
-    fit_seconds: float
-    top_k: int
-    radius: int
-    ties: str
-    n_query: int
-    n_database: int
-    n_train: int
-    options: Mapping
-    eval_seconds: float = 0.0  # encoding query + database and computing every score above
-    # mean semantic similarity of the top_k under a label hierarchy (given as ``similarity``), else NaN
-    hierarchical_at_k: float = float("nan")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["Evaluation", "check_arguments", "evaluate", "evaluate_many", "evaluate_protocols", "fit_quantizer",
+           "results_table"]
 
 
 def fit_quantizer(emb: Embeddings, name: str, options: Mapping | None = None,
@@ -60,7 +35,7 @@ def fit_quantizer(emb: Embeddings, name: str, options: Mapping | None = None,
     train = emb.part("train")
     q = make_quantizer(name, emb.dim, **dict(options or {}))
     t0 = time.perf_counter()
-    y = train.labels if name == "random" else None
+    y = train.labels if q.needs_labels else None
     for step in q.fit_steps(train.z, y):
         if on_step is not None and on_step(step) is False:
             break
@@ -98,47 +73,83 @@ def check_arguments(emb: Embeddings, *, top_k: int = 1000, radius: int = 2, ties
     check_split(emb.split, "the split", min_train=2 if need_train else 0)
 
 
+def _parts(emb: Embeddings):
+    query, database = emb.part("query"), emb.part("database")
+    if query.n == 0 or database.n == 0:
+        raise InvalidInputError(f"need query and database rows, got {query.n} queries and {database.n} database",
+                                "split codes: 1 = query, 2 = database (train rows count as database too)")
+    return query, database
+
+
 def evaluate(emb: Embeddings, quantizer: str = "hq", *, options: Mapping | None = None, top_k: int = 1000,
-             ties: str = "expected", radius: int = 2, fitted=None, fit_seconds: float = 0.0,
-             on_step: Callable | None = None, similarity=None) -> Evaluation:
+             ties=None, radius: int = 2, fitted=None, fit_seconds: float = 0.0,
+             on_step: Callable | None = None, similarity=None, protocol: str = "hashviz", protocol_k=None,
+             family: str | None = None) -> Evaluation:
     """Fit ``quantizer`` on the train split (or use ``fitted``), encode query and database, score them.
 
-    mAP is mAP@all; mAP@k, P@k use ``top_k`` (clipped to the database size); P@r uses Hamming ``radius``.
-    ``similarity``: a (c, c) class similarity from a label hierarchy
-    (:func:`hashviz.retrieval.hierarchical.class_similarity_matrix`) adds the hierarchical score: the mean
-    semantic similarity of the top k (ties ``stable`` when ``ties="stable"``, else expected).
+    ``protocol``: a preset of :mod:`hashviz.retrieval.protocols` (``hashviz`` default: mAP@all, expected ties,
+    queries without a relevant item left out); ``family`` picks its depth (default: from the bundle's dataset,
+    ``emb.meta``), ``protocol_k`` overrides it, ``ties`` overrides its tie order. mAP@k and P@k use ``top_k``
+    (clipped to the database size); P@r uses Hamming ``radius``. ``similarity``: a (c, c) class similarity from a
+    label hierarchy (:func:`hashviz.retrieval.hierarchical.class_similarity_matrix`) adds the hierarchical score:
+    the mean semantic similarity of the top k (ties ``stable`` when the tie order is stable, else expected).
     """
-    from hashviz.retrieval.metrics import (
-        mean_average_precision,
-        precision_at_k,
-        precision_within_radius,
-        quantization_error,
-    )
-
-    check_arguments(emb, top_k=top_k, radius=radius, ties=ties, need_train=fitted is None)
+    check_arguments(emb, top_k=top_k, radius=radius, ties="expected" if ties is None else ties,
+                    need_train=fitted is None)
     if fitted is None:
         fitted, fit_seconds = fit_quantizer(emb, quantizer, options, on_step)
-    query, database = emb.part("query"), emb.part("database")
+    query, database = _parts(emb)
     t0 = time.perf_counter()
-    qc, dc = fitted.encode(query.z), fitted.encode(database.z)
-    k = int(min(top_k, database.n))
-    args = (qc, dc, query.labels, database.labels)
-    ev = Evaluation(
-        quantizer=quantizer, n_bits=emb.dim,
-        map=float(mean_average_precision(*args, ties=ties)),
-        map_at_k=float(mean_average_precision(*args, top_k=k, ties=ties)),
-        p_at_k=float(precision_at_k(*args, k, ties=ties)),
-        p_within_radius=float(precision_within_radius(*args, radius=radius)),
-        quantization_error=float(quantization_error(fitted.transform(database.z))),
-        fit_seconds=float(fit_seconds), top_k=k, radius=radius, ties=str(ties),
-        n_query=query.n, n_database=database.n, n_train=int(emb.mask("train").sum()),
-        options=dict(options or {}))
-    if similarity is not None:
-        from hashviz.retrieval.hierarchical import mean_semantic_similarity_at_k
-
-        ev = replace(ev, hierarchical_at_k=float(mean_semantic_similarity_at_k(
-            *args, similarity, k, ties="stable" if ties == "stable" else "expected")))
+    ev = _score(emb, fitted, query, database, protocol=protocol, protocol_k=protocol_k, family=family, ties=ties,
+                top_k=top_k, radius=radius, similarity=similarity)[0]
+    ev = replace(ev, quantizer=quantizer, fit_seconds=float(fit_seconds), options=dict(options or {}))
     return replace(ev, eval_seconds=time.perf_counter() - t0)
+
+
+def evaluate_protocols(emb: Embeddings, quantizer: str = "hq", *, protocols: Iterable[str] | str = "all",
+                       options: Mapping | None = None, fitted=None, fit_seconds: float = 0.0, top_k: int = 1000,
+                       radius: int = 2, protocol_k=None, family: str | None = None,
+                       on_step: Callable | None = None) -> list[Evaluation]:
+    """The same codes under every protocol (or those named): one fit, one encoding, one distance count — the
+    "same codes, every protocol" table, showing how much of a published gap is the evaluator."""
+    check_arguments(emb, top_k=top_k, radius=radius, need_train=fitted is None)
+    if fitted is None:
+        fitted, fit_seconds = fit_quantizer(emb, quantizer, options, on_step)
+    query, database = _parts(emb)
+    t0 = time.perf_counter()
+    evs = _score(emb, fitted, query, database, protocol=protocols, protocol_k=protocol_k, family=family, ties=None,
+                 top_k=top_k, radius=radius, similarity=None)
+    seconds = (time.perf_counter() - t0) / max(1, len(evs))
+    return [replace(ev, quantizer=quantizer, fit_seconds=float(fit_seconds), options=dict(options or {}),
+                    eval_seconds=seconds) for ev in evs]
+
+
+def _score(emb, fitted, query, database, *, protocol, protocol_k, family, ties, top_k, radius, similarity):
+    """Encode once; one Evaluation per protocol (a list even for one)."""
+    from hashviz.codes import encode
+    from hashviz.retrieval.metrics import _prepare, quantization_error
+    from hashviz.retrieval.protocols import protocol_list
+    from hashviz.retrieval.report import family_of, score_codes
+
+    qz, dz = fitted.transform(query.z), fitted.transform(database.z)
+    qc, dc = encode(qz), encode(dz)
+    fam = family_of(emb.meta, family)
+    problem = _prepare(qc, dc, query.labels, database.labels)
+    protos = protocol_list(protocol)
+    qe = float(quantization_error(dz))
+    out = []
+    for proto in protos:
+        ev = score_codes(None, None, None, None, protocol=proto, family=fam, protocol_k=protocol_k, ties=ties,
+                         top_k=top_k, radius=radius, q_z=qz, db_z=dz, _problem=problem)
+        ev = replace(ev, n_bits=emb.dim, quantization_error=qe, n_train=int(emb.mask("train").sum()))
+        if similarity is not None:
+            from hashviz.retrieval.hierarchical import mean_semantic_similarity_at_k
+
+            ev = replace(ev, hierarchical_at_k=float(mean_semantic_similarity_at_k(
+                qc, dc, query.labels, database.labels, similarity, ev.top_k,
+                ties="stable" if ev.ties == "stable" else "expected")))
+        out.append(ev)
+    return out
 
 
 def evaluate_many(emb: Embeddings, quantizers: Iterable[str], **kwargs) -> list[Evaluation]:
@@ -149,15 +160,13 @@ def results_table(results: Iterable[Evaluation]):
     """A pandas DataFrame with one row per evaluation and the protocol in the column labels."""
     import pandas as pd
 
+    from hashviz.quantize import quantizer_label
+
     rows = []
     for r in results:
         rows.append({
-            "quantizer": QUANTIZER_LABELS.get(r.quantizer, r.quantizer), "n_bits": r.n_bits,
-            f"mAP@all (ties {r.ties})": r.map, f"mAP@{r.top_k}": r.map_at_k, f"P@{r.top_k}": r.p_at_k,
+            "quantizer": quantizer_label(r.quantizer), "n_bits": r.n_bits,
+            r.map_label: r.map, f"mAP@{r.top_k} ({r.protocol})": r.map_at_k, f"P@{r.top_k} ({r.protocol})": r.p_at_k,
             f"P@r≤{r.radius}": r.p_within_radius, "quantization error": r.quantization_error,
             "fit time (s)": r.fit_seconds})
     return pd.DataFrame(rows)
-
-
-def _json_float(x):
-    return None if isinstance(x, float) and not np.isfinite(x) else x

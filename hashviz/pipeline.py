@@ -26,19 +26,20 @@ from typing import Any
 
 import numpy as np
 
+from hashviz import defaults
 from hashviz.config import EmbeddingsConfig, FeatureConfig, HeadConfig, PrepareConfig, QuantizerConfig
 from hashviz.errors import InvalidInputError, StoppedError, StoreError
 from hashviz.store import Entry, RunStore
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATASET = "mnist5k"
-DEFAULT_BACKBONE = "mnist_cnn"
-DEFAULT_HEAD = "cel"
-DEFAULT_BITS: tuple[int, ...] = (16, 32, 48, 64)
-DEFAULT_QUANTIZERS: tuple[str, ...] = ("sign", "itq", "hq")
+DEFAULT_DATASET = defaults.DATASET
+DEFAULT_BACKBONE = defaults.BACKBONE
+DEFAULT_HEAD = defaults.HEAD
+DEFAULT_BITS: tuple[int, ...] = defaults.BIT_LENGTHS
+DEFAULT_QUANTIZERS: tuple[str, ...] = defaults.QUANTIZERS
 MAX_BITS = 1024
-TOP_K = 1000
+TOP_K = defaults.TOP_K
 THUMBNAIL_BUDGET_BYTES = 16 * 1024 * 1024  # images stored in each embeddings file when they fit in this
 HEAD_TRAIN_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "hidden", "dropout")
 
@@ -150,11 +151,22 @@ def default_quantizers(head: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(DEFAULT_QUANTIZERS + tuple(get_method(head).paired_quantizers)))
 
 
-def split_head_options(head_options: Mapping | None) -> tuple[dict, dict]:
-    """(training settings, loss options): keys in HEAD_TRAIN_KEYS train the head, the rest go to the loss."""
+#: the settings of a training-free head (pca, lsh): a linear head and no optimiser, whatever was asked
+TRAINING_FREE_SETTINGS = {"epochs": 0, "batch_size": 0, "lr": 0.0, "weight_decay": 0.0, "hidden": (), "dropout": 0.0}
+
+
+def split_head_options(head_options: Mapping | None, method: str | None = None) -> tuple[dict, dict]:
+    """(training settings, loss options): keys in HEAD_TRAIN_KEYS train the head, the rest go to the loss.
+    For a training-free ``method`` (``pca``, ``lsh``) the training settings are :data:`TRAINING_FREE_SETTINGS`
+    (given ones are ignored: there is nothing to train), so its stored key does not depend on them."""
     from hashviz.heads import train as T
 
     opts = dict(head_options or {})
+    if method is not None:
+        from hashviz.heads.losses import get_method
+
+        if not get_method(method).trainable:
+            return dict(TRAINING_FREE_SETTINGS), {k: v for k, v in opts.items() if k not in HEAD_TRAIN_KEYS}
     settings = {"epochs": T.DEFAULT_EPOCHS, "batch_size": T.DEFAULT_BATCH_SIZE, "lr": T.DEFAULT_LR,
                 "weight_decay": T.DEFAULT_WEIGHT_DECAY, "hidden": tuple(T.DEFAULT_HIDDEN),
                 "dropout": T.DEFAULT_DROPOUT}
@@ -224,8 +236,7 @@ def _fit_quantizers(store: RunStore, emb_entry: Entry, emb, names: Sequence[str]
             store.clear_curve("quantizers", qcfg)
             store.append_curve("quantizers", qcfg, curve)
             entry = store.put("quantizers", qcfg,
-                              arrays={"rotation": np.asarray(q.rotation_, dtype=np.float64),
-                                      "mean": np.asarray(getattr(q, "mean_", np.zeros(emb.dim)), dtype=np.float64)},
+                              arrays=q.state(),
                               extra={"evaluation": ev.to_dict(), "quantizer": q.to_dict()})
             counter[0] += 1
             prog("quantizers", counter[0], total)
@@ -249,16 +260,16 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
             source_name: str | None = None) -> PrepareResult:
     """Run (or read back) the pipeline for one dataset / backbone / head method and several bit lengths.
 
-    ``dataset``: a registry name (``hashviz.data.list_datasets()``) with ``dataset_options`` (e.g. ``path``);
-    the ``embeddings`` source skips backbone and head, and its code length is the file's width (``bits`` is then
-    ignored). ``seed`` drives the split, head initialisation/order and quantizer starts. ``head_options``: the
-    training settings ``epochs, batch_size, lr, weight_decay, hidden, dropout`` and any loss option (e.g.
-    ``margin``). ``store``: a RunStore or its root (default: the hashviz home folder). ``weights``: a user
-    state_dict file for the backbone. ``quantizers``: default sign, ITQ, HQ plus the head method's paired ones
-    (SDSH/``spherical``: random search). ``source_name``: what the user calls the input (e.g. the original file
-    name of an uploaded embeddings file, which the app saves under a content hash); it becomes the run's default
-    name in the run catalog (:mod:`hashviz.catalog`) when the run is new there. Returns a :class:`PrepareResult`
-    (mAP@all, ties expected, query vs database, quantizers fitted on the train split).
+    ``dataset``: a registry name (``hashviz.data.list_datasets()``) with ``dataset_options`` (e.g. ``path``); the
+    ``embeddings`` source skips backbone and head, and its code lengths are the file's (the width of ``z``, or one
+    per ``z_<bits>`` array; ``bits`` is then ignored). ``seed`` drives the split, head initialisation/order and
+    quantizer starts. ``head_options``: the training settings ``epochs, batch_size, lr, weight_decay, hidden,
+    dropout`` and any loss option (e.g. ``margin``). ``store``: a RunStore or its root (default: the hashviz home
+    folder). ``weights``: a user state_dict file for the backbone. ``quantizers``: default sign, ITQ, HQ plus the
+    head method's paired ones (SDSH/``spherical``: random search). ``source_name``: what the user calls the input
+    (e.g. the original file name of an uploaded embeddings file, which the app saves under a content hash); it
+    becomes the run's default name in the run catalog (:mod:`hashviz.catalog`) when the run is new there. Returns a
+    :class:`PrepareResult` (mAP@all, ties expected, query vs database, quantizers fitted on the train split).
 
     Stored results are reused only for the content they were computed from: quantizers and scores are keyed by
     the SHA-256 of the embeddings file, embeddings made by a head by the SHA-256 of the features, so replaced
@@ -304,7 +315,7 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
 
     bits_t = check_bits(DEFAULT_BITS if bits is None else bits, head=True)
     method = get_method(head).name
-    settings, loss_opts = split_head_options(head_options)
+    settings, loss_opts = split_head_options(head_options, method)
     get_loss(method, bits_t[0], max(ds.n_classes, 2), multilabel=ds.multilabel, **loss_opts)  # bad options: now
     bb = get_backbone(backbone, weights)
     weights_sha = bb.weights_sha256()
@@ -346,8 +357,10 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
                  "head": method, "head_options": {**settings, **loss_opts}, "seed": seed,
                  "features_key": fcfg.key(), "features_sha256": features_sha}
 
-    # heads: train the missing ones, one per bit length
-    runs_total = len(todo) * int(settings["epochs"]) * max(1, round(len(train_idx) / int(settings["batch_size"])))
+    # heads: train the missing ones, one per bit length (a training-free head has no steps)
+    per_head = (int(settings["epochs"]) * max(1, round(len(train_idx) / int(settings["batch_size"])))
+                if get_method(method).trainable else 0)
+    runs_total = len(todo) * per_head
     done_steps = 0
     for b in todo:
         hcfg = head_cfgs[b]
@@ -366,7 +379,8 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
         store.append_curve("heads", hcfg, [s.to_dict() for s in result.curve])
         head_entries[b] = store.put("heads", hcfg, arrays=result.state_arrays(), state_dict=result.state_dict(),
                                     extra={"settings": result.settings, "loss_extra": result.extra(),
-                                           "head": result.head.config(), "final_loss": result.curve[-1].loss,
+                                           "head": result.head.config(),
+                                           "final_loss": result.curve[-1].loss if result.curve else None,
                                            "train_seconds": train_seconds, "features_sha256": features_sha,
                                            "n_classes": ds.n_classes, "multilabel": ds.multilabel})
         ecfg = emb_cfg(b, features_sha)
@@ -381,25 +395,32 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
 
 
 def _prepare_embeddings_file(ds, *, store, seed, dopts, qnames, prog, t0) -> PrepareResult:
-    emb0 = ds.embeddings
-    n_bits = check_bits((emb0.dim,), head=False)[0]
+    """A user's embeddings file as a run: one bit length per code length in the file (its ``z`` width, or each
+    ``z_<bits>`` array), each stored as an embeddings entry and given the quantizers."""
+    by_bits = ds.embeddings if isinstance(ds.embeddings, Mapping) else {ds.embeddings.dim: ds.embeddings}
+    bits_t = check_bits(tuple(by_bits), head=False)
     pcfg = PrepareConfig(dataset=ds.name, dataset_options=dopts, fingerprint=ds.fingerprint, seed=seed,
-                         backbone="", weights_sha256="", head="", head_options={}, bits=(n_bits,), quantizers=qnames)
+                         backbone="", weights_sha256="", head="", head_options={}, bits=bits_t, quantizers=qnames)
     cached = _load_prepared(store, store.get("prepared", pcfg))
     if cached is not None:
         return _with(cached, seconds=time.perf_counter() - t0, cached=True)
     store.require_writable()  # a clear StoreError now rather than an OSError after the work
-    ecfg = EmbeddingsConfig(source=f"file:{ds.fingerprint}", n_bits=n_bits)
-    entry = store.get("embeddings", ecfg)
-    if entry is None:
-        from dataclasses import replace
+    from dataclasses import replace
 
-        meta = {**dict(emb0.meta), "dataset": ds.name, "dataset_options": dopts, "seed": seed, "n_bits": n_bits,
-                "embeddings_key": ecfg.key()}
-        emb = replace(emb0, meta=meta)
-        entry = store.put("embeddings", ecfg, files={"embeddings.npz": emb.save},
-                          extra={"n_bits": n_bits, "n": emb.n, "source": "file"})
-    return _finish(store, pcfg, ds, (n_bits,), {n_bits: entry}, {n_bits: None}, qnames, seed, prog, t0,
+    entries = {}
+    for n_bits in bits_t:
+        ecfg = EmbeddingsConfig(source=f"file:{ds.fingerprint}", n_bits=n_bits)
+        entry = store.get("embeddings", ecfg)
+        if entry is None:
+            prog.check("storing the embeddings")
+            emb0 = by_bits[n_bits]
+            meta = {**dict(emb0.meta), "dataset": ds.name, "dataset_options": dopts, "seed": seed, "n_bits": n_bits,
+                    "embeddings_key": ecfg.key()}
+            emb = replace(emb0, meta=meta)
+            entry = store.put("embeddings", ecfg, files={"embeddings.npz": emb.save},
+                              extra={"n_bits": n_bits, "n": emb.n, "source": "file"})
+        entries[n_bits] = entry
+    return _finish(store, pcfg, ds, bits_t, entries, dict.fromkeys(bits_t), qnames, seed, prog, t0,
                    backbone=None, head=None)
 
 

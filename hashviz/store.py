@@ -268,7 +268,9 @@ def _verified_bytes(path: Path, info: Mapping) -> bytes:
 
 
 def _read_npz(path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as f:
+    from hashviz.npyio import HEADER_LOCK
+
+    with HEADER_LOCK, np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
 
 

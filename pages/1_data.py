@@ -40,7 +40,8 @@ if ctx.run is not None:
     c4.metric("classes", len(emb.class_names))
     summary = ctx.run.summary
     if summary:
-        st.caption("mAP@all on query vs database (ties: expected), per bit length:")
+        st.caption("mAP@all (hashviz protocol: expected ties, queries without a relevant item left out) on query "
+                   "vs database, per bit length:")
         st.dataframe(widgets.summary_rows(summary), hide_index=True)
     heads = attempt(cache.head_details, ctx.key, what="reading the heads", stop=False)
     if heads:

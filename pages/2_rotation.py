@@ -15,7 +15,7 @@ page.intro("Rotation (live)", (
 ctx = sidebar.context()
 page.need_run(ctx)
 key, n_bits = ctx.key, ctx.n_bits
-t = attempt(training.current, key, n_bits, what="loading the checkpoint")
+attempt(training.current, key, n_bits, what="loading the saved fit")
 
 labels = training.LIVE_QUANTIZERS
 init_from_param("hv_rot_q", "quantizer", str, list(labels))
@@ -28,18 +28,9 @@ name = c1.selectbox("Quantizer", list(labels), format_func=labels.get, key="hv_r
 options = training.options_form(name, option_columns)
 set_params(quantizer=name)
 
-b1, b2, b3, _ = st.columns([1, 1, 1, 5])
-running = t is not None and t.running
-if b1.button("Start", type="primary", disabled=running, key="hv_rot_start"):
-    training.start(key, n_bits, name, options)
-    st.rerun()  # redraw the buttons (Stop enabled) before the fragment starts ticking
-if b2.button("Stop", disabled=not running, key="hv_rot_stop") and t is not None:
-    t.stop()
-    st.rerun()
-if b3.button("Reset", disabled=t is None, key="hv_rot_reset"):
-    training.reset(key, n_bits)
-    st.rerun()
-
+training.controls(key, n_bits, name, options)
 training.panel(key, n_bits)
-st.caption("The curve and the rotation are saved to the run folder about once a second and when the fit ends: "
-           "a reload shows them again, and the Queries and Compare pages list the result as “live …”.")
+st.caption("Each Start is a new fit, named by its settings. The curve and the rotation are saved to the run folder "
+           "about once a second and when the fit ends: a reload shows them again (a fit cut off by a closed browser "
+           "shows as stopped and can be resumed exactly), and the Queries, Compare and Codes & embeddings pages list "
+           "it as “live …”. Your fits are yours: other sessions see them only when you share them.")

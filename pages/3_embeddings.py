@@ -11,9 +11,9 @@ from hashviz.ui.text import md_escape
 page.intro("Codes & embeddings", (
     "A rotation leaves Euclidean and cosine distances between embeddings unchanged, so a map of the continuous "
     "embeddings (first view) looks the same before and after it — what changes is the **codes**. The two maps "
-    "below place codes by Hamming distance (UMAP with metric=\"hamming\"): with sign alone, classes blur into each "
-    "other; after a learned rotation, codes of one class sit together. Lasso points to see their images; click "
-    "one point to ring its true nearest neighbours in code space."))
+    "below place codes by Hamming distance (UMAP with metric=\"hamming\"): sign codes can blur classes into each "
+    "other where a learned rotation keeps them together — how much on this run, the purity numbers below say. "
+    "Lasso points to see their images; click one point to ring its true nearest neighbours in code space."))
 
 ctx = sidebar.context()
 page.need_run(ctx)
@@ -30,6 +30,7 @@ classes = list(range(len(emb.class_names)))
 shown = c3.multiselect("Show only these classes (others grey)", classes, format_func=lambda c: emb.class_names[c],
                        key="hv_map_classes", placeholder="all classes")
 set_params(after=after)
+views.purity_note(key, n_bits, after)
 q_before, q_after = qs["sign"].quantizer, qs[after].quantizer
 data = MapData.build(emb, q_before, q_after)
 if data.subsampled:

@@ -19,26 +19,28 @@ c1, c2, c3 = st.columns(3)
 init_from_param("hv_cmp_k", "k", int, lo=1, hi=100_000)
 st.session_state.setdefault("hv_cmp_k", 1000)
 top_k = int(c1.number_input("k for mAP@k and P@k", 1, 100_000, key="hv_cmp_k"))
-ties_all = ["expected", "stable", "optimistic", "pessimistic"]
-init_from_param("hv_cmp_ties", "ties", str, ties_all)
-ties = c2.selectbox("Tie policy", ties_all, key="hv_cmp_ties")
+protocol, ties = views.protocol_selector(c2, key="hv_cmp_protocol", ties_key="hv_cmp_ties")
 init_from_param("hv_cmp_r", "r", int, lo=0, hi=1024)
 st.session_state.setdefault("hv_cmp_r", 2)
 radius = int(c3.number_input("Hamming radius for P@r", 0, 1024, key="hv_cmp_r"))
-set_params(k=top_k, ties=ties, r=radius)
+set_params(k=top_k, r=radius)
 
-rows, df = views.compare_table(key, run, top_k=top_k, ties=ties, radius=radius)
+rows, df = views.compare_table(key, run, top_k=top_k, ties=ties, radius=radius, protocol=protocol)
 views.compare_grid(rows, df)
 st.caption(f"Query vs database: {rows[0]['n_query']:,} queries, {rows[0]['n_database']:,} database items; "
            "quantizers fitted on the train split only; relevant = shares a label with the query."
            + (" Semantic similarity: 1 − (height of the lowest common ancestor / height of the root) in the "
               "dataset's label hierarchy, averaged over each query's top k — it rewards putting related classes "
               "next." if cache.class_similarity(key) is not None else ""))
+st.page_link("pages/4_queries.py", label="The tie spread column, explained on one query: the tie group at the "
+             "cut-off (Queries)", icon=":material/search:")
+
+views.same_codes_every_protocol(key, n_bits, top_k=top_k, radius=radius)
 
 qs = cache.quantizers(key, n_bits)
 views.compare_curves(key, rows, ties, qs, n_bits)
 emb = cache.embeddings(key, n_bits)
 
 st.subheader("Export")
-views.compare_exports(run, emb, qs, df, {"top_k": top_k, "ties": ties, "radius": radius,
+views.compare_exports(run, emb, qs, df, {"protocol": protocol, "top_k": top_k, "ties": ties, "radius": radius,
                                         "bit_lengths": list(run.bit_lengths)}, n_bits)

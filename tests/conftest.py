@@ -1,4 +1,4 @@
-"""Shared fixtures: a private hashviz home per test session, small synthetic embeddings."""
+"""Shared fixtures: a private hashviz home per test, small synthetic embeddings."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from tests.helpers import clustered_embeddings
 
 @pytest.fixture(autouse=True)
 def _private_home(tmp_path_factory, monkeypatch):
-    """Never touch the user's ~/.hashviz from tests."""
+    """Each test gets its own empty hashviz home (never the user's ~/.hashviz, never another test's)."""
     if "HASHVIZ_HOME_KEEP" not in os.environ:
-        monkeypatch.setenv("HASHVIZ_HOME", str(tmp_path_factory.getbasetemp() / "hashviz_home"))
+        monkeypatch.setenv("HASHVIZ_HOME", str(tmp_path_factory.mktemp("hashviz_home")))
 
 
 @pytest.fixture

@@ -76,3 +76,37 @@ def test_evaluate_with_a_hierarchy_adds_the_semantic_score(emb_file, tmp_path, c
     assert "NaN" not in raw and json.loads(raw)["hierarchical_at_k"] is None
     assert main(["evaluate", str(emb_file), "-q", "sign", "--hierarchy", str(tmp_path / "nope.json")]) == 2
     assert "no such hierarchy file" in capsys.readouterr().err
+
+
+def test_evaluate_protocols_match_the_reference_evaluators(emb_file, capsys):
+    """--protocol deephash is CalcTopMap (a file without a dataset: the preset's default, all but the last
+    item); --protocol all scores the same codes under every protocol, each equal to a single-protocol run."""
+    from hashviz.codes import encode
+    from tests.retrieval.test_protocols import _onehot, _pm1, calc_top_map, orthohash_map
+
+    emb = Embeddings.load(emb_file)
+    q, d = emb.part("query"), emb.part("database")
+    assert main(["evaluate", str(emb_file), "-q", "sign", "--protocol", "deephash", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ref = calc_top_map(_pm1(d.z), _pm1(q.z), _onehot(d.labels, 4), _onehot(q.labels, 4), -1)
+    assert out["map"] == pytest.approx(ref, abs=1e-12) and out["map_k"] == d.n - 1
+    assert out["protocol"] == "deephash" and out["map_label"] == f"mAP@{d.n - 1} (deephash)"
+    assert main(["evaluate", str(emb_file), "-q", "sign", "--protocol", "orthohash", "--protocol-k", "10",
+                 "--json"]) == 0
+    ref = orthohash_map(_pm1(d.z), _onehot(d.labels, 4), _pm1(q.z), _onehot(q.labels, 4), 10)
+    assert json.loads(capsys.readouterr().out)["map"] == pytest.approx(ref, abs=1e-12)
+    assert main(["evaluate", str(emb_file), "-q", "sign", "rr", "--protocol", "all", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert [(r["quantizer"], r["protocol"]) for r in rows] == [
+        (qn, p) for qn in ("sign", "rr") for p in ("hashviz", "deephash", "h2q", "orthohash")]
+    for r in rows:
+        alone = evaluate(emb, r["quantizer"], options={"random_state": 0}, protocol=r["protocol"])
+        assert r["map"] == pytest.approx(alone.map, abs=1e-12)
+    assert rows[0]["map"] == pytest.approx(mean_average_precision(encode(q.z), encode(d.z), q.labels, d.labels))
+    assert main(["evaluate", str(emb_file), "-q", "sign", "--protocol", "all"]) == 0
+    text = capsys.readouterr().out
+    assert "same codes, every protocol" in text and "spread" in text and "mAP@all (h2q)" in text
+    assert main(["evaluate", str(emb_file), "--protocol", "all", "--ties", "stable"]) == 2
+    assert "--ties cannot be combined" in capsys.readouterr().err
+    assert main(["evaluate", str(emb_file), "--protocol-k", "0"]) == 2
+    assert "protocol k must be" in capsys.readouterr().err

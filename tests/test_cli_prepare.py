@@ -40,9 +40,17 @@ def test_prepare_json_then_summary(home, capsys):
     assert json.loads(capsys.readouterr().out)["runs"][0]["embeddings"].startswith(str(home / "other"))
 
 
+@pytest.mark.parametrize("argv", [["--dataset", "nope"], ["--dataset", "digits", "--head", "nope"]])
+def test_unknown_names_are_refused_with_the_valid_choices(home, capsys, argv):
+    """Dataset and head names come from the registries: argparse refuses others and lists the valid ones."""
+    with pytest.raises(SystemExit) as e:
+        main(["prepare", *argv, "--json"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "invalid choice: 'nope'" in err and "Traceback" not in err
+    assert ("mnist5k" in err) if argv[1] == "nope" else ("orthohash" in err)
+
+
 @pytest.mark.parametrize("argv, message", [
-    (["--dataset", "nope"], "unknown dataset 'nope'"),
-    (["--dataset", "digits", "--head", "nope"], "unknown head method 'nope'"),
     (["--dataset", "digits", "--bits", "0"], "out of range 1..1024"),
     (["--dataset", "digits", "--bits", "4096"], "out of range 1..1024"),
     (["--dataset", "digits", "--bits", "4"], "8..128"),

@@ -78,7 +78,7 @@ def test_file_object_upload(blobs):
     ({"z": np.full((5, 4), np.nan), "labels": np.zeros(5, int)}, "NaN"),
     ({"z": np.zeros(5), "labels": np.zeros(5, int)}, "2-D"),
     ({"z": np.zeros((5, 4)), "labels": np.array([0, 1, 2, 0.5, 1])}, "integers"),
-    ({"z": np.zeros((5, 4)), "labels": np.zeros(5, int), "split": np.array([0, 1, 2, 3, 1])}, "0/1/2"),
+    ({"z": np.zeros((5, 4)), "labels": np.zeros(5, int), "split": np.array([0, 1, 2, 5, 1])}, "values 0..4"),
 ])
 def test_bad_layouts_name_the_problem(tmp_path, arrays, needle):
     np.savez(tmp_path / "bad.npz", **arrays)

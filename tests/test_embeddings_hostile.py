@@ -252,7 +252,7 @@ def test_integral_float_ids_are_accepted(arrays):
     ("labels", np.array([np.inf] * N), "single labels must be integers"),
     ("labels", np.full(N, 1e300), "single labels must be integers"),
     ("labels", np.zeros((N, 0), np.uint8), "multi-label rows have 0 columns"),
-    ("split", np.array(["q"] * N), "split must be (n,) = (60,) with values 0/1/2"),
+    ("split", np.array(["q"] * N), "split must be (n,) = (60,) with values 0..4"),
 ])
 def test_other_bad_arrays(arrays, key, value, needle):
     refused(npz_bytes(**{**arrays, key: value}), needle)

@@ -183,12 +183,36 @@ def _download(name: str, root: Path) -> None:
         raise _unavailable(name, root, _missing(name, root), f"; the download failed ({e})") from None
 
 
+#: CIFAR-10 splits of the papers whose evaluators hashviz reproduces (``split_preset=``):
+#: ``deephash`` — DeepHash-pytorch's ``cifar10-1`` (utils/tools.py cifar_dataset): 100 queries / 500 train per
+#: class, database = all but the queries (the same as the default split); ``h2q`` — the HQ authors'
+#: src/data/process/CIFAR_10.py: 500 train, 100 queries and 100 validation items per class, database = the rest
+#: (53,000) without train and validation.
+SPLIT_PRESETS = {
+    "deephash": {"n_query_per_class": 100, "n_train_per_class": 500},
+    "h2q": {"n_query_per_class": 100, "n_train_per_class": 500, "n_val_per_class": 100,
+            "train_in_database": False},
+}
+
+
 def load_cifar(name: str = "cifar10", *, root=None, download: bool = False, seed: int = 0,
                n_query_per_class: int | None = None, n_train_per_class: int | None = None,
-               hierarchy=None) -> ImageDataset:
-    """CIFAR-10 or CIFAR-100, train and test pooled (60,000 images of 32×32×3), with the standard protocol."""
+               hierarchy=None, split_preset: str | None = None) -> ImageDataset:
+    """CIFAR-10 or CIFAR-100, train and test pooled (60,000 images of 32×32×3), with the standard protocol or,
+    for CIFAR-10, a paper's split (``split_preset``: ``deephash`` or ``h2q``, see :data:`SPLIT_PRESETS`)."""
     if name not in SPECS:
         raise InvalidInputError(f"unknown CIFAR variant {name!r}", "use cifar10 or cifar100")
+    if split_preset is not None:
+        split_preset = str(split_preset).strip().lower()
+        if split_preset not in SPLIT_PRESETS:
+            raise InvalidInputError(f"unknown split preset {split_preset!r}",
+                                    f"choose one of: {', '.join(SPLIT_PRESETS)}")
+        if name != "cifar10":
+            raise InvalidInputError(f"the split presets are CIFAR-10's; {name} has none",
+                                    "leave split_preset out, or set n_query_per_class / n_train_per_class")
+        if n_query_per_class is not None or n_train_per_class is not None:
+            raise InvalidInputError("give a split preset or per-class counts, not both",
+                                    "drop n_query_per_class / n_train_per_class, or the preset")
     spec = SPECS[name]
     root = Path(root).expanduser() if root is not None else default_root()
     missing = _missing(name, root)
@@ -226,12 +250,18 @@ def load_cifar(name: str = "cifar10", *, root=None, download: bool = False, seed
         if coarse_names and len(coarse_names) > int(coarse_labels.max()):
             default_tree = from_label_pairs(labels, coarse_labels, class_names, coarse_names,
                                             source=str(folder))
-    proto = protocol_with(spec["protocol"], n_query_per_class, n_train_per_class)
+    if split_preset is not None:
+        proto = dict(SPLIT_PRESETS[split_preset])
+    else:
+        proto = protocol_with(spec["protocol"], n_query_per_class, n_train_per_class)
     label = "CIFAR-10" if name == "cifar10" else "CIFAR-100"
+    # a preset whose train items differ from the default split gets its own fingerprint (keys of features and
+    # heads follow it): the h2q train set is not the default's
+    tag = (name,) if split_preset in (None, "deephash") else (name, f"split_preset={split_preset}")
     return ImageDataset(name=name, images=images, labels=labels, class_names=class_names,
                         split=make_split(labels, proto, seed, label), seed=int(seed), protocol=proto,
                         hierarchy=resolve(hierarchy, class_names, default_tree),
-                        fingerprint=digest(name, images, labels),
+                        fingerprint=digest(*tag, images, labels),
                         description=f"{label} train + test pooled ({len(labels)} images 32×32×3) from {folder}")
 
 

@@ -57,7 +57,7 @@ class ImageDataset:
     fingerprint: str = ""
     protocol: Mapping = field(default_factory=dict)
     description: str = ""
-    embeddings: object | None = None  # hashviz.embeddings.Embeddings for the embeddings source
+    embeddings: object | None = None  # the embeddings source: an Embeddings, or {bits: Embeddings} (z_<bits> file)
     loader: Callable[[str, int], np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -174,6 +174,9 @@ class ImageDataset:
     def summary(self) -> str:
         parts = {p: int(m.sum()) for p, m in self.masks().items()}
         kind = "multi-label" if self.multilabel else "single-label"
-        return (f"{self.name}: {self.n} images, {self.n_classes} classes ({kind}); {parts['query']} query, "
-                f"{parts['database']} database, {parts['train']} train (seed {self.seed})"
+        unit = "rows" if getattr(self, "embeddings", None) is not None else "images"  # a file's rows are no images
+        return (f"{self.name}: {self.n} {unit}, {self.n_classes} classes ({kind}); {parts['query']} query, "
+                f"{parts['database']} database, {parts['train']} train"
+                + (f", {parts['val']} held out" if parts.get("val") else "")
+                + (" (train not in the database)" if (self.split == 3).any() else "") + f" (seed {self.seed})"
                 + (f"; {len(self.skipped)} files skipped" if self.skipped else ""))

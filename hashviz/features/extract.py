@@ -46,7 +46,10 @@ def feature_cache_path(dataset, backbone, cache_dir=None) -> Path:
 
 def _read_cache(path: Path, n: int, d: int) -> np.ndarray | None:
     try:
-        arr = np.load(path, allow_pickle=False)
+        from hashviz.npyio import HEADER_LOCK
+
+        with HEADER_LOCK:
+            arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
     if not isinstance(arr, np.ndarray) or arr.dtype != np.float32 or arr.shape != (n, d) or not np.isfinite(arr).all():

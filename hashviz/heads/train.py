@@ -28,17 +28,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from hashviz import defaults
 from hashviz.errors import InvalidInputError
-from hashviz.heads.losses import HeadLoss, get_loss
+from hashviz.heads.losses import HeadLoss, get_loss, get_method
 from hashviz.heads.model import HashHead
 
-DEFAULT_METHOD = "cel"
-DEFAULT_EPOCHS = 10
-DEFAULT_BATCH_SIZE = 256
-DEFAULT_LR = 3e-4
-DEFAULT_WEIGHT_DECAY = 1e-4
-DEFAULT_HIDDEN: tuple[int, ...] = (256,)
-DEFAULT_DROPOUT = 0.1
+DEFAULT_METHOD = defaults.HEAD
+DEFAULT_EPOCHS = defaults.HEAD_EPOCHS
+DEFAULT_BATCH_SIZE = defaults.HEAD_BATCH_SIZE
+DEFAULT_LR = defaults.HEAD_LR
+DEFAULT_WEIGHT_DECAY = defaults.HEAD_WEIGHT_DECAY
+DEFAULT_HIDDEN: tuple[int, ...] = defaults.HEAD_HIDDEN
+DEFAULT_DROPOUT = defaults.HEAD_DROPOUT
 MIN_HEAD_BITS, MAX_HEAD_BITS = 8, 128
 
 
@@ -174,6 +175,11 @@ class HeadTraining(Iterator[TrainStep]):
                          "in_dim": int(x.shape[1]), "n_classes": int(y.shape[1]), "multilabel": multilabel}
         self._x, self._y = x, y
         n = len(x)
+        self.trainable = bool(get_method(method).trainable)
+        if not self.trainable:  # a fixed projection: linear head, no steps (training settings do not apply)
+            hidden, dropout, epochs = (), 0.0, 0
+            self.epochs = 0
+            self.settings.update({"epochs": 0, "hidden": [], "dropout": 0.0, "trainable": False})
         self.n_batches = max(1, round(n / batch_size))
         self.total_steps = self.n_batches * epochs
         with torch.random.fork_rng(devices=[]):
@@ -184,7 +190,15 @@ class HeadTraining(Iterator[TrainStep]):
             self.method = self.settings["method"] = self.loss.name
             self.head.set_input_stats(x)
             self.loss.setup(x, y, hierarchy=hierarchy, generator=self._gen, progress=progress)
+            if not self.trainable:
+                self.loss.init_head(self.head, x, generator=self._gen)
             self._rng_state = torch.get_rng_state()
+        self.curve: list[TrainStep] = []
+        self.step = 0
+        self._it = self._run()
+        if not self.trainable:
+            self.optimizer = self.scheduler = None
+            return
         params = [p for p in list(self.head.parameters()) + list(self.loss.parameters()) if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
         if schedule == "cosine":
@@ -192,9 +206,6 @@ class HeadTraining(Iterator[TrainStep]):
                 self.optimizer, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, self.total_steps) / self.total_steps)))
         else:
             self.scheduler = None
-        self.curve: list[TrainStep] = []
-        self.step = 0
-        self._it = self._run()
 
     @property
     def finished(self) -> bool:
@@ -267,7 +278,8 @@ def fit_head_steps(features_train, labels_train, *, method: str = DEFAULT_METHOD
     there) run now; ``num_threads`` caps torch's CPU threads during each step (1 is fastest for this small MLP
     on a busy machine; ``None`` leaves torch's setting) and is restored after each step. The returned
     :class:`HeadTraining` yields one :class:`TrainStep` per optimiser step (``epochs × round(n / batch_size)`` in
-    all) and gives the head with ``.result()``.
+    all) and gives the head with ``.result()``. A training-free method (``pca``, ``lsh``: ``trainable = False``)
+    gets a linear head set by its ``init_head`` now; the iterator is empty and the training settings are ignored.
     """
     n_bits = check_head_bits(n_bits)
     x = _as_features(features_train)
@@ -277,6 +289,12 @@ def fit_head_steps(features_train, labels_train, *, method: str = DEFAULT_METHOD
     if y.shape[1] < 2:
         raise InvalidInputError(f"the train labels have {y.shape[1]} class(es); a hashing head needs at least 2",
                                 "check the dataset labels and the train split")
+    multilabel = np.asarray(labels_train).ndim == 2
+    if not get_method(method).trainable:  # pca, lsh: a fixed projection; the training settings do not apply
+        return HeadTraining(x, y, method=str(method), n_bits=n_bits, hierarchy=hierarchy, epochs=0,
+                            batch_size=max(1, len(x)), lr=0.0, weight_decay=0.0, seed=int(seed), hidden=(),
+                            dropout=0.0, options=dict(options or {}), multilabel=multilabel, schedule="constant",
+                            progress=progress, num_threads=num_threads)
     for nm, v, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 2)):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or int(v) < lo:
             raise InvalidInputError(f"{nm} must be an integer >= {lo}, got {v!r}", f"the default is "
@@ -287,7 +305,6 @@ def fit_head_steps(features_train, labels_train, *, method: str = DEFAULT_METHOD
         raise InvalidInputError(f"weight_decay must be >= 0, got {weight_decay!r}", "the default is 1e-4")
     if schedule not in ("cosine", "constant"):
         raise InvalidInputError(f"schedule must be 'cosine' or 'constant', got {schedule!r}", "the default is cosine")
-    multilabel = np.asarray(labels_train).ndim == 2
     return HeadTraining(x, y, method=str(method), n_bits=n_bits, hierarchy=hierarchy, epochs=int(epochs),
                         batch_size=int(batch_size), lr=float(lr), weight_decay=float(weight_decay), seed=int(seed),
                         hidden=tuple(int(h) for h in hidden), dropout=float(dropout), options=dict(options or {}),

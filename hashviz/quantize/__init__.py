@@ -1,8 +1,9 @@
 """Quantizers: learn a rotation R of continuous embeddings so that codes = sign((X - mean) R) lose less.
 
 ``SignQuantizer`` (R = I), ``ITQQuantizer`` (Gong & Lazebnik 2011), ``HouseholderQuantizer`` (HQ, a product of
-Householder reflections trained on a quantization loss) and ``RandomSearchQuantizer`` (Pidhorskyi et al. 2018,
-greedy Givens rotations on training mAP). All follow :class:`Quantizer`; see ``docs/quantizers.md``.
+Householder reflections trained on a quantization loss), ``RandomSearchQuantizer`` (Pidhorskyi et al. 2018,
+greedy Givens rotations on training mAP) and ``RandomRotationQuantizer`` (``rr``: one seeded Haar-random
+rotation, the PCA-RR baseline). All follow :class:`Quantizer`; see ``docs/quantizers.md``.
 Importing this package does not import torch (HQ imports it when fitting).
 """
 
@@ -14,6 +15,7 @@ from hashviz.errors import InvalidInputError
 from hashviz.quantize.base import BaseQuantizer, FitStep, Quantizer
 from hashviz.quantize.householder import HouseholderQuantizer
 from hashviz.quantize.itq import ITQQuantizer
+from hashviz.quantize.random_rotation import RandomRotationQuantizer
 from hashviz.quantize.random_search import RandomSearchQuantizer
 from hashviz.quantize.sign import SignQuantizer
 
@@ -22,6 +24,7 @@ QUANTIZERS: dict[str, type[BaseQuantizer]] = {
     "itq": ITQQuantizer,
     "hq": HouseholderQuantizer,
     "random": RandomSearchQuantizer,
+    "rr": RandomRotationQuantizer,
 }
 
 
@@ -55,5 +58,5 @@ def make_quantizer(name: str, n_bits: int, **options) -> BaseQuantizer:
     return cls(n_bits, **options)
 
 
-__all__ = ["QUANTIZERS", "FitStep", "HouseholderQuantizer", "ITQQuantizer", "Quantizer", "RandomSearchQuantizer",
-           "SignQuantizer", "make_quantizer", "quantizer_label", "quantizer_options"]
+__all__ = ["QUANTIZERS", "FitStep", "HouseholderQuantizer", "ITQQuantizer", "Quantizer", "RandomRotationQuantizer",
+           "RandomSearchQuantizer", "SignQuantizer", "make_quantizer", "quantizer_label", "quantizer_options"]

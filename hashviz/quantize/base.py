@@ -24,7 +24,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -57,9 +57,20 @@ class FitStep:
 
 @runtime_checkable
 class Quantizer(Protocol):
-    """What every quantizer offers (see :class:`BaseQuantizer` for the shared implementation)."""
+    """What every quantizer offers and what callers use (see :class:`BaseQuantizer` for the implementation).
+
+    ``name`` is the registry name, ``label`` the display name, ``needs_labels`` whether ``fit`` needs ``y``
+    (random search). After fitting (or :meth:`set_rotation`): ``rotation_`` (n_bits, n_bits) orthogonal and
+    ``mean_`` (n_bits,) the centre subtracted first (zeros unless centring). ``state()`` / ``set_rotation(**state)``
+    round-trip a fitted quantizer through the run store."""
 
     n_bits: int
+    name: str
+    label: str
+    needs_labels: bool
+    if TYPE_CHECKING:  # learned state: present once fitted (isinstance works on unfitted quantizers too)
+        rotation_: np.ndarray
+        mean_: np.ndarray
 
     def fit(self, X, y=None) -> Self: ...
 
@@ -68,6 +79,12 @@ class Quantizer(Protocol):
     def transform(self, X) -> np.ndarray: ...
 
     def encode(self, X) -> np.ndarray: ...
+
+    def set_rotation(self, rotation, mean=None) -> Self: ...
+
+    def state(self) -> dict[str, np.ndarray]: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 def sphere_rows(X: np.ndarray, n_bits: int | None = None) -> np.ndarray:
@@ -264,6 +281,14 @@ class BaseQuantizer:
         self.mean_ = m
         self.n_features_in_ = n_bits
         return self
+
+    def state(self) -> dict[str, np.ndarray]:
+        """``{"rotation", "mean"}`` (float64) of a fitted quantizer: what the run store keeps; ``set_rotation(
+        **state)`` on a new quantizer of the same kind gives the same codes."""
+        R = self._check_fitted()
+        mean = getattr(self, "mean_", None)
+        return {"rotation": np.asarray(R, dtype=np.float64),
+                "mean": np.zeros(R.shape[0]) if mean is None else np.asarray(mean, dtype=np.float64)}
 
     def transform(self, X) -> np.ndarray:
         """``(X - mean_) @ rotation_`` as float32 (n, n_bits); continuous, rows not rescaled."""

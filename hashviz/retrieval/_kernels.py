@@ -86,9 +86,11 @@ def histograms(qw, dw, qi, di, qm, dm, multi, out):
 
 
 @nb.njit(nogil=True, cache=True)
-def ordered_ap(qw, dw, qi, di, qm, dm, multi, nd, order, k, s_out, c_out, r_out):
-    """AP@k of the ranking by (Hamming distance, then visiting order): s_out[q] = sum of precisions at the
-    relevant items in the top k, c_out[q] = relevant items in the top k, r_out[q] = relevant items in all.
+def ordered_ap(qw, dw, qi, di, qm, dm, multi, nd, order, ks, s_out, c_out, r_out, counts_out):
+    """AP@k of the ranking by (Hamming distance, then visiting order) for every k in ``ks`` at once:
+    s_out[q, i] = sum of precisions at the relevant items in the top ks[i], c_out[q, i] = relevant items in the
+    top ks[i], r_out[q] = relevant items in all; counts_out[q] (when it has nq rows) = the per-distance
+    histogram of :func:`histograms`, so one pass gives every metric of a cell.
 
     ``order`` is (0, 0) for database index order, (1, ndb) for one visiting order shared by all queries, or
     (nq, ndb) for one per query. No sort: one pass in visiting order keeps per-distance counters of items and
@@ -99,6 +101,12 @@ def ordered_ap(qw, dw, qi, di, qm, dm, multi, nd, order, k, s_out, c_out, r_out)
     nq = qw.shape[0]
     ndb = dw.shape[0]
     nw = dw.shape[1]
+    nk = ks.shape[0]
+    kmax = 0
+    for i in range(nk):
+        if ks[i] > kmax:
+            kmax = ks[i]
+    want_counts = counts_out.shape[0] > 0
     h = np.zeros(2 * nd, np.int64)
     before = np.empty(nd, np.int64)
     rbefore = np.empty(nd, np.int64)
@@ -108,10 +116,14 @@ def ordered_ap(qw, dw, qi, di, qm, dm, multi, nd, order, k, s_out, c_out, r_out)
     seen = np.empty(nd, np.int64)
     rseen = np.empty(nd, np.int64)
     use_order = order.shape[0] > 0
+    sk = np.zeros(nk)
+    ck = np.zeros(nk, np.int64)
     for q in range(nq):
         h[:] = 0
         n = 0
         row = q if order.shape[0] > 1 else 0
+        sk[:] = 0.0
+        ck[:] = 0
         if nw == 1 and not multi and not use_order:
             # fast path (<= 64 bits, single label, index order): two passes, the first a plain histogram,
             # the second scoring relevant items with per-distance running counters — measured ~20% faster
@@ -130,56 +142,59 @@ def ordered_ap(qw, dw, qi, di, qm, dm, multi, nd, order, k, s_out, c_out, r_out)
             r_out[q] = ra
             seen[:] = 0
             rseen[:] = 0
-            s = 0.0
-            c = 0
             for j in range(ndb):
                 d = _ctpop(x ^ dw[j, 0])
-                if before[d] >= k:
+                if before[d] >= kmax:
                     continue
                 if di[j] == lab:
                     rseen[d] += 1
                     pos = before[d] + seen[d] + rseen[d]
-                    if pos <= k:
-                        s += (rbefore[d] + rseen[d]) / pos
-                        c += 1
+                    prec = (rbefore[d] + rseen[d]) / pos
+                    for i in range(nk):
+                        if pos <= ks[i]:
+                            sk[i] += prec
+                            ck[i] += 1
                 else:
                     seen[d] += 1
-            s_out[q] = s
-            c_out[q] = c
-            continue
-        for t in range(ndb):
-            j = order[row, t] if use_order else t
-            d = _distance(qw, q, dw, j, nw)
-            if multi:
-                r = _relevant(qm, dm, q, j)
-            else:
-                r = di[j] == qi[q]
-            if r:
-                rd[n] = d
-                rs[n] = h[2 * d] + h[2 * d + 1]
-                rr[n] = h[2 * d + 1]
-                n += 1
-                h[2 * d + 1] += 1
-            else:
-                h[2 * d] += 1
-        a = 0
-        ra = 0
-        for d in range(nd):
-            before[d] = a
-            rbefore[d] = ra
-            a += h[2 * d] + h[2 * d + 1]
-            ra += h[2 * d + 1]
-        r_out[q] = n
-        s = 0.0
-        c = 0
-        for i in range(n):
-            d = rd[i]
-            pos = before[d] + rs[i] + 1
-            if pos <= k:
-                s += (rbefore[d] + rr[i] + 1) / pos
-                c += 1
-        s_out[q] = s
-        c_out[q] = c
+        else:
+            for t in range(ndb):
+                j = order[row, t] if use_order else t
+                d = _distance(qw, q, dw, j, nw)
+                if multi:
+                    r = _relevant(qm, dm, q, j)
+                else:
+                    r = di[j] == qi[q]
+                if r:
+                    rd[n] = d
+                    rs[n] = h[2 * d] + h[2 * d + 1]
+                    rr[n] = h[2 * d + 1]
+                    n += 1
+                    h[2 * d + 1] += 1
+                else:
+                    h[2 * d] += 1
+            a = 0
+            ra = 0
+            for d in range(nd):
+                before[d] = a
+                rbefore[d] = ra
+                a += h[2 * d] + h[2 * d + 1]
+                ra += h[2 * d + 1]
+            r_out[q] = n
+            for m in range(n):
+                d = rd[m]
+                pos = before[d] + rs[m] + 1
+                prec = (rbefore[d] + rr[m] + 1) / pos
+                for i in range(nk):
+                    if pos <= ks[i]:
+                        sk[i] += prec
+                        ck[i] += 1
+        for i in range(nk):
+            s_out[q, i] = sk[i]
+            c_out[q, i] = ck[i]
+        if want_counts:
+            for d in range(nd):
+                counts_out[q, 0, d] = h[2 * d] + h[2 * d + 1]
+                counts_out[q, 1, d] = h[2 * d + 1]
 
 
 @nb.njit(cache=True)

@@ -20,7 +20,7 @@ Definitions (per query; ``rel_i`` relevance of the item at rank i, ``R`` relevan
 - AP@k (deep-hashing convention): ``(1 / R_k) * sum_{i<=k, rel_i} P(i)``, ``P(i) = (sum_{j<=i} rel_j) / i``,
   ``R_k = sum_{i<=k} rel_i``; 0 when ``R_k = 0``. AP@all is k = ndb. A query with ``R = 0`` has AP = NaN in
   :func:`average_precisions` and is left out of :func:`mean_average_precision`
-  (:func:`retrieval_report` counts them in ``n_left_out``).
+  (:func:`retrieval_report` counts them in ``n_no_relevant``).
 - P@k = ``R_k / k``, averaged over all queries.
 - ``"expected"``: a tie group of n items (r relevant) following N items (Rb relevant). By linearity and
   exchangeability, position p of the group is relevant with probability r/n, and given that, the other relevant
@@ -52,7 +52,7 @@ from hashviz.retrieval.relevance import LabelPair, check_labels
 from hashviz.retrieval.search import check_code_pair, histogram_words
 
 __all__ = [
-    "TIES", "RetrievalReport", "average_precisions", "bit_balance", "bit_correlation", "mean_average_precision",
+    "TIES", "SecondaryDistances", "average_precisions", "bit_balance", "bit_correlation", "mean_average_precision",
     "normalized_euclidean_distances", "precision_at_k", "precision_recall_by_radius", "precision_within_radius",
     "quantization_error", "retrieval_report",
 ]
@@ -120,6 +120,10 @@ def _resolve_ties(ties, seed, nq: int, ndb: int):
             perm = np.random.default_rng(int(seed)).permutation(ndb).astype(np.int64)
             return "order", perm[None, :], f"random(seed={int(seed)})"
         raise InvalidInputError(f"unknown ties={ties!r}", _TIES_HINT)
+    if isinstance(ties, SecondaryDistances):
+        if ties.shape != (nq, ndb):
+            raise InvalidInputError(f"secondary distances are for {ties.shape} pairs, not ({nq}, {ndb})", _TIES_HINT)
+        return "secondary", ties, "secondary"
     if isinstance(ties, np.ndarray | list):
         sec = np.asarray(ties)
         if sec.shape != (nq, ndb) or not np.issubdtype(sec.dtype, np.number):
@@ -140,23 +144,41 @@ def _harmonic(n: int) -> np.ndarray:
 
 def _ap_and_relk(p: _Problem, k: int, ties, seed):
     """Per-query AP@k (NaN when no relevant item in the database) and (expected) relevant items in the top k."""
+    return ranked_scores(p, (k,), ties, seed)[k]
+
+
+def ranked_scores(p: _Problem, ks, ties, seed: int = 0) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """``{k: (AP@k per query, relevant items in the top k per query)}`` for every k in ``ks`` (each already
+    clipped to 1..ndb), from one pass over the database: the closed forms read the cached per-distance counts;
+    an explicit order (stable, random, secondary distances) runs one ordered pass for all ks, which also fills
+    the counts cache. AP is NaN for queries without a relevant database item."""
     from hashviz.retrieval import _kernels as K
 
+    ks = tuple(dict.fromkeys(int(k) for k in ks))
     kind, payload, _ = _resolve_ties(ties, seed, p.nq, p.ndb)
-    ap = np.empty(p.nq, np.float64)
-    relk = np.empty(p.nq, np.float64)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if kind == "closed":
         counts = p.counts()
-        K.closed_form_ap(counts, k, payload, _harmonic(p.ndb), ap, relk)
-        return ap, relk
+        H = _harmonic(p.ndb)
+        for k in ks:
+            ap, relk = np.empty(p.nq, np.float64), np.empty(p.nq, np.float64)
+            K.closed_form_ap(counts, k, payload, H, ap, relk)
+            out[k] = (ap, relk)
+        return out
     qi, di, qm, dm, multi = p.label_args
-    s, c, r = np.zeros(p.nq), np.zeros(p.nq, np.int64), np.zeros(p.nq, np.int64)
+    karr = np.asarray(ks, np.int64)
+    s = np.zeros((p.nq, len(ks)))
+    c = np.zeros((p.nq, len(ks)), np.int64)
+    r = np.zeros(p.nq, np.int64)
+    fill = p._counts is None
+    counts = np.zeros((p.nq if fill else 0, 2, p.nd), np.int64)
 
     def run(a, b, order):
+        cnt = counts[a:b] if fill else counts
         if multi:
-            K.ordered_ap(p.qw[a:b], p.dw, qi, di, qm[a:b], dm, True, p.nd, order, k, s[a:b], c[a:b], r[a:b])
+            K.ordered_ap(p.qw[a:b], p.dw, qi, di, qm[a:b], dm, True, p.nd, order, karr, s[a:b], c[a:b], r[a:b], cnt)
         else:
-            K.ordered_ap(p.qw[a:b], p.dw, qi[a:b], di, qm, dm, False, p.nd, order, k, s[a:b], c[a:b], r[a:b])
+            K.ordered_ap(p.qw[a:b], p.dw, qi[a:b], di, qm, dm, False, p.nd, order, karr, s[a:b], c[a:b], r[a:b], cnt)
 
     if kind == "order":
         K.run_blocks(lambda a, b: run(a, b, payload), p.nq, p.ndb)
@@ -166,14 +188,35 @@ def _ap_and_relk(p: _Problem, k: int, ties, seed):
         def run_secondary(a, b):
             for s0 in range(a, b, rows):
                 s1 = min(b, s0 + rows)
-                run(s0, s1, np.argsort(payload[s0:s1], axis=1, kind="stable"))
+                block = payload.rows(s0, s1) if isinstance(payload, SecondaryDistances) else payload[s0:s1]
+                run(s0, s1, np.argsort(block, axis=1, kind="stable"))
 
         K.run_blocks(run_secondary, p.nq, p.ndb)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ap[:] = np.where(c > 0, s / np.maximum(c, 1), 0.0)
-    ap[r == 0] = np.nan
-    relk[:] = c
-    return ap, relk
+    if fill:
+        p._counts = counts
+    for i, k in enumerate(ks):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ap = np.where(c[:, i] > 0, s[:, i] / np.maximum(c[:, i], 1), 0.0)
+        ap[r == 0] = np.nan
+        out[k] = (ap, c[:, i].astype(np.float64))
+    return out
+
+
+class SecondaryDistances:
+    """A secondary distance for ``ties=`` computed block by block instead of held as an (nq, ndb) array: the
+    Euclidean distance between L2-normalised rows of ``q_z`` and ``db_z`` (the HQ authors' tie-break), the
+    same numbers as :func:`normalized_euclidean_distances`."""
+
+    def __init__(self, q_z, db_z) -> None:
+        q, db = _as_float2d(q_z, "query embeddings"), _as_float2d(db_z, "database embeddings")
+        if q.shape[1] != db.shape[1]:
+            raise InvalidInputError(f"query embeddings have {q.shape[1]} columns but database {db.shape[1]}",
+                                    "use embeddings from the same model")
+        self.q, self.db = _unit_rows(q), _unit_rows(db)
+        self.shape = (q.shape[0], db.shape[0])
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        return _euclidean(self.q[start:stop], self.db)
 
 
 def _mean_left_out(ap: np.ndarray) -> tuple[float, int]:
@@ -270,46 +313,15 @@ def precision_within_radius(q_codes, db_codes, q_labels, db_labels, radius: int 
     return float(precision[-1])
 
 
-@dataclass(frozen=True)
-class RetrievalReport:
-    """All retrieval scores of one query/database pair, from one pass of counting (see :func:`retrieval_report`)."""
-
-    map: float
-    map_at_k: float
-    p_at_k: float
-    p_within_radius: float
-    top_k: int
-    radius: int
-    ties: str
-    n_query: int
-    n_database: int
-    n_left_out: int                      # queries with no relevant database item, left out of mAP and mAP@k
-    average_precisions: np.ndarray = field(repr=False)       # (nq,), NaN for left-out queries
-    average_precisions_at_k: np.ndarray = field(repr=False)  # (nq,)
-
-    def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("map", "map_at_k", "p_at_k", "p_within_radius", "top_k", "radius",
-                                               "ties", "n_query", "n_database", "n_left_out")}
-
-
 def retrieval_report(q_codes, db_codes, q_labels, db_labels, *, top_k: int = 1000, ties="expected",
-                     seed: int = 0, radius: int = 2) -> RetrievalReport:
-    """mAP@all, mAP@k, P@k, P@r<=radius and the number of queries left out, counting distances once."""
-    p = _prepare(q_codes, db_codes, q_labels, db_labels)
-    k = _check_k(top_k, p.ndb, "top_k")
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Integral) or radius < 0:
-        raise InvalidInputError(f"radius must be a non-negative integer, got {radius!r}", "e.g. radius=2")
-    name = _resolve_ties(ties, seed, p.nq, p.ndb)[2]
-    ap_all, _ = _ap_and_relk(p, p.ndb, ties, seed)
-    ap_k, relk = _ap_and_relk(p, k, ties, seed)
-    m_all, left_out = _mean_left_out(ap_all)
-    m_k, _ = _mean_left_out(ap_k)
-    prec, _ = _radius_curves(p.counts(), min(int(radius), p.nd - 1), "macro")
-    return RetrievalReport(
-        map=m_all, map_at_k=m_k, p_at_k=float(np.mean(relk / k)) if p.nq else float("nan"),
-        p_within_radius=float(prec[-1]) if p.nq else float("nan"), top_k=k, radius=int(radius), ties=name,
-        n_query=p.nq, n_database=p.ndb, n_left_out=left_out, average_precisions=ap_all,
-        average_precisions_at_k=ap_k)
+                     seed: int = 0, radius: int = 2):
+    """mAP@all, its tie bounds, mAP@k, P@k, P@r<=radius and the queries with no relevant item, counting
+    distances once: :func:`hashviz.retrieval.report.score_codes` under the ``hashviz`` protocol with ``ties``.
+    Returns an :class:`~hashviz.retrieval.report.Evaluation`."""
+    from hashviz.retrieval.report import score_codes
+
+    return score_codes(q_codes, db_codes, q_labels, db_labels, protocol="hashviz", ties=ties, seed=seed,
+                       top_k=top_k, radius=radius)
 
 
 def normalized_euclidean_distances(q_z, db_z, *, dtype=np.float32) -> np.ndarray:
@@ -319,9 +331,12 @@ def normalized_euclidean_distances(q_z, db_z, *, dtype=np.float32) -> np.ndarray
     if q.shape[1] != db.shape[1]:
         raise InvalidInputError(f"query embeddings have {q.shape[1]} columns but database {db.shape[1]}",
                                 "use embeddings from the same model")
-    qn, dn = _unit_rows(q), _unit_rows(db)
+    return _euclidean(_unit_rows(q), _unit_rows(db)).astype(dtype, copy=False)
+
+
+def _euclidean(qn: np.ndarray, dn: np.ndarray) -> np.ndarray:
     sq = (qn * qn).sum(1)[:, None] + (dn * dn).sum(1)[None, :] - 2.0 * (qn @ dn.T)
-    return np.sqrt(np.maximum(sq, 0.0)).astype(dtype, copy=False)
+    return np.sqrt(np.maximum(sq, 0.0))
 
 
 # ------------------------------------------------------------------------------------------ code quality

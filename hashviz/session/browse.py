@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashviz.embeddings import Embeddings
+from hashviz.quantize.base import Quantizer
 
 DISPLAY_TIES = ("expected", "stable", "optimistic", "pessimistic", "random")
 
@@ -21,9 +22,10 @@ class Ranking:
     rows: np.ndarray       # embedding rows of the top k database items, in display order
     distances: np.ndarray  # their Hamming distances
     relevant: np.ndarray   # bool: shares a label with the query
-    ap: float              # the query's AP@all under ``ties`` (NaN when nothing is relevant)
-    bits: np.ndarray       # bool (k, n_bits) codes of the shown items
+    ap: float              # the query's AP under the protocol (NaN when nothing is relevant and it leaves such
+    bits: np.ndarray       # queries out); bool (k, n_bits) codes of the shown items
     query_bits: np.ndarray
+    ap_label: str = "AP@all (hashviz)"   # the AP's depth and protocol, e.g. "AP@3999 (deephash)"
 
 
 def database_rows(emb: Embeddings, query_row: int) -> np.ndarray:
@@ -32,40 +34,66 @@ def database_rows(emb: Embeddings, query_row: int) -> np.ndarray:
     return db[db != int(query_row)]
 
 
-def rank(emb: Embeddings, quantizer, query_row: int, k: int = 10, ties: str = "expected",
-         seed: int = 0, codes: np.ndarray | None = None) -> Ranking:
-    """Top ``k`` by Hamming distance; inside equal distances the order follows ``ties``: "stable" (database
-    order; also used to *display* "expected", whose AP is the exact expectation over random orders),
-    "optimistic"/"pessimistic" (relevant first/last), "random" (seeded). ``codes``: ``quantizer.encode(emb.z)``
-    computed once (a new query then encodes nothing; at 200,000 rows encoding was most of a query's time)."""
-    from hashviz.codes import hamming_distances, unpack_bits
-    from hashviz.retrieval.metrics import average_precisions
+def _query_problem(emb: Embeddings, quantizer: Quantizer, query_row: int, codes: np.ndarray | None = None,
+                   rotated: bool = True):
+    """(database rows, rotated query, rotated database, query code, database codes, Hamming distances, relevance)
+    of one query. ``codes``: ``quantizer.encode(emb.z)`` computed once (then a query encodes nothing: at 200,000
+    rows encoding the database was most of a query's time); ``rotated=False``: the rotated embeddings are not
+    needed (None), only codes."""
+    from hashviz.codes import encode, hamming_distances
     from hashviz.retrieval.relevance import relevance
 
     db = database_rows(emb, query_row)
+    q_rot = db_rot = None
+    if rotated or codes is None:
+        q_rot, db_rot = quantizer.transform(emb.z[[query_row]]), quantizer.transform(emb.z[db])
     if codes is None:
-        qc, dc = quantizer.encode(emb.z[[query_row]]), quantizer.encode(emb.z[db])
+        qc, dc = encode(q_rot), encode(db_rot)
     else:
         qc, dc = codes[[query_row]], codes[db]
     dist = np.asarray(hamming_distances(qc, dc))[0].astype(np.int64)
     rel = np.asarray(relevance(emb.labels[[query_row]], emb.labels[db]))[0].astype(bool)
-    if ties == "optimistic":
+    return db, q_rot, db_rot, qc, dc, dist, rel
+
+
+def rank(emb: Embeddings, quantizer: Quantizer, query_row: int, k: int = 10, ties: str | None = "expected",
+         seed: int = 0, protocol: str = "hashviz", codes: np.ndarray | None = None) -> Ranking:
+    """Top ``k`` by Hamming distance and the query's AP under ``protocol``; inside equal distances the order
+    follows ``ties`` (None: the protocol's own): "stable" (database order; also used to *display* "expected",
+    whose AP is the exact expectation over random orders), "optimistic"/"pessimistic" (relevant first/last),
+    "random" (seeded), "euclidean" (h2q's: by the Euclidean distance of the L2-normalised rotated embeddings).
+    ``codes``: every row's codes, encoded once (see :func:`_query_problem`)."""
+    from hashviz.codes import unpack_bits
+    from hashviz.retrieval.metrics import SecondaryDistances
+    from hashviz.retrieval.protocols import get_protocol
+    from hashviz.retrieval.report import family_of, score_codes
+
+    proto = get_protocol(protocol)
+    rule = proto.ties if ties is None else ties
+    db, q_rot, db_rot, qc, dc, dist, rel = _query_problem(emb, quantizer, query_row, codes,
+                                                          rotated=rule == "euclidean")
+    if rule == "optimistic":
         tie = (~rel).astype(np.int64)
-    elif ties == "pessimistic":
+    elif rule == "pessimistic":
         tie = rel.astype(np.int64)
-    elif ties == "random":
+    elif rule == "random":
         tie = np.random.default_rng(seed).permutation(len(db))
+    elif rule == "euclidean":
+        tie = SecondaryDistances(q_rot, db_rot).rows(0, 1)[0]
     else:
         tie = np.arange(len(db))
     order = np.lexsort((np.arange(len(db)), tie, dist))[: int(k)]
-    ap = float(average_precisions(qc, dc, emb.labels[[query_row]], emb.labels[db],
-                                  ties=ties if ties in DISPLAY_TIES else "expected", seed=seed)[0])
+    ev = score_codes(qc, dc, emb.labels[[query_row]], emb.labels[db], protocol=proto, family=family_of(emb.meta),
+                     ties=None if ties is None or ties == proto.ties else ties, top_k=min(int(k), len(db)),
+                     q_z=q_rot, db_z=db_rot, seed=seed)
     n_bits = emb.dim
-    return Ranking(rows=db[order], distances=dist[order], relevant=rel[order], ap=ap,
-                   bits=unpack_bits(dc[order], n_bits), query_bits=unpack_bits(qc, n_bits)[0])
+    return Ranking(rows=db[order], distances=dist[order], relevant=rel[order], ap=float(ev.average_precisions[0]),
+                   bits=unpack_bits(dc[order], n_bits), query_bits=unpack_bits(qc, n_bits)[0],
+                   ap_label="AP" + ev.map_label[len("mAP"):])
 
 
-QUERY_MODES = {"random": "random query", "class": "a query of one class", "selected": "the point selected on the map"}
+QUERY_MODES = {"random": "random query", "class": "a query of one class", "selected": "the point selected on the map",
+               "differ": "where two quantizers differ most"}
 
 
 def choose_query(emb: Embeddings, mode: str, *, seed: int = 0, class_index: int | None = None,
@@ -101,3 +129,107 @@ def pick_query(emb: Embeddings, mode: str, *, seed: int = 0, class_index: int | 
         if len(of_class):
             return int(of_class[seed % len(of_class)])
     return int(np.random.default_rng(seed).choice(q))
+
+
+# ---- ties at the cut-off --------------------------------------------------------------------------------------
+BOUND_TIES = ("optimistic", "expected", "pessimistic")
+
+
+@dataclass(frozen=True)
+class TieGroup:
+    """The tie group that the cut-off k cuts, for one query and quantizer: the k-th item's Hamming ``distance``;
+    ``before`` items are strictly closer (all inside the top k), ``size`` items sit at exactly that distance, of
+    which ``inside`` = k − before make the top k, and which order puts *which* of them there is up to the tie
+    policy. ``relevant`` of the group are relevant (``relevant_before`` of the closer ones). ``ap`` and
+    ``ap_at_k``: the query's AP@all and AP@k under the optimistic, expected and pessimistic orders (NaN when no
+    database item is relevant)."""
+
+    k: int
+    distance: int
+    before: int
+    size: int
+    inside: int
+    relevant: int
+    relevant_before: int
+    n_relevant: int
+    ap: dict
+    ap_at_k: dict
+
+    @property
+    def cut(self) -> bool:
+        """Whether k falls inside the group (some of its items are in the top k, some are not)."""
+        return self.inside < self.size
+
+
+def tie_group(emb: Embeddings, quantizer, query_row: int, k: int, codes: np.ndarray | None = None) -> TieGroup:
+    """:class:`TieGroup` of ``query_row`` at cut-off ``k`` (clipped to the database size) — the AP values come from
+    :func:`hashviz.retrieval.metrics.average_precisions`, the function behind every reported mAP. ``codes``: every
+    row's codes, encoded once."""
+    from hashviz.retrieval.metrics import average_precisions
+
+    db, _, _, qc, dc, dist, rel = _query_problem(emb, quantizer, query_row, codes, rotated=False)
+    k = int(min(max(1, int(k)), len(db)))
+    d = int(np.partition(dist, k - 1)[k - 1])
+    closer, at = dist < d, dist == d
+    before = int(closer.sum())
+    ql, dl = emb.labels[[query_row]], emb.labels[db]
+    ap = {t: float(average_precisions(qc, dc, ql, dl, ties=t)[0]) for t in BOUND_TIES}
+    ap_k = {t: float(average_precisions(qc, dc, ql, dl, top_k=k, ties=t)[0]) for t in BOUND_TIES}
+    return TieGroup(k=k, distance=d, before=before, size=int(at.sum()), inside=k - before,
+                    relevant=int((at & rel).sum()), relevant_before=int((closer & rel).sum()),
+                    n_relevant=int(rel.sum()), ap=ap, ap_at_k=ap_k)
+
+
+# ---- where two quantizers differ ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Disagreement:
+    """Every query with a relevant database item, sorted by ``gain`` = AP of quantizer a − AP of quantizer b
+    (AP@all, ``ties``), largest first: ``rows`` (embedding rows), ``ap_a``, ``ap_b``, ``gain``."""
+
+    rows: np.ndarray
+    ap_a: np.ndarray
+    ap_b: np.ndarray
+    gain: np.ndarray
+    ties: str = "expected"
+
+    def at(self, position: int) -> int:
+        """The query row at ``position`` of the sorted list (wrapping around)."""
+        return int(self.rows[int(position) % len(self.rows)])
+
+    def position(self, row: int) -> int | None:
+        hit = np.flatnonzero(self.rows == int(row))
+        return int(hit[0]) if len(hit) else None
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """(queries where a is better, equal, worse) — equal within 1e-12."""
+        return int((self.gain > 1e-12).sum()), int((np.abs(self.gain) <= 1e-12).sum()), int((self.gain < -1e-12).sum())
+
+
+def disagreement(emb: Embeddings, quantizer_a, quantizer_b, *, ties: str = "expected") -> Disagreement:
+    """Per-query AP of two quantizers on the query split against the database (exactly the terms of their
+    reported mAP), and the queries sorted by how much a beats b. Ties of the gain keep query order."""
+    from hashviz.retrieval.metrics import average_precisions
+
+    q, db = emb.mask("query"), emb.mask("database")
+    rows = np.flatnonzero(q)
+    aps = []
+    for quantizer in (quantizer_a, quantizer_b):
+        codes = quantizer.encode(emb.z)
+        aps.append(average_precisions(codes[q], codes[db], emb.labels[q], emb.labels[db], ties=ties))
+    ap_a, ap_b = aps
+    ok = ~(np.isnan(ap_a) | np.isnan(ap_b))
+    rows, ap_a, ap_b = rows[ok], ap_a[ok], ap_b[ok]
+    gain = ap_a - ap_b
+    order = np.argsort(-gain, kind="stable")
+    return Disagreement(rows=rows[order], ap_a=ap_a[order], ap_b=ap_b[order], gain=gain[order], ties=ties)
+
+
+def relevant_ranks(emb: Embeddings, quantizer, query_row: int, ties: str = "expected", seed: int = 0,
+                   limit: int | None = None) -> tuple[np.ndarray, int]:
+    """(1-based ranks of the relevant database items in the displayed order of :func:`rank`, number of relevant
+    items), ranks beyond ``limit`` dropped."""
+    n = len(database_rows(emb, query_row))
+    r = rank(emb, quantizer, query_row, n, ties, seed)
+    ranks = np.flatnonzero(r.relevant) + 1
+    return (ranks if limit is None else ranks[ranks <= limit]), int(r.relevant.sum())

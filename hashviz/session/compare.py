@@ -1,8 +1,9 @@
 """Comparison tables, curves, bit statistics and exports, UI-free. Scores are those of
-:func:`hashviz.evaluate.evaluate` — the function behind ``hashviz evaluate``: the numbers ``prepare`` stored from
-it, or the same metric functions on the same codes counted once (:func:`score`) — so the app and the CLI print the
-same numbers. Quantizers arrive as :class:`~hashviz.session.runs.FittedQuantizer` records keyed by id (a
-registry name such as ``"hq"``, or ``"live:…"`` for a rotation trained on the Rotation page)."""
+:func:`hashviz.evaluate.evaluate` — the function behind ``hashviz evaluate`` — so the app and the CLI print the
+same numbers: :func:`score` calls the same scorer (:func:`hashviz.retrieval.report.score_codes`) on codes encoded
+and counted once per quantizer (:func:`code_stats`), so changing the protocol, k, ties or radius recounts nothing
+under a closed-form tie order. Quantizers arrive as :class:`~hashviz.session.runs.FittedQuantizer` records keyed
+by id (a registry name such as ``"hq"``, or ``"live:…"`` for a rotation trained on the Rotation page)."""
 
 from __future__ import annotations
 
@@ -17,26 +18,22 @@ import numpy as np
 
 from hashviz.embeddings import Embeddings
 
-# the protocol fields a stored evaluation must match to stand for a score computed now
-_PROTOCOL_FIELDS = ("top_k", "ties", "radius")
-_SCORE_FIELDS = ("map", "map_at_k", "p_at_k", "p_within_radius", "quantization_error")
 # long-form column labels of the tie spread (numeric), and the quantizer × bits view of their difference
-TIE_SPREAD = "mAP@all tie spread (optimistic − pessimistic)"
-PESSIMISTIC, OPTIMISTIC = "mAP@all pessimistic (relevant last in ties)", "mAP@all optimistic (relevant first in ties)"
+TIE_SPREAD = "tie spread (optimistic − pessimistic)"
 
 
 @dataclass(frozen=True)
 class CodeStats:
     """What Compare needs of one quantizer's codes that no protocol choice changes: the packed query and
-    database codes (encoded once), the quantization error of the database, and — from one Hamming count of query
-    vs database — the optimistic / pessimistic orders of mAP@all (the tie spread) and precision–recall by radius;
-    plus the balance and correlation of the database bits."""
+    database codes (encoded once) with their Hamming count (``problem``: the per-distance counts are computed on
+    first use and kept, so every closed-form score under any k, radius or protocol depth reads them), the
+    quantization error of the database, precision–recall by radius, and the balance and correlation of the
+    database bits."""
 
     query_codes: np.ndarray
     database_codes: np.ndarray
+    problem: object
     quantization_error: float
-    map_optimistic: float
-    map_pessimistic: float
     precision: np.ndarray
     recall: np.ndarray
     balance: np.ndarray
@@ -44,64 +41,55 @@ class CodeStats:
 
 
 def code_stats(emb: Embeddings, fitted) -> CodeStats:
-    """:class:`CodeStats` of the :class:`~hashviz.session.runs.FittedQuantizer` ``fitted``. The numbers are those
-    of :func:`~hashviz.retrieval.metrics.mean_average_precision`, :func:`~hashviz.retrieval.metrics.
-    precision_recall_by_radius` and :func:`~hashviz.retrieval.metrics.quantization_error` on these codes (one
-    counting pass shared by the bounds and the curve)."""
+    """:class:`CodeStats` of the :class:`~hashviz.session.runs.FittedQuantizer` ``fitted``: the numbers of
+    :func:`~hashviz.retrieval.metrics.precision_recall_by_radius`, :func:`~hashviz.retrieval.metrics.
+    quantization_error`, ``bit_balance`` and ``bit_correlation`` on its codes."""
     from hashviz.codes import unpack_bits
     from hashviz.retrieval import metrics as M
 
-    q, db = emb.part("query"), emb.part("database")
+    q_rows, db_rows = emb.mask("query"), emb.mask("database")
     quantizer = fitted.quantizer
-    qc, dt = quantizer.encode(q.z), quantizer.transform(db.z)
-    dc = quantizer.encode(db.z)
-    problem = M._prepare(qc, dc, q.labels, db.labels)  # counts once for the bounds and the curve
-    hi = M._mean_left_out(M._ap_and_relk(problem, problem.ndb, "optimistic", 0)[0])[0]
-    lo = M._mean_left_out(M._ap_and_relk(problem, problem.ndb, "pessimistic", 0)[0])[0]
+    qc, dc = quantizer.encode(emb.z[q_rows]), quantizer.encode(emb.z[db_rows])
+    problem = M._prepare(qc, dc, emb.labels[q_rows], emb.labels[db_rows])
     precision, recall = M._radius_curves(problem.counts(), M._n_bits(problem, emb.dim), "macro")
     bits = unpack_bits(dc, emb.dim)
-    return CodeStats(query_codes=qc, database_codes=dc, quantization_error=float(M.quantization_error(dt)),
-                     map_optimistic=float(hi), map_pessimistic=float(lo), precision=precision, recall=recall,
-                     balance=M.bit_balance(bits), correlation=M.bit_correlation(bits))
+    return CodeStats(query_codes=qc, database_codes=dc, problem=problem,
+                     quantization_error=float(M.quantization_error(quantizer.transform(emb.z[db_rows]))),
+                     precision=precision, recall=recall, balance=M.bit_balance(bits),
+                     correlation=M.bit_correlation(bits))
 
 
-def score(emb: Embeddings, fitted, *, top_k: int = 1000, ties: str = "expected", radius: int = 2,
-          similarity=None, stats: CodeStats | None = None, stored: Mapping | None = None) -> dict:
-    """One table row for the :class:`~hashviz.session.runs.FittedQuantizer` ``fitted`` under a protocol (k, tie
-    policy, radius): the fields of :func:`hashviz.evaluate.evaluate`'s record (the CLI's numbers) plus the
-    optimistic/pessimistic tie bounds of mAP@all and, when the run's dataset has a label hierarchy
-    (``similarity``), the semantic similarity of the top k. ``quantizer`` is the id, ``label`` the display name.
+def score(emb: Embeddings, fitted, *, top_k: int = 1000, ties: str | None = None, radius: int = 2,
+          similarity=None, protocol: str = "hashviz", protocol_k=None, stats: CodeStats | None = None) -> dict:
+    """One table row for the :class:`~hashviz.session.runs.FittedQuantizer` ``fitted``: its Evaluation under
+    ``protocol`` (every score and the optimistic/pessimistic tie bounds of mAP) — the record
+    :func:`hashviz.evaluate.evaluate` returns, from the same scorer on the same codes — plus the hierarchical
+    score when the run's dataset has a label hierarchy (``similarity``). ``ties``: None = the protocol's own tie
+    order, else an override. ``stats``: the quantizer's :class:`CodeStats` (codes and counts kept between
+    protocol changes; computed here when not given). ``quantizer`` is the id, ``label`` the display name."""
+    from dataclasses import replace
 
-    The scores are those ``evaluate`` computes — the same metric functions on the same codes — but counted once:
-    ``stored``, the evaluation ``prepare`` recorded for this very quantizer, is used as it is when it was
-    computed under the same protocol; otherwise :func:`~hashviz.retrieval.metrics.retrieval_report` scores the
-    codes of ``stats`` (encoded once per quantizer) in one counting pass, so changing k, ties or the radius
-    costs one pass per quantizer instead of an encoding and four."""
-    from hashviz.retrieval.metrics import retrieval_report
+    from hashviz.evaluate import check_arguments
+    from hashviz.retrieval.protocols import get_protocol
+    from hashviz.retrieval.report import family_of, score_codes
 
+    check_arguments(emb, top_k=top_k, radius=radius, ties="expected" if ties is None else ties, need_train=False)
     stats = code_stats(emb, fitted) if stats is None else stats
-    n_db = int(emb.mask("database").sum())
-    k = int(min(int(top_k), n_db))
-    want = {"top_k": k, "ties": str(ties), "radius": int(radius)}
-    q_labels, db_labels = emb.labels[emb.mask("query")], emb.labels[emb.mask("database")]
-    if (stored and stored.get("protocol", "hashviz") == "hashviz"
-            and all(stored.get(f) == want[f] for f in _PROTOCOL_FIELDS)
-            and all(stored.get(f) is not None for f in _SCORE_FIELDS)):
-        row = {**dict(stored), "quantizer": fitted.id}
-    else:
-        rep = retrieval_report(stats.query_codes, stats.database_codes, q_labels, db_labels, top_k=top_k,
-                               ties=ties, radius=radius)
-        row = {"quantizer": fitted.id, "n_bits": emb.dim, **rep.to_dict(),
-               "quantization_error": stats.quantization_error, "n_train": int(emb.mask("train").sum())}
-    row["hierarchical_at_k"] = float("nan")
+    q_z = db_z = None
+    if (get_protocol(protocol).ties if ties is None else ties) == "euclidean":  # h2q: ties by the rotated z
+        q_z, db_z = (fitted.quantizer.transform(emb.z[emb.mask(s)]) for s in ("query", "database"))
+    ev = score_codes(None, None, None, None, protocol=protocol, family=family_of(emb.meta), protocol_k=protocol_k,
+                     ties=ties, top_k=top_k, radius=radius, q_z=q_z, db_z=db_z, _problem=stats.problem)
+    ev = replace(ev, quantizer=fitted.id, n_bits=emb.dim, quantization_error=stats.quantization_error,
+                 n_train=int(emb.mask("train").sum()))
     if similarity is not None:
         from hashviz.retrieval.hierarchical import mean_semantic_similarity_at_k
 
-        row["hierarchical_at_k"] = float(mean_semantic_similarity_at_k(
-            stats.query_codes, stats.database_codes, q_labels, db_labels, similarity, k,
-            ties="stable" if ties == "stable" else "expected"))
-    return {**row, "label": fitted.label, "map_pessimistic": stats.map_pessimistic,
-            "map_optimistic": stats.map_optimistic}
+        q_labels, db_labels = emb.labels[emb.mask("query")], emb.labels[emb.mask("database")]
+        ev = replace(ev, hierarchical_at_k=float(mean_semantic_similarity_at_k(
+            stats.query_codes, stats.database_codes, q_labels, db_labels, similarity, ev.top_k,
+            ties="stable" if ev.ties == "stable" else "expected")))
+    return {**ev.to_dict(), "label": fitted.label}
 
 
 def table_rows_by_label(rows: list[dict]) -> list[dict]:
@@ -109,23 +97,36 @@ def table_rows_by_label(rows: list[dict]) -> list[dict]:
     return [{**r, "quantizer": r.get("label", r["quantizer"])} for r in rows]
 
 
+def protocol_tag(row: Mapping) -> str:
+    """``"hashviz"``, ``"deephash"``, ``"hashviz, ties optimistic"``: the protocol of a score row, with its tie
+    order when it is not the protocol's own (what every label of the row carries)."""
+    from hashviz.retrieval.protocols import get_protocol
+
+    proto = get_protocol(row.get("protocol", "hashviz"))
+    ties = row.get("ties")
+    return proto.name if ties in (None, proto.ties, "secondary") else f"{proto.name}, ties {ties}"
+
+
 def _metric_columns(r: Mapping) -> dict:
-    k, rad, ties = r["top_k"], r["radius"], r["ties"]
-    out = {f"mAP@all (ties {ties})": r["map"], f"mAP@{k} (ties {ties})": r["map_at_k"],
-           f"P@{k} (ties {ties})": r["p_at_k"], f"P@r≤{rad}": r["p_within_radius"],
-           "quantization error": r["quantization_error"],
-           PESSIMISTIC: r["map_pessimistic"], OPTIMISTIC: r["map_optimistic"]}
+    """One score row's numbers under labels that carry its protocol (name, depth, tie order), k and radius."""
+    k, rad, tag = r["top_k"], r["radius"], protocol_tag(r)
+    label = r.get("map_label") or f"mAP@all ({tag})"
+    out = {label: r["map"], f"mAP@{k} ({tag})": r["map_at_k"], f"P@{k} ({tag})": r["p_at_k"],
+           f"P@r≤{rad}": r["p_within_radius"], "quantization error": r["quantization_error"],
+           f"{label} pessimistic (relevant last in ties)": r["map_pessimistic"],
+           f"{label} optimistic (relevant first in ties)": r["map_optimistic"]}
     h = r.get("hierarchical_at_k")
     if h is not None and np.isfinite(h):
-        hties = "stable" if ties == "stable" else "expected"
+        hties = "stable" if r["ties"] == "stable" else "expected"
         out[f"semantic similarity@{k} (hierarchy, ties {hties})"] = h
     return out
 
 
 def table(rows: list[dict]):
-    """The long form: one row per quantizer × bit length, every metric a numeric column with its protocol (tie
-    policy, k, radius) in the label, the tie spread as two numeric columns (mAP@all with relevant items last /
-    first inside ties). This is the CSV export."""
+    """The long form: one row per quantizer × bit length, every metric a numeric column with the protocol (its
+    name, depth and tie order, k, radius) in its label — ``mAP@all (hashviz)``, ``mAP@3999 (deephash)``,
+    ``P@1000 (hashviz, ties optimistic)``… — and the tie spread as two numeric columns (mAP with relevant items
+    last / first inside ties). This is the CSV export."""
     import pandas as pd
 
     return pd.DataFrame([{"quantizer": r.get("label", r["quantizer"]), "n_bits": r["n_bits"], **_metric_columns(r)}
@@ -133,36 +134,64 @@ def table(rows: list[dict]):
 
 
 def cell_metrics(rows: list[dict]) -> list[str]:
-    """The metrics a quantizer × bits table can show (long-form column labels), plus the tie spread."""
+    """The metrics a quantizer × bits table can show (the long form's column labels), then the tie spread."""
     if not rows:
         return []
     return [*_metric_columns(rows[0]), TIE_SPREAD]
 
 
+def grid_columns(rows: list[dict]) -> list[str]:
+    """The bit-length columns of :func:`grid`: ``"16 bits"``, ``"32 bits"``…"""
+    return [f"{b} bits" for b in sorted({int(r["n_bits"]) for r in rows})]
+
+
 def grid(rows: list[dict], metric: str):
     """Quantizer × bit length: one row per quantizer (display label, in order of appearance), one column per bit
-    length (``"16 bits"``…), the number ``metric`` (a label of :func:`cell_metrics`) in each cell; NaN where a
-    quantizer does not exist at that length (a live fit trained at one length only)."""
+    length (:func:`grid_columns`), the number ``metric`` (a label of :func:`cell_metrics`) in each cell; NaN where
+    a quantizer does not exist at that length (a live fit trained at one length only)."""
     import pandas as pd
 
-    long = table(rows)
     if metric == TIE_SPREAD:
-        values = long[OPTIMISTIC] - long[PESSIMISTIC]
+        values = [r["map_optimistic"] - r["map_pessimistic"] for r in rows]
     else:
-        values = long[metric]
-    frame = pd.DataFrame({"quantizer": long["quantizer"], "n_bits": long["n_bits"], "value": values})
+        values = [_metric_columns(r).get(metric, np.nan) for r in rows]
+    frame = pd.DataFrame({"quantizer": [r.get("label", r["quantizer"]) for r in rows],
+                          "n_bits": [int(r["n_bits"]) for r in rows], "value": values})
     order = list(dict.fromkeys(frame["quantizer"]))
-    bits = sorted({int(b) for b in frame["n_bits"]})
-    out = frame.pivot_table(index="quantizer", columns="n_bits", values="value", aggfunc="first")
+    bits = sorted(set(frame["n_bits"]))
+    out = frame.pivot_table(index="quantizer", columns="n_bits", values="value", aggfunc="first", dropna=False)
     out = out.reindex(index=order, columns=bits)
     out.columns = grid_columns(rows)
     out.index.name = "quantizer"
     return out.reset_index()
 
 
-def grid_columns(rows: list[dict]) -> list[str]:
-    """The bit-length columns of :func:`grid`: ``"16 bits"``, ``"32 bits"``…"""
-    return [f"{b} bits" for b in sorted({int(r["n_bits"]) for r in rows})]
+def every_protocol(emb: Embeddings, fitted, *, top_k: int = 1000, radius: int = 2) -> list[dict]:
+    """The same codes of ``fitted`` (a FittedQuantizer) under every protocol, each at its own depth for the run's
+    dataset family: :func:`hashviz.evaluate.evaluate_protocols` (one encoding, one distance count). One dict per
+    protocol (:meth:`Evaluation.to_dict` plus ``label``)."""
+    from hashviz.evaluate import evaluate_protocols
+
+    return [{**ev.to_dict(), "label": fitted.label}
+            for ev in evaluate_protocols(emb, fitted.id, fitted=fitted.quantizer, top_k=top_k, radius=radius)]
+
+
+def every_protocol_table(rows: list[dict]):
+    """"Same codes, every protocol": one line per quantizer, one column per protocol (named with its depth, e.g.
+    ``deephash: mAP@3999``), and the spread (largest − smallest) — how much of a published gap the evaluator
+    alone can make."""
+    import pandas as pd
+
+    by: dict[str, dict] = {}
+    for r in rows:
+        line = by.setdefault(r.get("label", r["quantizer"]), {"quantizer": r.get("label", r["quantizer"]),
+                                                              "n_bits": r["n_bits"]})
+        line[f"{r['protocol']}: {r['map_label'].split(' (')[0]}"] = r["map"]
+    out = []
+    for line in by.values():
+        vals = [v for k, v in line.items() if k not in ("quantizer", "n_bits") and np.isfinite(v)]
+        out.append({**line, "spread (largest − smallest)": (max(vals) - min(vals)) if vals else float("nan")})
+    return pd.DataFrame(out)
 
 
 def provenance(run: Mapping, params: Mapping, quantizers: Mapping[str, object]) -> dict:
@@ -180,8 +209,16 @@ def provenance(run: Mapping, params: Mapping, quantizers: Mapping[str, object]) 
 
                 versions[pkg] = hashviz.__version__
     qinfo = {qid: dict(f.provenance) for qid, f in quantizers.items()}
+    params = dict(params)
+    if params.get("protocol"):  # the evaluator's rules in words, for the run's dataset family
+        from hashviz.retrieval.protocols import get_protocol
+        from hashviz.retrieval.report import family_of
+
+        family = family_of({"dataset": dict(run).get("dataset")})
+        params["protocol_rules"] = get_protocol(params["protocol"]).describe(family or None)
+        params["ties"] = params.get("ties") or f"the protocol's own ({get_protocol(params['protocol']).ties})"
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions, "run": dict(run),
-            "protocol": {"query_vs_database": True, "relevance": "share at least one label", **dict(params)},
+            "protocol": {"query_vs_database": True, "relevance": "share at least one label", **params},
             "quantizers": qinfo, "seeds": {"split": dict(run.get("config", {})).get("dataset_options", {}).get(
                 "seed", 0), "quantizers": {n: d.get("params", {}).get("random_state") for n, d in qinfo.items()}}}
 
@@ -237,8 +274,8 @@ def export_npz(emb: Embeddings, quantizers: Mapping[str, object], meta: Mapping 
         q = f.quantizer
         s = _safe(name)
         arrays[f"codes_{s}"] = q.encode(emb.z)
-        arrays[f"rotation_{s}"] = np.asarray(q.rotation_, dtype=np.float64)
-        arrays[f"mean_{s}"] = np.asarray(getattr(q, "mean_", np.zeros(emb.dim)), dtype=np.float64)
+        state = q.state()
+        arrays[f"rotation_{s}"], arrays[f"mean_{s}"] = state["rotation"], state["mean"]
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     return buf.getvalue()

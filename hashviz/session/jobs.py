@@ -2,6 +2,8 @@
 
 - :class:`PrepareJob`: runs :meth:`hashviz.session.runs.Workspace.prepare` in a daemon thread, records progress
   per stage and stops on request; pages poll it from a fragment, so navigating away does not kill the work.
+- :class:`SweepJob`: the same for a penalty sweep (:func:`hashviz.session.penalty.run_sweep`), with progress per
+  λ and an estimate of the time left.
 - :class:`SessionObjects`: a process-wide map ``(session id, name) → object`` for things that are per user and
   mutable (a live rotation fit). Session state keeps only the names; two browser sessions never share or see
   each other's objects; entries of ended sessions are dropped.
@@ -35,6 +37,7 @@ class PrepareJob:
     result: object = None
     started: float = field(default_factory=time.time)
     finished: float | None = None
+    log_name = "prepare"  # (a class attribute, not a field) how the log names this kind of job
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -69,30 +72,80 @@ class PrepareJob:
     def _progress(self, stage: str, done: int, total: int) -> None:
         self.stages[stage] = (int(done), int(total))
 
-    def _run(self) -> None:
+    def _work(self):
         from hashviz.session.runs import Workspace
 
+        return Workspace(self.home).prepare(**dict(self.params), progress=self._progress,
+                                            should_stop=self._should_stop)
+
+    def _run(self) -> None:
         try:
-            self.result = Workspace(self.home).prepare(**dict(self.params), progress=self._progress,
-                                                       should_stop=self._should_stop)
+            self.result = self._work()
             self.status = "done"
         except StoppedError as e:
             self.status, self.error = "stopped", e
         except HashvizError as e:
             self.status, self.error = "failed", e
         except Exception as e:  # unexpected: short message for the page, the traceback to the log
-            log.error("prepare failed:\n%s", traceback.format_exc())
-            self.status, self.message = "failed", f"{type(e).__name__}: {e}"
+            log.error("%s failed:\n%s", self.log_name, traceback.format_exc())
+            # the page shows the type only: the text of an unexpected error may quote a file's content
+            self.status, self.message = "failed", type(e).__name__
         finally:
             self.finished = time.time()
 
 
-class PrepareJobs:
-    """Jobs by config key: two sessions asking for the same run share one job (its result is immutable)."""
+@dataclass
+class SweepJob(PrepareJob):
+    """A penalty sweep in a background thread (``params``: :func:`hashviz.session.penalty.run_sweep`'s). Stages
+    are named ``λ = … · stage``; :meth:`remaining_seconds` extrapolates from the λ values finished in this job."""
 
-    def __init__(self) -> None:
+    current: float | None = None       # the λ being prepared
+    lambda_started: dict = field(default_factory=dict)   # λ → time its first progress call came
+    log_name = "penalty sweep"
+
+    def _work(self):
+        from hashviz.session.penalty import run_sweep
+
+        return run_sweep(self.home, self.params, progress=self._sweep_progress, should_stop=self._should_stop)
+
+    def _sweep_progress(self, lam: float, stage: str, done: int, total: int) -> None:
+        lam = float(lam)
+        if lam not in self.lambda_started:
+            self.lambda_started[lam] = time.time()
+        self.current = lam
+        self.stages[f"λ = {lam:g} · {stage}"] = (int(done), int(total))
+
+    @property
+    def lambdas(self) -> tuple[float, ...]:
+        return tuple(float(x) for x in self.params.get("lambdas", ()))
+
+    @property
+    def lambdas_done(self) -> int:
+        """λ values finished (every λ before the current one; all of them once the job is done)."""
+        if self.status == "done":
+            return len(self.lambdas)
+        return max(0, len(self.lambda_started) - 1)
+
+    def remaining_seconds(self, now: float | None = None) -> float | None:
+        """Seconds left if each λ still to do takes as long as the finished ones took on average (None before
+        the first λ is finished)."""
+        done = self.lambdas_done
+        if not self.running or done == 0 or self.current is None:
+            return None
+        now = time.time() if now is None else now
+        per = (self.lambda_started[self.current] - self.started) / done
+        left = per * (len(self.lambdas) - done) - (now - self.lambda_started[self.current])
+        return max(0.0, left)
+
+
+class PrepareJobs:
+    """Jobs by config key: two sessions asking for the same run share one job (its result is immutable).
+    ``job_class``: the kind of job this registry starts (:class:`PrepareJob` or :class:`SweepJob`)."""
+
+    def __init__(self, job_class: type[PrepareJob] = PrepareJob) -> None:
         self._jobs: dict[str, PrepareJob] = {}
         self._lock = threading.Lock()
+        self.job_class = job_class
 
     def start(self, key: str, params: Mapping, home: str | None = None,
               alive: Callable[[], bool] | None = None) -> PrepareJob:
@@ -101,7 +154,7 @@ class PrepareJobs:
         with self._lock:
             job = self._jobs.get(key)
             if job is None or not job.running:
-                job = PrepareJob(params, home=home, alive=alive).start()
+                job = self.job_class(params, home=home, alive=alive).start()
                 self._jobs[key] = job
             return job
 
@@ -132,6 +185,11 @@ class SessionObjects:
         with self._lock:
             return self._items.get(session, {}).pop(name, None)
 
+    def items(self) -> list[tuple[str, object]]:
+        """Every (session id, object) held."""
+        with self._lock:
+            return [(sid, obj) for sid, objs in self._items.items() for obj in objs.values()]
+
     def names(self, session: str) -> list[str]:
         with self._lock:
             return list(self._items.get(session, {}))
@@ -145,4 +203,5 @@ class SessionObjects:
 
 
 PREPARE_JOBS = PrepareJobs()
+SWEEP_JOBS = PrepareJobs(SweepJob)
 SESSION_OBJECTS = SessionObjects()

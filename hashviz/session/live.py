@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hashviz.embeddings import Embeddings
+from hashviz.quantize.base import Quantizer
 
 PROBE_QUERIES = 250  # fixed, seeded subset of the query split used for live mAP
 
@@ -51,12 +52,43 @@ LIVE_OPTIONS: dict[str, tuple[OptionSpec, ...]] = {
 
 
 def fit_label(name: str, options: Mapping) -> str:
-    """The name a live fit is saved under (e.g. "HQ-l2", "ITQ", "random-search")."""
+    """A live fit's name from its settings, e.g. "HQ-l2 · lr 0.01 · full batch · 300 steps" (two fits with other
+    settings never share a name; the same settings twice get " #2" from :func:`unique_name`)."""
     from hashviz.quantize import quantizer_label
 
+    o = dict(options)
     if name == "hq":
-        return f"{quantizer_label(name)}-{options.get('loss', 'l2')}"
-    return "random-search" if name == "random" else quantizer_label(name)
+        batch = o.get("batch_size")
+        parts = [f"HQ-{o.get('loss', 'l2')}"]
+        if o.get("lr") is not None:
+            parts.append(f"lr {float(o['lr']):g}")
+        parts.append("full batch" if not batch else f"batch {int(batch)}")
+        if o.get("steps") is not None:
+            parts.append(f"{int(o['steps'])} steps")
+        return " · ".join(parts)
+    if name == "itq":
+        return f"ITQ · {int(o.get('n_iter', 50))} iterations"
+    if name == "random":
+        return f"random search · {int(o.get('steps', 800))} steps"
+    return quantizer_label(name)
+
+
+def unique_name(base: str, taken) -> str:
+    """``base``, or ``base #2``, ``base #3``… — the first not in ``taken``."""
+    taken = set(taken)
+    if base not in taken:
+        return base
+    k = 2
+    while f"{base} #{k}" in taken:
+        k += 1
+    return f"{base} #{k}"
+
+
+def new_fit_id() -> str:
+    """A fresh id for a live fit (its store entry): a new Start never overwrites an earlier fit."""
+    import uuid
+
+    return uuid.uuid4().hex[:16]
 
 
 def probe_indices(emb: Embeddings, n_queries: int = PROBE_QUERIES, seed: int = 0) -> np.ndarray:
@@ -67,13 +99,38 @@ def probe_indices(emb: Embeddings, n_queries: int = PROBE_QUERIES, seed: int = 0
     return np.sort(np.random.default_rng(seed).choice(nq, size=n_queries, replace=False))
 
 
+@dataclass(frozen=True)
+class Probe:
+    """The fixed probe of a live fit: ``queries`` (rows of the query split) against the whole database."""
+
+    q_z: np.ndarray
+    q_labels: np.ndarray
+    db_z: np.ndarray
+    db_labels: np.ndarray
+
+    @classmethod
+    def of(cls, emb: Embeddings, rows: np.ndarray) -> Probe:
+        q, db = emb.part("query"), emb.part("database")
+        return cls(q.z[rows], q.labels[rows], db.z, db.labels)
+
+    def score(self, quantizer, *, ties: str = "expected") -> float:
+        from hashviz.retrieval.metrics import mean_average_precision
+
+        return float(mean_average_precision(quantizer.encode(self.q_z), quantizer.encode(self.db_z),
+                                            self.q_labels, self.db_labels, ties=ties))
+
+
 def probe_map(emb: Embeddings, quantizer, probe: np.ndarray, *, ties: str = "expected") -> float:
     """mAP@all of the probe queries against the whole database with ``quantizer``'s codes."""
-    from hashviz.retrieval.metrics import mean_average_precision
+    return Probe.of(emb, probe).score(quantizer, ties=ties)
 
-    q, db = emb.part("query"), emb.part("database")
-    return float(mean_average_precision(quantizer.encode(q.z[probe]), quantizer.encode(db.z),
-                                        q.labels[probe], db.labels, ties=ties))
+
+def _snapshot(quantizer: Quantizer) -> Quantizer:
+    """A sign quantizer holding ``quantizer``'s current rotation and mean (safe to score in another thread)."""
+    from hashviz.quantize import make_quantizer
+
+    state = quantizer.state()
+    return make_quantizer("sign", state["rotation"].shape[0]).set_rotation(**state)
 
 
 @dataclass
@@ -82,9 +139,16 @@ class LiveRotation:
 
     ``curve``: dict rows ``step, epoch, loss, quantization_error`` (+ ``map`` at the first step, at steps that
     are multiples of ``map_every`` — but at most once per ``map_min_seconds``, so a fast fit does not
-    spend its time scoring — and at the end). ``status``: ``"ready"``, ``"running"``, ``"stopped"``, ``"done"`` or
-    ``"restored"`` (from a checkpoint). ``checkpoint(self)`` is called when the fit ends and while it runs at most
-    every ``checkpoint_seconds`` — or every 20× the last checkpoint's cost when that is longer (the curve grows)."""
+    spend its time scoring — and at the end). With ``background_probe`` the probe mAP of a step is computed in a
+    worker thread while the fit goes on and lands in that step's row when ready (one at a time), so scoring a big
+    database never stalls the chart. ``status``: ``"ready"``, ``"running"``, ``"stopped"``, ``"done"``, or
+    ``"saved"`` (shown from a checkpoint). ``checkpoint(self)`` is called when the fit ends and while it runs at
+    most every ``checkpoint_seconds`` — or every 20× the last checkpoint's cost when that is longer (the curve
+    grows); ``checkpoint_error`` holds the last failure to save (None once one succeeds).
+
+    :meth:`resume` continues a stopped fit exactly: the fit is deterministic given its settings, so its first
+    ``n`` steps are replayed (not recorded, a few thousand steps a second) and training goes on from step ``n`` as
+    if it had never stopped."""
 
     emb: Embeddings
     name: str = "hq"
@@ -97,34 +161,58 @@ class LiveRotation:
     checkpoint_seconds: float = 1.0
     curve: list[dict] = field(default_factory=list)
     status: str = "ready"
-    quantizer: object = None
+    quantizer: Quantizer | None = None
     rotation: np.ndarray | None = None
     steps_per_second: float = 0.0
     label: str = ""
+    fit_id: str = ""
+    background_probe: bool = False
+    checkpoint_error: str | None = None
+    shared: bool = False  # shown to every session viewing the run (else only to its owner)
+    created: float = 0.0
+    saved_status: str = ""  # the status its checkpoint had, for a fit shown from disk
 
     def __post_init__(self) -> None:
         self.probe = probe_indices(self.emb, self.probe_queries, self.seed)
+        self._probe = Probe.of(self.emb, self.probe)
         self._it = None
         self._last_checkpoint = 0.0
         self._checkpoint_cost = 0.0
         self._last_map = -float("inf")
         self._fit_seconds = 0.0
+        self._skip = 0  # steps still to replay after resume()
+        self._pool = None
+        self._pending = None  # (curve row, future) of the probe being scored in the background
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
-    def start(self) -> LiveRotation:
+    def _begin(self):
         from hashviz.quantize import make_quantizer
-        from hashviz.quantize.base import quantization_error
 
         self.quantizer = make_quantizer(self.name, self.emb.dim, **dict(self.options))
         train = self.emb.part("train")
-        y = train.labels if getattr(self.quantizer, "needs_labels", False) else None
+        y = train.labels if self.quantizer.needs_labels else None
         self._it = self.quantizer.fit_steps(train.z, y)  # validates now, sets the initial rotation
         self.rotation = np.asarray(self.quantizer.rotation_, dtype=np.float64)
+        return train
+
+    def start(self) -> LiveRotation:
+        from hashviz.quantize.base import quantization_error
+
+        train = self._begin()
         self.curve = [{"step": 0, "epoch": 0.0, "loss": None,
                        "quantization_error": quantization_error(self.quantizer.transform(train.z)),
-                       "map": probe_map(self.emb, self.quantizer, self.probe)}]
+                       "map": self._probe.score(self.quantizer)}]
         self.status = "running"
         self._fit_seconds = 0.0
+        self._skip = 0
+        return self
+
+    def resume(self, curve: list[dict]) -> LiveRotation:
+        """Continue a stopped fit whose saved ``curve`` ends at step n: replay n steps, then go on."""
+        self._begin()
+        self.curve = [dict(r) for r in curve]
+        self._skip = self.n_steps
+        self.status = "running"
         return self
 
     @property
@@ -132,15 +220,40 @@ class LiveRotation:
         return self.status == "running"
 
     @property
+    def replaying(self) -> int:
+        """Steps still to replay before a resumed fit goes on (0 otherwise)."""
+        return self._skip
+
+    @property
     def n_steps(self) -> int:
         return int(self.curve[-1]["step"]) if self.curve else 0
 
+    def _collect_probe(self, wait: bool = False) -> None:
+        if self._pending is None:
+            return
+        row, future = self._pending
+        if wait or future.done():
+            self._pending = None
+            row["map"] = float(future.result())
+
+    def _score(self, row: dict) -> None:
+        if not self.background_probe:
+            row["map"] = self._probe.score(self.quantizer)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="hashviz-probe")
+        self._pending = (row, self._pool.submit(self._probe.score, _snapshot(self.quantizer)))
+
     def advance(self, *, max_steps: int | None = None, max_seconds: float = 0.25) -> int:
-        """Run fit steps until ``max_steps`` or ``max_seconds``; returns how many ran (0 when not running)."""
+        """Run fit steps until ``max_steps`` or ``max_seconds``; returns how many ran (0 when not running).
+        A resumed fit first replays its saved steps (they count as run, and are not recorded again)."""
         if not self.running or self._it is None:
             return 0
         t0 = time.perf_counter()
         ran = 0
+        self._collect_probe()
         while True:
             try:
                 st = next(self._it)
@@ -148,22 +261,26 @@ class LiveRotation:
                 self._finish("done")
                 break
             ran += 1
-            row = {"step": int(st.step), "epoch": float(st.epoch), "loss": float(st.loss),
-                   "quantization_error": float(st.quantization_error)}
-            if self.map_every and st.step % self.map_every == 0 and (
-                    time.perf_counter() - self._last_map >= self.map_min_seconds):
-                self._last_map = time.perf_counter()
-                row["map"] = probe_map(self.emb, self.quantizer, self.probe)
-            self.curve.append(row)
+            if self._skip:
+                self._skip -= 1
+            else:
+                row = {"step": int(st.step), "epoch": float(st.epoch), "loss": float(st.loss),
+                       "quantization_error": float(st.quantization_error)}
+                self.curve.append(row)
+                if self.map_every and st.step % self.map_every == 0 and self._pending is None and (
+                        time.perf_counter() - self._last_map >= self.map_min_seconds):
+                    self._last_map = time.perf_counter()
+                    self._score(row)
             if (max_steps is not None and ran >= max_steps) or time.perf_counter() - t0 >= max_seconds:
                 break
+        self._collect_probe()
         dt = time.perf_counter() - t0
         self._fit_seconds += dt
         if ran and dt > 0:
             self.steps_per_second = ran / dt
         self.rotation = np.asarray(self.quantizer.rotation_, dtype=np.float64)
         every = max(self.checkpoint_seconds, 20 * self._checkpoint_cost)
-        if self.running and time.perf_counter() - self._last_checkpoint >= every:
+        if self.running and not self._skip and time.perf_counter() - self._last_checkpoint >= every:
             self._save()
         return ran
 
@@ -174,26 +291,38 @@ class LiveRotation:
     def _finish(self, status: str) -> None:
         self.status = status
         self._it = None
+        self._skip = 0
+        self._collect_probe(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
         if self.quantizer is not None:
             self.rotation = np.asarray(self.quantizer.rotation_, dtype=np.float64)
             if self.curve and self.curve[-1].get("map") is None:
-                self.curve[-1]["map"] = probe_map(self.emb, self.quantizer, self.probe)
+                self.curve[-1]["map"] = self._probe.score(self.quantizer)
         self._save()
 
     def _save(self) -> None:
         t0 = time.perf_counter()
         if self.checkpoint is not None:
-            self.checkpoint(self)
+            try:
+                self.checkpoint(self)
+                self.checkpoint_error = None
+            except Exception as e:  # a failed checkpoint must not stop the fit; the next one tries again
+                from hashviz.errors import HashvizError
+
+                self.checkpoint_error = e.message if isinstance(e, HashvizError) else f"{type(e).__name__}: {e}"
         self._last_checkpoint = time.perf_counter()
         self._checkpoint_cost = self._last_checkpoint - t0
 
     # ---- restore from a checkpoint ------------------------------------------------------------------------
-    def restore(self, curve: list[dict], rotation: np.ndarray, status: str = "restored") -> LiveRotation:
-        """Show a saved curve and rotation (training cannot resume mid-way: Start begins a new fit)."""
+    def restore(self, curve: list[dict], rotation: np.ndarray, status: str = "saved",
+                mean: np.ndarray | None = None) -> LiveRotation:
+        """Show a saved curve and rotation (nothing trains; :meth:`resume` continues it)."""
         from hashviz.quantize import make_quantizer
 
         self.curve = [dict(r) for r in curve]
-        self.quantizer = make_quantizer("sign", self.emb.dim).set_rotation(rotation)
+        self.quantizer = make_quantizer("sign", self.emb.dim).set_rotation(rotation, mean)
         self.rotation = np.asarray(rotation, dtype=np.float64)
         self.status = status
         self._it = None
@@ -206,24 +335,30 @@ class LiveRotation:
             return None
         from hashviz.quantize import make_quantizer
 
-        return make_quantizer("sign", self.emb.dim).set_rotation(self.rotation)
+        return make_quantizer("sign", self.emb.dim).set_rotation(self.rotation, self.quantizer.state()["mean"])
 
     def rotated_sample(self, n: int = 2000, rotation: np.ndarray | None = None) -> np.ndarray:
         """Rotated, rescaled (norm √n_bits) coordinates of up to ``n`` database rows (for the histogram);
         ``rotation`` overrides the current one (e.g. the identity for the "before" view)."""
         from hashviz.quantize.base import sphere_rows
 
-        db = self.emb.part("database").z
+        db = self._probe.db_z
         rows = np.arange(len(db)) if len(db) <= n else np.random.default_rng(0).choice(len(db), n, replace=False)
         R = rotation if rotation is not None else np.eye(self.emb.dim) if self.rotation is None else self.rotation
         return sphere_rows((db[rows] @ R).astype(np.float32))
+
+    def balance_sample(self, n: int = 20_000) -> np.ndarray:
+        """Up to ``n`` database rows (seeded) for the bit-balance view."""
+        db = self._probe.db_z
+        return db if len(db) <= n else db[np.sort(np.random.default_rng(1).choice(len(db), n, replace=False))]
 
     def summary(self) -> dict:
         last = self.curve[-1] if self.curve else {}
         maps = [r["map"] for r in self.curve if r.get("map") is not None]
         return {"status": self.status, "step": self.n_steps, "loss": last.get("loss"),
                 "quantization_error": last.get("quantization_error"), "map": maps[-1] if maps else None,
-                "steps_per_second": self.steps_per_second, "fit_seconds": self._fit_seconds}
+                "steps_per_second": self.steps_per_second, "fit_seconds": self._fit_seconds,
+                "replaying": self._skip}
 
 
 def warm_up_fitting() -> None:

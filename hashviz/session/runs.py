@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hashviz.embeddings import Embeddings
+from hashviz.embeddings import Embeddings, load_lengths
 from hashviz.errors import InvalidInputError, StoreError
 from hashviz.pipeline import DEFAULT_BACKBONE, DEFAULT_BITS, DEFAULT_DATASET, DEFAULT_HEAD
+from hashviz.quantize.base import Quantizer
 from hashviz.store import RunStore
 
 DEFAULT_RUN = {"dataset": DEFAULT_DATASET, "backbone": DEFAULT_BACKBONE, "head": DEFAULT_HEAD}
@@ -75,7 +76,7 @@ class FittedQuantizer:
 
     id: str
     label: str
-    quantizer: object
+    quantizer: Quantizer
     provenance: Mapping = field(default_factory=dict)
 
 
@@ -87,8 +88,8 @@ def stored_fitted(name: str, quantizer) -> FittedQuantizer:
                            provenance={**quantizer.to_dict(), "source": "prepare (fitted on the train split)"})
 
 
-def live_fitted(saved: Mapping, quantizer) -> FittedQuantizer:
-    """A rotation trained live (a :meth:`Workspace.load_rotation` record): recorded as the fit it was, with its
+def live_fitted(saved: Mapping, quantizer, *, own: bool = True) -> FittedQuantizer:
+    """A rotation trained live (a :meth:`Workspace.load_live_fit` record): recorded as the fit it was, with its
     quantizer, options (loss, learning rate, batch, steps), the steps it ran and its status."""
     from hashviz.quantize import QUANTIZERS
 
@@ -96,13 +97,15 @@ def live_fitted(saved: Mapping, quantizer) -> FittedQuantizer:
     name = str(params.get("quantizer", "hq"))
     curve = saved.get("curve") or []
     cls = QUANTIZERS.get(name)
+    label = f"live {saved['name']}" + ("" if own else " (shared)")
     return FittedQuantizer(
-        id=f"live:{saved['label']}", label=f"live {saved['label']}", quantizer=quantizer,
+        id=f"live:{saved['fit_id']}", label=label, quantizer=quantizer,
         provenance={"quantizer": name, "class": cls.__name__ if cls is not None else name,
-                    "source": "live fit on the Rotation page (train split)",
-                    "params": dict(params.get("options") or {}), "steps_run": int(curve[-1]["step"]) if curve else 0,
-                    "status": saved.get("status"), "probe_queries": params.get("probe_queries"),
-                    "map_every": params.get("map_every")})
+                    "source": "live fit on the Rotation page (train split)", "fit": saved["fit_id"],
+                    "name": saved["name"], "params": dict(params.get("options") or {}),
+                    "steps_run": int(curve[-1]["step"]) if curve else 0, "status": saved.get("status"),
+                    "shared": bool(saved.get("shared")), "probe_queries": params.get("probe_queries"),
+                    "map_every": params.get("map_every"), "seed": params.get("seed", 0)})
 
 
 HEAD_COLUMNS = {"n_bits": "bits", "train_seconds": "training (s)", "final_loss": "final loss",
@@ -259,17 +262,51 @@ class Workspace:
                 bit_lengths: Sequence[int] = DEFAULT_BITS, *, dataset_options: Mapping | None = None,
                 backbone_weights: str | None = None, head_options: Mapping | None = None,
                 progress: Progress | None = None, should_stop: Callable[[], bool] | None = None,
-                source_name: str | None = None) -> RunInfo:
+                source_name: str | None = None, max_npz_bytes: int | None = None) -> RunInfo:
         """:func:`hashviz.pipeline.prepare` (the CLI's ``prepare``) → the new run. Empty options are dropped;
-        ``source_name`` names an uploaded file's run after the file."""
+        ``source_name`` names an uploaded file's run after the file; ``max_npz_bytes``: the size limit for an
+        embeddings file (default :data:`hashviz.embeddings.MAX_NPZ_BYTES`; a file opened by path from a data
+        root gets :func:`hashviz.paths.max_open_bytes`)."""
+        from contextlib import nullcontext
+
+        from hashviz.embeddings import npz_size_limit
         from hashviz.pipeline import prepare as pipeline_prepare
 
         dopts = {k: v for k, v in dict(dataset_options or {}).items() if v not in (None, "")}
-        res = pipeline_prepare(dataset, backbone, head, tuple(int(b) for b in bit_lengths), store=self.store,
-                               dataset_options=dopts, head_options=dict(head_options or {}),
-                               weights=backbone_weights, progress=progress, should_stop=should_stop,
-                               source_name=source_name)
+        with nullcontext() if max_npz_bytes is None else npz_size_limit(int(max_npz_bytes)):
+            res = pipeline_prepare(dataset, backbone, head, tuple(int(b) for b in bit_lengths), store=self.store,
+                                   dataset_options=dopts, head_options=dict(head_options or {}),
+                                   weights=backbone_weights, progress=progress, should_stop=should_stop,
+                                   source_name=source_name)
         return self.get_run(res.key) or _info(res)
+
+    def data_roots(self) -> tuple[Path, ...]:
+        """The folders the app may open paths from (:func:`hashviz.paths.data_roots` of this home)."""
+        from hashviz.paths import data_roots
+
+        return data_roots(self.home)
+
+    def confine(self, path) -> Path:
+        """A path typed into the app, resolved inside the data roots (:func:`hashviz.paths.confine`); anything
+        else raises one message that does not say whether the path exists."""
+        from hashviz.paths import confine
+
+        return confine(path, self.data_roots())
+
+    def open_embeddings_path(self, path, max_bytes: int | None = None) -> Path:
+        """An embeddings file on the server, typed into the app (too big to upload): confined to the data roots,
+        then checked from its headers (layout, size within ``max_bytes``, default
+        :func:`hashviz.paths.max_open_bytes`) without reading the arrays; returns the resolved path to prepare
+        with ``max_npz_bytes=max_bytes``."""
+        from hashviz.embeddings import inspect_layout
+        from hashviz.paths import max_open_bytes
+
+        p = self.confine(path)
+        if not p.is_file():
+            raise InvalidInputError(f"no embeddings file at {p}" + (" (it is a folder)" if p.is_dir() else ""),
+                                    "give the path of an .npz file inside a data folder")
+        inspect_layout(p, max_bytes=max_open_bytes() if max_bytes is None else max_bytes, label=p.name)
+        return p
 
     def _save_upload(self, data: bytes, suffix: str) -> Path:
         digest = hashlib.sha256(data).hexdigest()[:16]
@@ -286,9 +323,10 @@ class Workspace:
         saved under the home's uploads folder by content hash; returns the path to prepare."""
         if max_bytes is not None and len(data) > max_bytes:
             raise InvalidInputError(f"{name} is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB upload "
-                                    "limit", "use the CLI for big files (hashviz prepare --dataset embeddings --path "
-                                    "FILE), or raise server.maxUploadSize in .streamlit/config.toml")
-        Embeddings.load(io.BytesIO(data), name=name)  # the layout check, with a message naming what is wrong
+                                    "limit", "open it by path instead (put it in a data folder: the field under the "
+                                    "uploader), or use the CLI for big files (hashviz prepare --dataset embeddings "
+                                    "--path FILE), or raise server.maxUploadSize in .streamlit/config.toml")
+        load_lengths(io.BytesIO(data), name=name)  # the layout check, with a message naming what is wrong
         return self._save_upload(data, ".npz")
 
     def import_embeddings(self, data: bytes, name: str, max_bytes: int | None = None,
@@ -311,42 +349,97 @@ class Workspace:
             raise
         return str(path)
 
-    # ---- live-rotation checkpoints (store stage "live_rotations") ---------------------------------------
+    # ---- live fits (store stage "live_rotations") -------------------------------------------------------
+    # One entry per fit: config {"prepared": run key, "n_bits", "fit": fit id}; extra {"name", "owner", "shared",
+    # "params", "status", "curve", "created"}; arrays rotation and mean. A new Start is a new fit id, so nothing is
+    # ever overwritten; a fit belongs to the browser workspace (``owner`` token) that started it, and others see it
+    # only when it is shared.
     @staticmethod
-    def _rot_config(key: str, n_bits: int, label: str) -> dict:
-        return {"prepared": str(key), "n_bits": int(n_bits), "label": str(label)}
+    def _fit_config(key: str, n_bits: int, fit_id: str) -> dict:
+        return {"prepared": str(key), "n_bits": int(n_bits), "fit": str(fit_id)}
 
-    def save_rotation(self, key: str, n_bits: int, label: str, *, rotation: np.ndarray, curve: list[dict],
-                      params: Mapping, status: str, mean: np.ndarray | None = None) -> None:
+    def save_live_fit(self, key: str, n_bits: int, fit_id: str, *, name: str, owner: str, rotation: np.ndarray,
+                      curve: list[dict], params: Mapping, status: str, mean: np.ndarray | None = None,
+                      shared: bool = False, created: float | None = None) -> None:
         """Checkpoint a live fit: rotation and mean as arrays, curve and parameters as JSON; a finished (or
-        stopped) fit becomes a complete entry, one still running a ``running`` checkpoint."""
+        stopped) fit becomes a complete entry, one still running a ``running`` checkpoint (StoreError when the
+        home cannot be written)."""
+        import time
+
         arrays = {"rotation": np.asarray(rotation, dtype=np.float64),
                   "mean": np.zeros(n_bits) if mean is None else np.asarray(mean, dtype=np.float64)}
-        extra = {"label": label, "params": dict(params), "status": status, "curve": list(curve)}
+        extra = {"name": name, "owner": owner, "shared": bool(shared), "params": dict(params), "status": status,
+                 "curve": list(curve), "created": time.time() if created is None else float(created)}
         state = "running" if status == "running" else "complete"
-        self.store.checkpoint(ROTATION_STAGE, self._rot_config(key, n_bits, label), arrays, extra=extra,
+        self.store.checkpoint(ROTATION_STAGE, self._fit_config(key, n_bits, fit_id), arrays, extra=extra,
                               status=state)
 
-    def _rotation_entries(self, key: str, n_bits: int):
+    def live_fits(self, key: str, n_bits: int, owner: str | None = None) -> list[LiveFit]:
+        """The live fits of this run and bit length that ``owner`` may see (its own and shared ones; every fit
+        when ``owner`` is None), oldest first."""
+        out = []
         # another session may be replacing a checkpoint right now: retry, then skip, never set aside
-        return [e for e in self.store.list(ROTATION_STAGE, running=True, retries=2)
-                if e.config.get("prepared") == key and int(e.config.get("n_bits", -1)) == int(n_bits)]
+        for e in self.store.list(ROTATION_STAGE, running=True, retries=2):
+            c, x = e.config, e.extra
+            if c.get("prepared") != key or int(c.get("n_bits", -1)) != int(n_bits) or "fit" not in c:
+                continue
+            fit = LiveFit(fit_id=str(c["fit"]), name=str(x.get("name", "")), owner=str(x.get("owner", "")),
+                          shared=bool(x.get("shared")), status=str(x.get("status", "")),
+                          step=int(x["curve"][-1]["step"]) if x.get("curve") else 0,
+                          params=dict(x.get("params") or {}), created=float(x.get("created", 0.0)),
+                          saved=float(e.status.get("written", 0.0)))
+            if owner is None or fit.owner == owner or fit.shared:
+                out.append(fit)
+        return sorted(out, key=lambda f: (f.created, f.fit_id))
 
-    def list_rotations(self, key: str, n_bits: int) -> list[str]:
-        """Labels of the live fits saved for this run and bit length (oldest first)."""
-        return [e.config["label"] for e in self._rotation_entries(key, n_bits)]
-
-    def load_rotation(self, key: str, n_bits: int, label: str) -> dict:
-        """{"rotation", "mean", "curve", "params", "status", "label", "saved"} of a saved live fit."""
-        entry = self.store.get_key(ROTATION_STAGE, self.store.key(self._rot_config(key, n_bits, label)),
+    def load_live_fit(self, key: str, n_bits: int, fit_id: str) -> dict:
+        """{"rotation", "mean", "curve", "params", "status", "name", "owner", "shared", "created", "saved",
+        "fit_id"} of a saved live fit."""
+        entry = self.store.get_key(ROTATION_STAGE, self.store.key(self._fit_config(key, n_bits, fit_id)),
                                    running=True, retries=2)
         if entry is None:
-            raise StoreError(f"no saved rotation {label!r} for {n_bits} bits", "train one on Rotation (live)")
+            raise StoreError(f"no saved live fit {fit_id} for {n_bits} bits", "train one on Rotation (live)")
         R = entry.arrays["rotation"]
         if R.shape != (n_bits, n_bits):
-            raise StoreError(f"the saved rotation {label!r} is {R.shape} for {n_bits} bits", "train it again")
-        return {**entry.extra, "rotation": R, "mean": entry.arrays.get("mean"),
+            raise StoreError(f"the saved rotation of fit {fit_id} is {R.shape} for {n_bits} bits", "train it again")
+        return {**entry.extra, "rotation": R, "mean": entry.arrays.get("mean"), "fit_id": str(fit_id),
                 "saved": float(entry.status.get("written", 0))}
 
-    def delete_rotation(self, key: str, n_bits: int, label: str) -> None:
-        self.store.delete(ROTATION_STAGE, self._rot_config(key, n_bits, label))
+    def _own(self, key: str, n_bits: int, fit_id: str, owner: str) -> dict:
+        saved = self.load_live_fit(key, n_bits, fit_id)
+        if saved.get("owner") != owner:
+            raise InvalidInputError(f"the live fit {saved.get('name', fit_id)!r} belongs to another session",
+                                    "only the session that trained a fit can change or discard it")
+        return saved
+
+    def share_live_fit(self, key: str, n_bits: int, fit_id: str, owner: str, shared: bool = True) -> None:
+        """Let every session viewing this run see the fit (``shared=False``: only its owner again)."""
+        saved = self._own(key, n_bits, fit_id, owner)
+        self.save_live_fit(key, n_bits, fit_id, name=saved["name"], owner=owner, rotation=saved["rotation"],
+                           curve=saved["curve"], params=saved["params"], status=saved["status"],
+                           mean=saved["mean"], shared=shared, created=saved.get("created"))
+
+    def delete_live_fit(self, key: str, n_bits: int, fit_id: str, owner: str) -> None:
+        """Discard one of ``owner``'s fits (another session's fit is refused)."""
+        self._own(key, n_bits, fit_id, owner)
+        self.store.delete(ROTATION_STAGE, self._fit_config(key, n_bits, fit_id))
+
+
+@dataclass(frozen=True)
+class LiveFit:
+    """A saved live fit as listed (without its arrays)."""
+
+    fit_id: str
+    name: str
+    owner: str
+    shared: bool
+    status: str  # "running" (its last checkpoint was written while it ran), "stopped" or "done"
+    step: int
+    params: Mapping
+    created: float
+    saved: float
+
+    @property
+    def id(self) -> str:
+        """Its quantizer id on the pages."""
+        return f"live:{self.fit_id}"

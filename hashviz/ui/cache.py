@@ -108,27 +108,23 @@ def fitted(key: str, n_bits: int, name: str, options_json: str = "{}"):
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def _checkpoint(home: str, key: str, n_bits: int, label: str, stamp: float) -> FittedQuantizer:
+def _live(home: str, key: str, n_bits: int, fit_id: str, saved_at: float, own: bool) -> FittedQuantizer:
+    """A saved live fit as a quantizer (cached per checkpoint: ``saved_at`` changes with every new one)."""
     from hashviz.quantize import make_quantizer
 
-    saved = Workspace(home).load_rotation(key, n_bits, label)
+    saved = Workspace(home).load_live_fit(key, n_bits, fit_id)
     q = make_quantizer("sign", n_bits).set_rotation(saved["rotation"], saved["mean"])
-    return live_fitted(saved, q)
+    return live_fitted(saved, q, own=own)
 
 
-def _checkpoint_quantizer(home: str, key: str, n_bits: int, label: str) -> FittedQuantizer:
-    saved = Workspace(home).load_rotation(key, n_bits, label)
-    return _checkpoint(home, key, n_bits, label, float(saved.get("saved", 0)))
-
-
-def _quantizers(home: str, key: str, n_bits: int, names=None, with_live: bool = True) -> dict:
+def _quantizers(home: str, key: str, n_bits: int, owner: str | None, names=None, with_live: bool = True) -> dict:
     ws = Workspace(home)
     if names is None:
         names = tuple(dict.fromkeys(("sign", "itq", "hq") + ws.stored_quantizer_names(key, n_bits)))
     out = {n: stored_fitted(n, _fitted(home, key, n_bits, n)) for n in names}
     if with_live:
-        for label in ws.list_rotations(key, n_bits):
-            f = attempt(_checkpoint_quantizer, home, key, n_bits, label, stop=False)
+        for fit in ws.live_fits(key, n_bits, owner):
+            f = attempt(_live, home, key, n_bits, fit.fit_id, fit.saved, fit.owner == owner, stop=False)
             if f is not None:
                 out[f.id] = f
     return out
@@ -136,9 +132,11 @@ def _quantizers(home: str, key: str, n_bits: int, names=None, with_live: bool = 
 
 def quantizers(key: str, n_bits: int, names=None, with_live: bool = True) -> dict[str, FittedQuantizer]:
     """Quantizer id → :class:`FittedQuantizer`: those ``prepare`` fitted for the run (sign, ITQ, HQ and the
-    head's paired ones, e.g. random search for SDSH; ``names`` to choose) plus every rotation trained live on this
-    run and bit length (ids ``live:…``)."""
-    return _quantizers(home(), key, int(n_bits), names, with_live)
+    head's paired ones, e.g. random search for SDSH; ``names`` to choose) plus the rotations trained live on this
+    run and bit length that this browser may see — its own and shared ones (ids ``live:<fit id>``)."""
+    from hashviz.ui.sessions import owner
+
+    return _quantizers(home(), key, int(n_bits), owner(), names, with_live)
 
 
 def stamp(f: FittedQuantizer) -> str:
@@ -153,15 +151,26 @@ def thumbs(key: str, n_bits: int, rows, size: int = 56):
                                    else _dataset(h, key))
 
 
+def _owner_of(f: FittedQuantizer) -> str:
+    """The owner part of a cache key: only a live fit is looked up per browser; stored quantizers are shared."""
+    from hashviz.ui.sessions import owner
+
+    return owner() if f.id.startswith("live:") else ""
+
+
+def _one(home: str, key: str, n_bits: int, qid: str, owner: str) -> FittedQuantizer:
+    return _quantizers(home, key, n_bits, owner, with_live=qid.startswith("live:"))[qid]
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
-def _all_codes(home: str, key: str, n_bits: int, qid: str, stamp: str):
-    return _quantizers(home, key, n_bits)[qid].quantizer.encode(_embeddings(home, key, n_bits).z)
+def _all_codes(home: str, key: str, n_bits: int, qid: str, stamp: str, owner: str):
+    return _one(home, key, n_bits, qid, owner).quantizer.encode(_embeddings(home, key, n_bits).z)
 
 
 def all_codes(key: str, n_bits: int, f: FittedQuantizer):
     """Packed codes of every row of the run under ``f`` (cached per home, run, bits, quantizer id and
     :func:`stamp`; never mutated): the Queries page ranks a new query without encoding the database again."""
-    return _all_codes(home(), key, int(n_bits), f.id, stamp(f))
+    return _all_codes(home(), key, int(n_bits), f.id, stamp(f), _owner_of(f))
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -174,35 +183,50 @@ def _scoring_embeddings(home: str, key: str, n_bits: int):
 
 
 @st.cache_resource(max_entries=128, show_spinner="counting Hamming distances…")
-def _code_stats(home: str, key: str, n_bits: int, qid: str, stamp: str):
+def _code_stats(home: str, key: str, n_bits: int, qid: str, stamp: str, owner: str):
     from hashviz.session.compare import code_stats
 
-    return code_stats(_scoring_embeddings(home, key, n_bits), _quantizers(home, key, n_bits)[qid])
+    return code_stats(_scoring_embeddings(home, key, n_bits), _one(home, key, n_bits, qid, owner))
 
 
 def code_stats(key: str, n_bits: int, f: FittedQuantizer):
-    """:func:`hashviz.session.compare.code_stats` of ``f`` — tie bounds, PR curve, bit statistics — cached per
-    home, run, bits, quantizer id and :func:`stamp` (no protocol choice changes them; never mutated)."""
-    return _code_stats(home(), key, int(n_bits), f.id, stamp(f))
-
-
-def _stored_evaluation(home: str, key: str, n_bits: int, qid: str) -> dict | None:
-    """The evaluation ``prepare`` stored for quantizer ``qid`` of the run (None for live fits and others)."""
-    return Workspace(home).result(key).run(int(n_bits)).evaluations.get(qid)
+    """:func:`hashviz.session.compare.code_stats` of ``f`` — its codes and their Hamming counts, PR curve, bit
+    statistics — cached per home, run, bits, quantizer id and :func:`stamp` (no protocol choice changes them; the
+    counts inside fill on first use and are then only read)."""
+    return _code_stats(home(), key, int(n_bits), f.id, stamp(f), _owner_of(f))
 
 
 @st.cache_data(max_entries=256, show_spinner="scoring…")
-def _score_row(home: str, key: str, n_bits: int, qid: str, top_k: int, ties: str, radius: int, stamp: str):
+def _score_row(home: str, key: str, n_bits: int, qid: str, top_k: int, ties: str | None, radius: int, stamp: str,
+               owner: str, protocol: str = "hashviz"):
     from hashviz.session.compare import score
 
-    f = _quantizers(home, key, n_bits)[qid]
-    stored = _stored_evaluation(home, key, n_bits, qid) if f.provenance.get("source", "").startswith("prepare") \
-        else None
+    f = _one(home, key, n_bits, qid, owner)
     return score(_scoring_embeddings(home, key, n_bits), f, top_k=top_k, ties=ties, radius=radius,
-                 similarity=_class_similarity(home, key), stats=_code_stats(home, key, n_bits, qid, stamp),
-                 stored=stored)
+                 similarity=_class_similarity(home, key), protocol=protocol,
+                 stats=_code_stats(home, key, n_bits, qid, stamp, owner))
 
 
-def score_row(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, ties: str, radius: int) -> dict:
-    """One Compare row for ``f`` (cached per home, run, bits, quantizer id, protocol and :func:`stamp`)."""
-    return _score_row(home(), key, int(n_bits), f.id, int(top_k), ties, int(radius), stamp(f))
+def score_row(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, ties: str | None, radius: int,
+              protocol: str = "hashviz") -> dict:
+    """One Compare row for ``f`` under ``protocol`` (``ties``: None = the protocol's own order, else an override;
+    cached per home, run, bits, quantizer id, protocol, ties, k, radius and :func:`stamp`)."""
+    # the owner only matters to find a live fit: rows of stored quantizers are shared by every browser
+    return _score_row(home(), key, int(n_bits), f.id, int(top_k), ties, int(radius), stamp(f), _owner_of(f),
+                      protocol)
+
+
+@st.cache_data(max_entries=128, show_spinner="scoring under every protocol…")
+def _every_protocol(home: str, key: str, n_bits: int, qid: str, top_k: int, radius: int, stamp: str, owner: str):
+    from hashviz.session.compare import every_protocol
+
+    f = _quantizers(home, key, n_bits, owner, with_live=qid.startswith("live:"))[qid]
+    return every_protocol(_embeddings(home, key, n_bits), f, top_k=top_k, radius=radius)
+
+
+def every_protocol_rows(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, radius: int) -> list[dict]:
+    """``f``'s codes under every protocol (cached like :func:`score_row`)."""
+    from hashviz.ui.sessions import owner
+
+    who = owner() if f.id.startswith("live:") else ""
+    return _every_protocol(home(), key, int(n_bits), f.id, int(top_k), int(radius), stamp(f), who)

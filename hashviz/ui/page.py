@@ -25,10 +25,14 @@ def _leave_pages_directory_mode() -> None:
 
 
 def intro(title: str, text: str) -> None:
-    """Every page opens with its title and two plain sentences on what it shows and why."""
+    """Every page opens with its title and two plain sentences on what it shows and why; with the guided tour on
+    (sidebar), the tour's next step for this page follows (:mod:`hashviz.ui.tour`)."""
+    from hashviz.ui import tour
+
     _leave_pages_directory_mode()
     st.title(title)
     st.markdown(text)
+    tour.show(title)
 
 
 def need_run(ctx) -> None:

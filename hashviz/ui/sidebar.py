@@ -9,7 +9,7 @@ import streamlit as st
 
 from hashviz.quantize import quantizer_label
 from hashviz.session.runs import RunInfo
-from hashviz.ui import cache
+from hashviz.ui import cache, tour
 from hashviz.ui.params import init_from_param, set_params
 from hashviz.ui.text import md_escape
 
@@ -49,6 +49,9 @@ def names(all_runs: list[RunInfo]) -> dict[str, str]:
 
 def sidebar() -> Context:
     """Current run, its status and the bit-length switch, on every page."""
+    from hashviz.ui import sessions
+
+    sessions.owner()  # this browser's workspace token stays in the URL on every page (its live fits)
     all_runs = cache.workspace().list_runs()
     keys = [r.key for r in all_runs]
     by_key = {r.key: r for r in all_runs}
@@ -61,6 +64,7 @@ def sidebar() -> Context:
     init_from_param(RUN, "run", str, keys)
     with st.sidebar:
         st.markdown("### hashviz")
+        tour.toggle()
         if not all_runs:
             st.caption("No run prepared yet: open **Data & model** and press **Prepare default**.")
             set_params(run=None, bits=None)
@@ -80,7 +84,8 @@ def sidebar() -> Context:
         st.caption(f"Status: {run.status} · {len(bit_lengths)} bit length(s) · key `{run.key}`")
         summ = run.summary.get(str(n_bits))
         if summ:
-            st.caption("mAP@all " + " · ".join(f"{quantizer_label(k)} {v:.3f}" for k, v in summ.items()))
+            st.caption("mAP@all (hashviz: expected ties) " + " · ".join(f"{quantizer_label(k)} {v:.3f}"
+                                                                        for k, v in summ.items()))
         set_params(run=run.key, bits=n_bits)
     return Context(run, n_bits)
 

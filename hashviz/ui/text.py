@@ -14,17 +14,21 @@ import streamlit as st  # noqa: F401  (this module is part of the Streamlit adap
 # backslash, code, emphasis (``_`` only where it can open or close: not inside a word like mnist_cnn), links and
 # images, headings, tables, strikethrough, maths, HTML tags and entities, e-mail autolinks
 _MD_SPECIAL = re.compile(r"([\\`*\[\]#|<>~$&!@]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+# line breaks and other control characters: one space (a name on several lines would start markdown blocks —
+# headings, lists, code — of its own)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
 def md_escape(text) -> str:
     """``text`` for a markdown body, shown literally: the characters that make links, images, emphasis, code,
-    HTML tags and entities, tables, maths and Streamlit's ``:colour[…]`` directives are backslash-escaped, and bare
-    URLs (``https://…``, ``www.…``) are broken so GitHub-flavoured markdown does not turn them into links. Plain
-    words, numbers and ``--flags`` read as before."""
-    out = _MD_SPECIAL.sub(r"\\\1", str(text))
+    HTML tags and entities, tables, maths and Streamlit's ``:colour[…]`` directives are backslash-escaped, bare
+    URLs (``https://…``, ``www.…``) are broken so GitHub-flavoured markdown does not turn them into links, and line
+    breaks become spaces. Plain words, numbers and ``--flags`` read as before."""
+    out = _MD_SPECIAL.sub(r"\\\1", _CONTROL.sub(" ", str(text)))
     return out.replace("://", ":\\/\\/").replace("www.", "www\\.").replace("WWW.", "WWW\\.")
 
 
 def html_escape(text) -> str:
-    """``text`` for an HTML body or attribute (also what plotly's text fields need)."""
+    """``text`` for an HTML body or attribute (``st.html``). Plotly text is escaped where figures are built
+    (``hashviz.viz.figures._text``: plotly shows ``&quot;`` literally, so quotes stay there)."""
     return html.escape(str(text), quote=True)

@@ -8,8 +8,47 @@ import streamlit as st
 
 from hashviz.session import compare
 from hashviz.ui import cache
+from hashviz.ui.params import init_from_param, set_params
 from hashviz.ui.text import md_escape
 from hashviz.viz import figures
+
+OWN_TIES = "protocol"  # the tie choice that keeps the protocol's own order
+COMPARE_TIES = (OWN_TIES, "expected", "stable", "optimistic", "pessimistic")
+
+
+def _protocol_text(name: str) -> str:
+    from hashviz.retrieval.protocols import get_protocol
+
+    p = get_protocol(name)
+    return f"{p.name} ({p.ties} ties)"
+
+
+def protocol_selector(where=None, *, key: str = "hv_protocol", ties_key: str | None = None,
+                      tie_choices=COMPARE_TIES) -> tuple[str, str | None]:
+    """The evaluation protocol (``hashviz``, ``deephash``, ``h2q``, ``orthohash``: docs/metrics.md) and, with
+    ``ties_key``, a tie order that overrides the protocol's own (first choice: keep it). Both are in the URL
+    (``?protocol=``, ``?ties=``) and drawn in ``where`` (a column; default the page). Returns (protocol, ties or
+    None for the protocol's own order)."""
+    from hashviz.retrieval.protocols import PROTOCOL_NAMES, get_protocol
+
+    where = st if where is None else where
+    init_from_param(key, "protocol", str, PROTOCOL_NAMES)
+    protocol = where.selectbox("Protocol", PROTOCOL_NAMES, format_func=_protocol_text, key=key,
+                               help="whose evaluator scores the codes: tie order, mAP depth for the dataset, and "
+                                    "whether a query with no relevant item counts 0 (docs/metrics.md)")
+    set_params(protocol=protocol)
+    if ties_key is None:
+        return protocol, None
+    own = get_protocol(protocol).ties
+    choices = list(tie_choices)
+    init_from_param(ties_key, "ties", str, choices)
+    ties = where.selectbox("Tie order", choices, key=ties_key,
+                           format_func=lambda t: f"the protocol's own ({own})" if t == OWN_TIES else t,
+                           help="order inside equal Hamming distances (overriding the protocol's is named in "
+                                "every label); 'expected' lists ties in database order and scores the exact "
+                                "expected AP over random orders")
+    set_params(ties=None if ties == OWN_TIES else ties)
+    return protocol, None if ties == OWN_TIES else ties
 
 
 def shc_pair(sims, class_names, n_bits: int) -> None:
@@ -82,12 +121,13 @@ def clicked_point(key: str, n_bits: int, data, anchor: int, q_before, q_after, a
             widgets.neighbour_grid(key, n_bits, name, anchor, *data.neighbours(anchor, bits))
 
 
-def compare_curves(key: str, rows: list[dict], ties: str, qs: dict, n_bits: int) -> None:
+def compare_curves(key: str, rows: list[dict], ties: str | None, qs: dict, n_bits: int) -> None:
     """mAP against bits (every bit length), then for ``n_bits``: precision–recall by radius, bit balance and
     correlation of every quantizer (cached per quantizer: a protocol change recomputes none of them)."""
     stats = {f.id: cache.code_stats(key, n_bits, f) for f in qs.values()}
     left, right = st.columns(2)
-    left.plotly_chart(figures.map_vs_bits(compare.table_rows_by_label(rows), label=f"mAP@all (ties {ties})"),
+    label = rows[0].get("map_label") if rows else None
+    left.plotly_chart(figures.map_vs_bits(compare.table_rows_by_label(rows), label=label or f"mAP@all (ties {ties})"),
                       key="hv_cmp_bits")
     right.plotly_chart(figures.pr_by_radius({qs[i].label: (s.precision, s.recall) for i, s in stats.items()}),
                        key="hv_cmp_pr")
@@ -110,15 +150,16 @@ def compare_exports(run, emb, qs: dict, df, params: dict, n_bits: int) -> None:
     st.caption(f"Exports of run `{run.key}` ({md_escape(run.label)}): " + ", ".join(f"`{f.file_name}`" for f in files))
 
 
-def compare_table(key: str, run, *, top_k: int, ties: str, radius: int):
-    """Every quantizer × bit length scored (cached per protocol): (rows, long-form DataFrame)."""
+def compare_table(key: str, run, *, top_k: int, ties: str | None, radius: int, protocol: str = "hashviz"):
+    """Every quantizer × bit length scored under ``protocol`` (``ties`` None: its own order; cached per protocol):
+    (rows, DataFrame)."""
     from hashviz.ui.errors import attempt
 
     rows = []
     for n_bits in run.bit_lengths:
         qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
-        rows += [attempt(cache.score_row, key, n_bits, f, top_k=top_k, ties=ties, radius=radius, what="scoring")
-                 for f in qs.values()]
+        rows += [attempt(cache.score_row, key, n_bits, f, top_k=top_k, ties=ties, radius=radius, protocol=protocol,
+                         what="scoring") for f in qs.values()]
     return rows, compare.table(rows)
 
 
@@ -131,3 +172,41 @@ def compare_grid(rows: list[dict], long) -> None:
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in compare.grid_columns(rows)})
     with st.expander("Long form: every metric, one row per quantizer × bit length (as in the CSV)"):
         st.dataframe(long, hide_index=True, key="hv_cmp_long")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _purities(home: str, key: str, n_bits: int, after: str, stamp: str) -> dict:
+    from hashviz.session.maps import MapData, purities
+
+    qs = cache.quantizers(key, n_bits)
+    return purities(MapData.build(cache.embeddings(key, n_bits), qs["sign"].quantizer, qs[after].quantizer))
+
+
+def purity_note(key: str, n_bits: int, after: str) -> None:
+    """One caption with the neighbourhood purity of the embeddings, the sign codes and the ``after`` codes, and
+    what they say about this run (``hashviz.session.maps.purity_sentence``)."""
+    from hashviz.session.maps import purity_sentence
+
+    qs = cache.quantizers(key, n_bits)
+    p = _purities(cache.home(), key, int(n_bits), after, cache.stamp(qs[after]))
+    st.caption(md_escape(purity_sentence(p, qs[after].label)))
+
+
+def same_codes_every_protocol(key: str, n_bits: int, *, top_k: int = 1000, radius: int = 2):
+    """For the current run and bit length: the mAP each protocol reports for the very same codes of every
+    quantizer, and the spread — how much of a published gap is the evaluator. Returns the DataFrame shown."""
+    from hashviz.retrieval.protocols import PROTOCOL_NAMES, get_protocol
+    from hashviz.retrieval.report import family_of
+    from hashviz.ui.errors import attempt
+
+    qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
+    rows = [r for f in qs.values() for r in attempt(cache.every_protocol_rows, key, n_bits, f, top_k=top_k,
+                                                      radius=radius, what="scoring under every protocol")]
+    df = compare.every_protocol_table(rows)
+    st.subheader(f"Same codes, every protocol ({n_bits} bits)")
+    st.dataframe(df, hide_index=True, key="hv_cmp_protocols")
+    family = family_of(cache.embeddings(key, n_bits).meta) or None
+    st.caption("The same codes scored by each paper's evaluator: "
+               + "; ".join(md_escape(get_protocol(p).describe(family)) for p in PROTOCOL_NAMES)
+               + ". The spread column is how far apart the protocols put one set of codes.")
+    return df

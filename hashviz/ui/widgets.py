@@ -8,6 +8,7 @@ import json
 import numpy as np
 import streamlit as st
 
+from hashviz.errors import HashvizError
 from hashviz.session.jobs import PREPARE_JOBS
 from hashviz.session.runs import DEFAULT_BITS, DEFAULT_RUN
 from hashviz.ui import cache, sidebar
@@ -91,16 +92,8 @@ def prepare_form() -> None:
     name = c1.selectbox("Dataset", list(entries), format_func=lambda n: f"{n} — {entries[n].description}",
                         key="hv_ds")
     entry = entries[name]
-    options = {}
-    if entry.needs_path:
-        options["path"] = c1.text_input("Local path (folder or list file)", placeholder="/data/my_images",
-                                        key="hv_ds_path")
-        if name == "listfile":
-            options["root"] = c1.text_input("Image root folder", placeholder="/data/nus-wide/images")
-    elif name.startswith("cifar"):
-        options["root"] = c1.text_input("CIFAR root (leave empty for the default)") or None
-    ok, why = entry.available_offline(**{k: v for k, v in options.items() if v})
-    c1.caption(("available offline: " if ok else "not available: ") + why)
+    with c1:
+        options, refused = dataset_path_inputs(entry)
     bbs = {b.name: b for b in list_backbones()}
     bb = c2.selectbox("Pretrained backbone", list(bbs), format_func=lambda n: f"{n} — {bbs[n].description}")
     weights = c2.file_uploader("…or your own state_dict (.pt/.pth)", type=["pt", "pth"], key="hv_weights")
@@ -109,14 +102,50 @@ def prepare_form() -> None:
     bits = c3.multiselect("Bit lengths", BIT_CHOICES, default=list(DEFAULT_BITS), key="hv_bits_choice")
     with c3.expander("Head training and loss options"):
         head_options = head_options_inputs(head)
-    if st.button("Prepare", type="primary", disabled=not bits or (entry.needs_path and not options.get("path")),
-                 key="hv_prepare"):
+    if st.button("Prepare", type="primary", key="hv_prepare",
+                 disabled=not bits or refused or (entry.needs_path and not options.get("path"))):
         path = None
         if weights is not None:
             path = attempt(cache.workspace().save_weights_upload, weights.getvalue(), weights.name, bb,
                            what="checking the weights file")
         start_prepare({"dataset": name, "dataset_options": options, "backbone": bb, "backbone_weights": path,
                        "head": head, "bit_lengths": sorted(bits), "head_options": head_options})
+
+
+def dataset_path_inputs(entry) -> tuple[dict, bool]:
+    """The path fields of a dataset (folder, list file, image root, CIFAR root) and a caption saying whether the
+    data is there. Paths are confined to the data roots (:func:`hashviz.paths.confine`): one that is not inside
+    them gets one message whatever it names, so the form says nothing about the server's other files.
+    Returns (the options with the resolved paths, refused?)."""
+    ws = cache.workspace()
+    typed = {}
+    if entry.needs_path:
+        typed["path"] = st.text_input("Path in a data folder (image folder or list file)", key="hv_ds_path",
+                                      placeholder="my_images (relative to the data folder) or an absolute path",
+                                      help=_roots_help(ws))
+        if entry.name == "listfile":
+            typed["root"] = st.text_input("Image root folder (in a data folder)", key="hv_ds_root",
+                                          placeholder="nus-wide/images")
+    elif entry.name.startswith("cifar"):
+        typed["root"] = st.text_input("CIFAR root (leave empty for the default)", key="hv_ds_cifar_root",
+                                      help=_roots_help(ws))
+    typed = {k: v.strip() for k, v in typed.items() if v and v.strip()}
+    options = {}
+    for k, v in typed.items():
+        try:
+            options[k] = str(ws.confine(v))
+        except HashvizError as e:
+            st.caption(f"not available: {md_escape(e.message)} — {md_escape(e.hint)}")
+            return {}, True
+    ok, why = entry.available_offline(roots=ws.data_roots(), **options)
+    st.caption(("available offline: " if ok else "not available: ") + md_escape(why))
+    return options, False
+
+
+def _roots_help(ws) -> str:
+    roots = ", ".join(md_escape(r) for r in ws.data_roots())
+    return (f"The app opens files only inside its data folders: {roots}. The operator adds folders with "
+            "HASHVIZ_DATA_ROOTS; the command line opens any path.")
 
 
 def head_options_inputs(head: str) -> dict:
@@ -153,19 +182,30 @@ def head_options_inputs(head: str) -> dict:
 def embeddings_upload() -> None:
     """Bring your own embeddings: checked at once (a bad file is refused with what is wrong), then saved and
     prepared as a run of its own in the background (progress, Stop; it ends with this browser session), and the
-    app switches to it."""
+    app switches to it. Files over the upload limit are opened by path from a data folder instead."""
+    _uploader()
+    embeddings_path()
+
+
+def _uploader() -> None:
     from hashviz.embeddings import EXPECTED_LAYOUT
 
-    up = st.file_uploader("Embeddings file (.npz)", type=["npz"], help=EXPECTED_LAYOUT, key="hv_npz")
+    limit_mb = int(st.get_option("server.maxUploadSize"))
+    bigger = (f"Files up to {limit_mb} MB; for a bigger one, put it in a data folder and open it by path below "
+              "(or use `hashviz prepare --dataset embeddings --path FILE`).")
+    layout = md_escape(EXPECTED_LAYOUT)  # markdown would take 'z_<bits>' for an HTML tag
+    up = st.file_uploader("Embeddings file (.npz)", type=["npz"], help=f"{layout}. {bigger}", key="hv_npz")
     if up is None:
-        st.caption(EXPECTED_LAYOUT)
+        st.caption(f"{layout}. One file can hold several code lengths (z_16, z_32, …): the run gets them "
+                   f"all. {bigger}")
         return
     done = st.session_state.get(UPLOADED)
     if done is not None and done[0] == up.file_id:
         run = cache.workspace().get_run(done[1])
         if run is not None:
             emb = cache.embeddings(run.key, run.bit_lengths[0])
-            st.success(f"{md_escape(up.name)}: {emb.n} rows × {emb.dim} dims; {int(emb.mask('query').sum())} "
+            lengths = ", ".join(str(b) for b in run.bit_lengths)
+            st.success(f"{md_escape(up.name)}: {emb.n} rows, {lengths} bits; {int(emb.mask('query').sum())} "
                        f"queries, {int(emb.mask('database').sum())} database, {int(emb.mask('train').sum())} train "
                        f"— saved as a run (key `{run.key}`).")
             if st.session_state.get(sidebar.RUN) != run.key and st.button("Use it as the current run",
@@ -173,7 +213,7 @@ def embeddings_upload() -> None:
                 sidebar.select_run(run.key, "uploaded")
                 st.rerun()
         return
-    limit = int(st.get_option("server.maxUploadSize")) * 1_000_000
+    limit = limit_mb * 1_000_000
     path = attempt(cache.workspace().save_upload, up.getvalue(), up.name, limit, what="reading the upload",
                    stop=False)
     if path is None:
@@ -183,6 +223,28 @@ def embeddings_upload() -> None:
                   own=True)
 
 
+def embeddings_path() -> None:
+    """An embeddings file on the server (too big to upload), by its path in a data folder: confined to the data
+    roots, checked from its headers (size up to :func:`hashviz.paths.max_open_bytes`), then imported in the
+    background like an upload."""
+    from hashviz.paths import max_open_bytes
+
+    ws = cache.workspace()
+    c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+    text = c1.text_input("…or open an .npz on the server by its path in a data folder", key="hv_npz_path",
+                         placeholder="cifar10_64.npz (relative to the data folder) or an absolute path",
+                         help=_roots_help(ws))
+    if not c2.button("Open", key="hv_npz_open", disabled=not text.strip()):
+        return
+    limit = attempt(max_open_bytes, what="reading HASHVIZ_MAX_OPEN_BYTES", stop=False)
+    path = None if limit is None else attempt(ws.open_embeddings_path, text.strip(), limit,
+                                              what="opening the file", stop=False)
+    if path is None:
+        return
+    start_prepare({"dataset": "embeddings", "dataset_options": {"path": str(path)}, "source_name": path.name,
+                   "max_npz_bytes": limit}, own=True)
+
+
 def remember_import(run_key: str) -> None:
     """The upload being imported became run ``run_key`` (shown under the uploader from now on)."""
     done = st.session_state.get(UPLOADED)
@@ -190,11 +252,16 @@ def remember_import(run_key: str) -> None:
         st.session_state[UPLOADED] = (done[0], run_key)
 
 
+#: the protocol of the mAP ``prepare`` stores (the sidebar's and Data & model's summaries): hashviz's own
+SUMMARY_LABEL = "mAP@all (hashviz)"
+
+
 def summary_rows(summary) -> list[dict]:
-    """Rows of the per-bit-length mAP summary, quantizers by their display label."""
+    """Rows of the per-bit-length mAP summary (``prepare``'s scores: :data:`SUMMARY_LABEL`), one column per
+    quantizer named with the protocol."""
     from hashviz.quantize import quantizer_label
 
-    return [{"bits": int(b), **{quantizer_label(k): v for k, v in m.items()}}
+    return [{"bits": int(b), **{f"{quantizer_label(k)} {SUMMARY_LABEL}": v for k, v in m.items()}}
             for b, m in sorted(summary.items(), key=lambda kv: int(kv[0]))]
 
 
@@ -269,24 +336,116 @@ def class_text(emb, row: int) -> str:
     return str(emb.class_names[emb.labels[row]])
 
 
-def ranking_row(key: str, n_bits: int, query: int, k: int, ties: str, seed: int) -> None:
-    """One code length on the Queries page: the top ``k`` of ``query`` for every quantizer, side by side."""
-    from hashviz.session.browse import rank
+def ranking_row(key: str, n_bits: int, query: int, k: int, ties: str | None, seed: int,
+                protocol: str = "hashviz") -> None:
+    """One code length on the Queries page: the top ``k`` of ``query`` for every quantizer, side by side, with
+    the query's AP under ``protocol`` (``ties`` None: the protocol's own order), and below them the tie group each
+    cut-off k falls in (:func:`tie_table`)."""
+    from hashviz.session.browse import rank, tie_group
     from hashviz.viz.images import bit_string
 
     e = cache.embeddings(key, n_bits)
     qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
     st.markdown(f"#### {n_bits} bits")
     cols = st.columns(len(qs))
+    groups = {}
     for col, f in zip(cols, qs.values()):
-        r = attempt(rank, e, f.quantizer, query, k, ties, seed, cache.all_codes(key, n_bits, f), what="ranking")
+        codes = cache.all_codes(key, n_bits, f)  # encoded once per quantizer: a new query encodes nothing
+        r = attempt(rank, e, f.quantizer, query, k, ties, seed, protocol, codes, what="ranking")
+        groups[f.label] = attempt(tie_group, e, f.quantizer, query, k, codes, what="counting ties")
         with col:
             ap = "–" if np.isnan(r.ap) else f"{r.ap:.3f}"
-            st.markdown(f"**{md_escape(f.label)}** · AP {ap} · {int(r.relevant.sum())}/{len(r.rows)} ✓")
+            st.markdown(f"**{md_escape(f.label)}** · {r.ap_label} {ap} · {int(r.relevant.sum())}/{len(r.rows)} ✓")
             tips = [f"distance {d} · code {bit_string(b)}" for d, b in zip(r.distances, r.bits)]
             grid(cache.thumbs(key, n_bits, r.rows, 44), size=44, captions=[f"d={d}" for d in r.distances],
                  relevant=list(r.relevant), tooltips=tips)
             st.caption(f"query code: {bit_string(r.query_bits)}")
+    st.dataframe(tie_rows(groups), hide_index=True, key=f"hv_q_ties_{n_bits}")
+
+
+def _ap_text(v: float) -> str:
+    return "–" if np.isnan(v) else f"{v:.3f}"
+
+
+def tie_rows(groups: dict) -> list[dict]:
+    """One row per quantizer: the tie group its cut-off k falls in and the query's AP under three tie orders."""
+    rows = []
+    for label, g in groups.items():
+        rows.append({
+            "quantizer": label, "k-th distance": g.distance, "closer (all in top k)": g.before,
+            "tied at it": g.size, "tied in top k": g.inside, "relevant tied": g.relevant,
+            "AP optimistic": _ap_text(g.ap["optimistic"]), "AP expected": _ap_text(g.ap["expected"]),
+            "AP pessimistic": _ap_text(g.ap["pessimistic"]),
+            "AP@k opt … pess": f"{_ap_text(g.ap_at_k['optimistic'])} … {_ap_text(g.ap_at_k['pessimistic'])}"})
+    return rows
+
+
+TIES_TEXT = (
+    "**Ties at the cut-off.** Hamming distances take only n_bits + 1 values, so the k-th result usually shares its "
+    "distance with many other database items (the table under each row counts them): which of those make the top "
+    "k — and where the relevant ones among them sit — is not decided by the codes at all, only by the order the "
+    "ranking puts ties in. Optimistic (relevant first) and pessimistic (relevant last) are the luckiest and the "
+    "unluckiest order; **expected** is the exact average over every order of the tied items, so it credits only "
+    "what the codes decide: the fair default, and the default of every mAP in this app.")
+
+
+@st.cache_data(max_entries=32, show_spinner="comparing every query's AP…")
+def _disagreement(home: str, key: str, n_bits: int, a: str, b: str, stamps: str):
+    from hashviz.session.browse import disagreement
+
+    qs = cache.quantizers(key, n_bits)
+    return disagreement(cache.embeddings(key, n_bits), qs[a].quantizer, qs[b].quantizer)
+
+
+def differ_query(key: str, n_bits: int, position: int, columns) -> int:
+    """"Where two quantizers differ most": two quantizers of the sidebar's bit length (default HQ vs sign) and the
+    query at ``position`` of every query sorted by AP(a) − AP(b), largest first; says where it stands."""
+    from hashviz.ui.params import init_from_param, set_params
+
+    qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
+    ids = list(qs)
+    for w, name, default in (("hv_q_a", "qa", "hq"), ("hv_q_b", "qb", "sign")):
+        init_from_param(w, name, str, ids)
+        if st.session_state.get(w) not in ids:
+            st.session_state[w] = default if default in ids else ids[0]
+    c1, c2 = columns
+    a = c1.selectbox("Better?", ids, format_func=lambda i: qs[i].label, key="hv_q_a")
+    b = c2.selectbox("…than", ids, format_func=lambda i: qs[i].label, key="hv_q_b")
+    set_params(qa=a, qb=b)
+    d = attempt(_disagreement, cache.home(), key, n_bits, a, b, cache.stamp(qs[a]) + cache.stamp(qs[b]),
+                what="comparing queries")
+    if not len(d.rows):
+        st.warning("No query has a relevant database item: there is nothing to compare.")
+        st.stop()
+    pos = int(position) % len(d.rows)
+    la, lb = md_escape(qs[a].label), md_escape(qs[b].label)
+    better, equal, worse = d.counts
+    st.caption(f"Query number {pos} of the {len(d.rows):,} queries sorted by AP({la}) − AP({lb}) at {n_bits} bits "
+               f"(ties expected), largest first: AP {d.ap_a[pos]:.3f} vs {d.ap_b[pos]:.3f}, difference "
+               f"**{d.gain[pos]:+.3f}**. {la} is better on {better:,} queries, equal on {equal:,}, worse on "
+               f"{worse:,}.")
+    return d.at(pos)
+
+
+def rank_strip(key: str, n_bits: int, query: int, k: int, ties: str, seed: int) -> None:
+    """Where each quantizer ranks the query's relevant items, beyond the top k too (sidebar's bit length)."""
+    from hashviz.session.browse import relevant_ranks
+    from hashviz.viz.figures import rank_strip as figure
+
+    e = cache.embeddings(key, n_bits)
+    qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
+    ranks = {f.label: attempt(relevant_ranks, e, f.quantizer, query, ties, seed, what="ranking") for f in qs.values()}
+    n_rel = next(iter(ranks.values()))[1]
+    if n_rel == 0:
+        st.caption("This query has no relevant database item.")
+        return
+    limit = int(min(len(e.z[e.mask("database")]), max(2 * n_rel, 3 * k)))
+    st.plotly_chart(figure({lb: r for lb, (r, _) in ranks.items()}, k=k, n_relevant=n_rel, max_rank=limit),
+                    key="hv_q_strip")
+    parts = [f"{md_escape(lb)} {int((r <= k).sum())} in the top {k}, {int((r <= n_rel).sum())} in the first "
+             f"{n_rel}" for lb, (r, _) in ranks.items()]
+    st.caption(f"Relevant items of this query at {n_bits} bits: {n_rel}. " + " · ".join(parts) + ". Order inside "
+               f"ties: {'database order (the display order of expected)' if ties == 'expected' else ties}.")
 
 
 def grid(images: np.ndarray, **kw) -> None:

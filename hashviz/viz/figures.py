@@ -7,6 +7,10 @@ continuous values use ``cividis``; correlations use the diverging ``RdBu``. Line
 Streamlit's plotly theme, so figures follow the light or dark theme. Relevance is never colour alone: ✓/✗ marks go
 with the green/vermillion borders.
 Scatter plots switch to WebGL (``scattergl``) above :data:`WEBGL_THRESHOLD` points.
+
+Plotly renders a subset of HTML (``<a href>``, ``<b>``, ``<span style>``…) in titles, legends, tick labels,
+annotations and hover text, so every name that reaches one of them (class names, quantizer and run labels, titles
+built from them) goes through :func:`_text` first: user text is shown as text, never as markup.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ def quantizer_color(name: str, i: int = 0) -> str:
 def _layout(fig: go.Figure, *, height: int = 360, title: str | None = None, **kw) -> go.Figure:
     """Shared look: the title on top, a horizontal legend in its own strip between title and plot."""
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=75 if title else 30, b=10),
-                      title=dict(text=title, y=0.98, yanchor="top") if title else None,
+                      title=dict(text=_text(title), y=0.98, yanchor="top") if title else None,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), **kw)
     return fig
 
@@ -76,11 +80,25 @@ def thin(n: int, max_points: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
 
 
+PROBE_MAP_LABEL = "probe mAP@all (hashviz)"  # the live fits' probe score: hashviz's protocol on a query subset
+
+
+def loss_is_quantization_error(curve: Sequence[Mapping]) -> bool:
+    """Whether every row with both values has loss = quantization error (HQ's l2 and ITQ on rescaled rows: the
+    same quantity), and there is at least one such row."""
+    both = [(r["loss"], r["quantization_error"]) for r in curve
+            if r.get("loss") is not None and r.get("quantization_error") is not None]
+    return bool(both) and all(abs(a - b) <= 1e-9 * max(1.0, abs(b)) for a, b in both)
+
+
 def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float] | None = None,
-                    loss_name: str = "loss", max_points: int = 300) -> go.Figure:
+                    loss_name: str = "loss", max_points: int = 300, merged: bool | None = None,
+                    map_label: str = PROBE_MAP_LABEL) -> go.Figure:
     """Left: loss and quantization error against steps; right: probe mAP against steps with reference lines
     (e.g. ``{"sign": 0.41, "ITQ": 0.55}``). ``curve`` rows: ``step``, ``loss``, ``quantization_error`` and,
-    every few steps, ``map``.
+    every few steps, ``map`` (named ``map_label``: its protocol). When the loss *is* the quantization error
+    (``merged``; by default :func:`loss_is_quantization_error` of the curve) the left panel draws it once, named
+    "quantization error", with the loss's name on its axis.
 
     Redrawn several times a second while a rotation trains, so it is kept light: at most ``max_points`` rows per
     line (evenly thinned, the newest always kept), laid out by hand (no make_subplots), a fixed ``uirevision``
@@ -89,12 +107,14 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
     pts = [r for r in curve if r.get("map") is not None]
     pts = [pts[i] for i in thin(len(pts), max_points)]
     steps = [r["step"] for r in rows]
-    data = [
+    merged = loss_is_quantization_error(curve) if merged is None else merged
+    qe = go.Scatter(x=steps, y=[r.get("quantization_error") for r in rows], name="quantization error",
+                    mode="lines", line=dict(color=PALETTE[5], dash=None if merged else "dot"), xaxis="x",
+                    yaxis="y" if merged else "y2")
+    data = ([qe] if merged else [
         go.Scatter(x=steps, y=[r.get("loss") for r in rows], name=loss_name, mode="lines",
-                   line=dict(color=PALETTE[0]), xaxis="x", yaxis="y"),
-        go.Scatter(x=steps, y=[r.get("quantization_error") for r in rows], name="quantization error",
-                   mode="lines", line=dict(color=PALETTE[5], dash="dot"), xaxis="x", yaxis="y2"),
-        go.Scatter(x=[r["step"] for r in pts], y=[r["map"] for r in pts], name="mAP (probe)",
+                   line=dict(color=PALETTE[0]), xaxis="x", yaxis="y"), qe]) + [
+        go.Scatter(x=[r["step"] for r in pts], y=[r["map"] for r in pts], name=map_label,
                    mode="lines+markers" if len(pts) <= 60 else "lines", line=dict(color=QUANTIZER_COLORS["hq"]),
                    xaxis="x2", yaxis="y3"),
     ]
@@ -105,14 +125,15 @@ def training_curves(curve: Sequence[Mapping], *, references: Mapping[str, float]
         color = quantizer_color(name, i)
         shapes.append(dict(type="line", xref="x2 domain", yref="y3", x0=0, x1=1, y0=float(value), y1=float(value),
                            line=dict(color=color, dash="dash")))
-        notes.append(dict(xref="x2 domain", yref="y3", x=1, y=float(value), text=f"{name} {value:.3f}",
+        notes.append(dict(xref="x2 domain", yref="y3", x=1, y=float(value), text=f"{_text(name)} {value:.3f}",
                           showarrow=False, xanchor="right", yanchor="bottom", font=dict(color=color)))
     layout = dict(
         xaxis=dict(domain=[0, 0.38], title=dict(text="step")), xaxis2=dict(domain=[0.62, 1], title=dict(text="step")),
-        yaxis=dict(title=dict(text=loss_name)),
-        yaxis2=dict(title=dict(text="quantization error"), overlaying="y", side="right", showgrid=False),
-        yaxis3=dict(title=dict(text="probe mAP"), anchor="x2"), shapes=shapes, annotations=notes,
+        yaxis=dict(title=dict(text=f"quantization error = {loss_name}" if merged else loss_name)),
+        yaxis3=dict(title=dict(text=map_label), anchor="x2"), shapes=shapes, annotations=notes,
         uirevision="training_curves")
+    if not merged:
+        layout["yaxis2"] = dict(title=dict(text="quantization error"), overlaying="y", side="right", showgrid=False)
     return _layout(go.Figure(data=data, layout=layout), height=340)
 
 
@@ -134,7 +155,7 @@ def coordinate_histogram(before: np.ndarray, after: np.ndarray, *, bins: int = 8
     centres, width, densities = _densities(before, after, bins)
     fig = go.Figure()
     for density, name, color in zip(densities, labels, (QUANTIZER_COLORS["sign"], PALETTE[0]), strict=True):
-        fig.add_trace(go.Bar(x=centres, y=density, width=width, name=name, opacity=0.6, marker_color=color))
+        fig.add_trace(go.Bar(x=centres, y=density, width=width, name=_text(name), opacity=0.6, marker_color=color))
     for x in (-1, 1):
         fig.add_vline(x=x, line=dict(color=NEUTRAL, dash="dash", width=1))
     fig.update_layout(barmode="overlay", bargap=0)
@@ -147,7 +168,7 @@ def bit_balance_bars(balances: Mapping[str, np.ndarray]) -> go.Figure:
     fig = go.Figure()
     for i, (name, b) in enumerate(balances.items()):
         b = np.asarray(b, dtype=float)
-        fig.add_trace(go.Bar(x=np.arange(len(b)), y=b, name=name, marker_color=quantizer_color(name, i)))
+        fig.add_trace(go.Bar(x=np.arange(len(b)), y=b, name=_text(name), marker_color=quantizer_color(name, i)))
     fig.add_hline(y=0.5, line=dict(color=NEUTRAL, dash="dash", width=1))
     fig.update_xaxes(title_text="bit")
     fig.update_yaxes(title_text="fraction of +1", range=[0, 1])
@@ -162,11 +183,11 @@ def rotation_distributions(before: np.ndarray, after: np.ndarray, balances: Mapp
     centres, width, densities = _densities(before, after, bins)
     data = []
     for density, name, color in zip(densities, labels, (QUANTIZER_COLORS["sign"], PALETTE[0]), strict=True):
-        data.append(go.Bar(x=centres.round(4), y=density.round(5), width=width, name=name, opacity=0.6,
-                           marker_color=color, legendgroup=name, xaxis="x", yaxis="y"))
+        data.append(go.Bar(x=centres.round(4), y=density.round(5), width=width, name=_text(name), opacity=0.6,
+                           marker_color=color, legendgroup=_text(name), xaxis="x", yaxis="y"))
     for i, (name, b) in enumerate(balances.items()):
         b = np.asarray(b, dtype=float)
-        data.append(go.Bar(x=np.arange(len(b)), y=b.round(4), name=f"{name} (bit balance)",
+        data.append(go.Bar(x=np.arange(len(b)), y=b.round(4), name=f"{_text(name)} (bit balance)",
                            marker_color=quantizer_color(name, i), xaxis="x2", yaxis="y2", offsetgroup=str(i)))
     line = dict(color=NEUTRAL, dash="dash", width=1)
     shapes = [dict(type="line", xref="x", yref="y domain", x0=v, x1=v, y0=0, y1=1, line=line) for v in (-1, 1)]
@@ -259,7 +280,7 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
         kw = dict(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name, customdata=index[rows], marker=marker,
                   showlegend=False, text=None if cls_text is None else cls_text[rows],
                   hovertext=None if code_text is None else code_text[rows],
-                  hovertemplate="<br>".join(hover) + "<extra></extra>")
+                  hovertemplate=" · ".join(hover) + "<extra></extra>")  # one line: no markup of ours either
         if sel is not None:
             kw["selectedpoints"] = np.flatnonzero(np.isin(index[rows], sel)).tolist()
             kw["unselected"] = dict(marker=dict(color=GREY, opacity=0.35))
@@ -352,6 +373,28 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
     return fig
 
 
+def rank_strip(ranks: Mapping[str, np.ndarray], *, k: int, n_relevant: int, max_rank: int) -> go.Figure:
+    """One row per quantizer, a tick at the (1-based) rank of each relevant item up to ``max_rank``; dashed lines
+    at the cut-off ``k`` and at rank ``n_relevant`` (a perfect ranking puts every relevant item left of it)."""
+    import html
+
+    fig = go.Figure()
+    names = [html.escape(str(n)) for n in ranks]           # names reach plotly's HTML-subset text
+    for i, (name, r) in enumerate(zip(names, ranks.values())):
+        r = np.asarray(r)
+        r = r[r <= max_rank]
+        fig.add_trace(go.Scatter(x=r, y=[name] * len(r), mode="markers", name=name, showlegend=False,
+                                 marker=dict(symbol="line-ns-open", size=14, line=dict(width=1.5),
+                                             color=quantizer_color(name, i)),
+                                 hovertemplate=name + ": relevant item at rank %{x}<extra></extra>"))
+    for x, text in ((k + 0.5, f"k = {k}"), (n_relevant + 0.5, f"{n_relevant} relevant")):
+        fig.add_vline(x=x, line=dict(color=NEUTRAL, dash="dash", width=1), annotation_text=text,
+                      annotation_position="top")
+    fig.update_xaxes(title_text="rank (1 = nearest)", range=[0, max_rank + 1])
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
+    return _layout(fig, height=110 + 36 * len(names), title="where the relevant items are ranked")
+
+
 # ---- comparisons ----------------------------------------------------------------------------------------------
 def map_vs_bits(table, *, metric: str = "map", label: str = "mAP@all") -> go.Figure:
     """One line per quantizer: ``metric`` against n_bits. ``table``: rows with ``quantizer``, ``n_bits`` and
@@ -361,10 +404,10 @@ def map_vs_bits(table, *, metric: str = "map", label: str = "mAP@all") -> go.Fig
     names = list(dict.fromkeys(r["quantizer"] for r in rows))
     for i, name in enumerate(names):
         pts = sorted((r for r in rows if r["quantizer"] == name), key=lambda r: r["n_bits"])
-        fig.add_trace(go.Scatter(x=[r["n_bits"] for r in pts], y=[r[metric] for r in pts], name=str(name),
+        fig.add_trace(go.Scatter(x=[r["n_bits"] for r in pts], y=[r[metric] for r in pts], name=_text(name),
                                  mode="lines+markers", line=dict(color=quantizer_color(name, i))))
     fig.update_xaxes(title_text="bits", tickvals=sorted({r["n_bits"] for r in rows}))
-    fig.update_yaxes(title_text=label)
+    fig.update_yaxes(title_text=_text(label))
     return _layout(fig, height=340, title=f"{label} against code length")
 
 
@@ -373,7 +416,7 @@ def pr_by_radius(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> go.Figu
     fig = go.Figure()
     for i, (name, (precision, recall)) in enumerate(curves.items()):
         r = np.arange(len(precision))
-        fig.add_trace(go.Scatter(x=np.asarray(recall), y=np.asarray(precision), name=str(name), mode="lines+markers",
+        fig.add_trace(go.Scatter(x=np.asarray(recall), y=np.asarray(precision), name=_text(name), mode="lines+markers",
                                  customdata=r, hovertemplate="radius %{customdata}: P %{y:.3f}, R %{x:.3f}",
                                  line=dict(color=quantizer_color(name, i))))
     fig.update_xaxes(title_text="recall", range=[0, 1.02])
@@ -384,8 +427,8 @@ def pr_by_radius(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> go.Figu
 def heatmap(matrix: np.ndarray, *, title: str, x: Sequence | None = None, y: Sequence | None = None,
             zmin: float | None = None, zmax: float | None = None, colorscale: str = SEQUENTIAL,
             colorbar_title: str = "") -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=np.asarray(matrix, dtype=float), x=x, y=y, zmin=zmin, zmax=zmax,
-                               colorscale=colorscale, colorbar=dict(title=colorbar_title, thickness=12)))
+    fig = go.Figure(go.Heatmap(z=np.asarray(matrix, dtype=float), x=_texts(x), y=_texts(y), zmin=zmin, zmax=zmax,
+                               colorscale=colorscale, colorbar=dict(title=_text(colorbar_title), thickness=12)))
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, height=340, title=title)
 
@@ -401,8 +444,8 @@ def similarity_pair(class_similarity: np.ndarray, center_similarity: np.ndarray,
     if S.shape != C.shape or S.ndim != 2 or S.shape[0] != S.shape[1]:
         raise ValueError(f"similarity matrices must be the same square shape, got {S.shape} and {C.shape}")
     n = len(S)
-    names = [str(class_names[i]) if i < len(class_names) else str(i) for i in range(n)]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.14)
+    names = [_text(class_names[i]) if i < len(class_names) else str(i) for i in range(n)]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=_texts(titles), horizontal_spacing=0.14)
     for col, M in ((1, S), (2, C)):
         fig.add_trace(go.Heatmap(z=M.round(4), x=names, y=names, coloraxis="coloraxis",
                                  hovertemplate="%{y} · %{x}: %{z:.3f}<extra></extra>"), row=1, col=col)
@@ -428,3 +471,37 @@ def bit_balance_heatmap(balances: Mapping[str, np.ndarray], title: str = "bit ba
         M[k, :len(b)] = b
     return heatmap(M, title=title, x=list(range(width)), y=names, zmin=0, zmax=1, colorscale=DIVERGING,
                    colorbar_title="+1")
+
+
+# ---- penalty vs rotation ------------------------------------------------------------------------------------
+def penalty_vs_rotation(sweep, n_bits: int) -> go.Figure:
+    """Two panels for one bit length of a :class:`hashviz.penalty.PenaltySweep`: mAP against λ (log axis) for
+    the sign codes of the penalised heads (λ > 0), and the quantization error against λ beside it; horizontal
+    lines mark λ = 0 with sign, ITQ and HQ (λ = 0 has no place on a log axis). Axis titles name the protocol."""
+    label = sweep.map_label
+    positive = [lam for lam in sweep.lambdas if lam > 0]
+    titles = (f"{label} against {sweep.option}", f"quantization error against {sweep.option}")
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=titles)
+    for col, metric in ((1, "map"), (2, "quantization_error")):
+        if positive and "sign" in sweep.quantizers:
+            ys = [getattr(sweep.cell(lam, n_bits, "sign"), metric) for lam in positive]
+            fig.add_trace(go.Scatter(x=positive, y=ys, mode="lines+markers", name=f"sign, {sweep.option} > 0",
+                                     line=dict(color=quantizer_color("sign")), legendgroup="sign",
+                                     showlegend=col == 1,
+                                     hovertemplate=f"{sweep.option} %{{x:g}}: %{{y:.4f}}<extra>sign</extra>"),
+                          row=1, col=col)
+        if 0.0 in sweep.lambdas:
+            for q, dash in (("sign", "dot"), ("itq", "dash"), ("hq", "solid")):
+                if q not in sweep.quantizers:
+                    continue
+                y = getattr(sweep.cell(0.0, n_bits, q), metric)
+                name = f"{sweep.option} = 0 + {q.upper() if q != 'sign' else 'sign'}"
+                # a horizontal line as a trace (so it has a legend entry and hover), spanning the λ range
+                xs = [min(positive), max(positive)] if positive else [1e-3, 1.0]
+                fig.add_trace(go.Scatter(x=xs, y=[y, y], mode="lines", name=name, legendgroup=name,
+                                         showlegend=col == 1, line=dict(color=quantizer_color(q), dash=dash),
+                                         hovertemplate=f"{name}: {y:.4f}<extra></extra>"), row=1, col=col)
+    fig.update_xaxes(type="log", title_text=f"{sweep.option} (log scale)")
+    fig.update_yaxes(title_text=label, row=1, col=1)
+    fig.update_yaxes(title_text="quantization error", row=1, col=2)
+    return _layout(fig, height=380, title=f"penalty vs rotation: {sweep.head}, {n_bits} bits")

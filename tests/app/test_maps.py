@@ -169,7 +169,7 @@ def test_colouring_by_error_puts_both_code_maps_on_one_scale(filled):
     assert problems(at) == []
     key = at.session_state["hv_run"]
     emb = cache._embeddings(str(filled), key, 16)
-    qs = cache._quantizers(str(filled), key, 16)
+    qs = cache._quantizers(str(filled), key, 16, None, with_live=False)
     data = MapData.build(emb, qs["sign"].quantizer, qs["itq"].quantizer)
     errors = [point_errors(qs[q].quantizer, data.z) for q in ("sign", "itq")]
     lo, hi = min(e.min() for e in errors), max(e.max() for e in errors)

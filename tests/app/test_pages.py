@@ -13,7 +13,7 @@ from hashviz.evaluate import evaluate
 from tests.app.conftest import SMALL_BITS, compare_grid, compare_long, open_app, problems
 
 PAGES = ["pages/1_data.py", "pages/2_rotation.py", "pages/3_embeddings.py", "pages/4_queries.py",
-         "pages/5_compare.py"]
+         "pages/5_compare.py", "pages/7_penalty.py"]
 
 
 def _texts(at) -> str:
@@ -55,18 +55,20 @@ def test_each_page_renders_on_a_prepared_store(filled, page):
     if page == "pages/4_queries.py":
         heads = [m.value for m in at.markdown if m.value.startswith("#### ")]
         assert heads == [f"#### {b} bits" for b in SMALL_BITS]
-        assert "AP " in text
+        assert "AP@all (hashviz) " in text
     if page == "pages/5_compare.py":
         df = compare_long(at)
         assert len(df) == len(SMALL_BITS) * 3 and set(df["quantizer"]) == {"sign", "ITQ", "HQ"}
-        assert any("ties expected" in c for c in df.columns)
+        assert "mAP@all (hashviz)" in df.columns and "P@1000 (hashviz)" in df.columns
         grid = compare_grid(at)  # quantizer × bits, mAP@all in the cells: the long form's numbers, pivoted
         assert list(grid.columns) == ["quantizer"] + [f"{b} bits" for b in SMALL_BITS]
         assert list(grid["quantizer"]) == ["sign", "ITQ", "HQ"]
         for b in SMALL_BITS:
             for q in ("sign", "ITQ", "HQ"):
                 cell = grid.loc[grid["quantizer"] == q, f"{b} bits"].item()
-                assert cell == df[(df["quantizer"] == q) & (df["n_bits"] == b)]["mAP@all (ties expected)"].item()
+                assert cell == df[(df["quantizer"] == q) & (df["n_bits"] == b)]["mAP@all (hashviz)"].item()
+    if page == "pages/7_penalty.py":
+        assert "No penalty sweep is stored for this dataset" in text
 
 
 def test_compare_numbers_equal_the_cli(filled, capsys):
@@ -81,7 +83,7 @@ def test_compare_numbers_equal_the_cli(filled, capsys):
         assert cli.main(["evaluate", str(emb_path), "--quantizer", name, "--json"]) == 0
         out = json.loads(capsys.readouterr().out)
         row = df[(df["quantizer"] == label) & (df["n_bits"] == 16)].iloc[0]
-        assert row["mAP@all (ties expected)"] == pytest.approx(out["map"], abs=1e-12)
+        assert row["mAP@all (hashviz)"] == pytest.approx(out["map"], abs=1e-12)
         assert row["quantization error"] == pytest.approx(out["quantization_error"], rel=1e-6)
 
 
@@ -100,18 +102,22 @@ def test_rotation_steps_grow_the_curve_and_a_reload_shows_it(filled):
     status = {m.label: m.value for m in at.metric}
     assert status["status"] == "stopped"
     stopped_len = _curve_rows(at)
-    # a new session (a reload) finds the checkpoint: same curve, status restored
+    me = at.query_params["me"]
+    # a reload (a new session with the same URL, so the same workspace token) finds the checkpoint
     from hashviz.session.jobs import SESSION_OBJECTS
 
     SESSION_OBJECTS.prune(lambda s: False)
-    again = open_app("pages/2_rotation.py")
+    again = open_app("pages/2_rotation.py", query={"me": me})
     assert problems(again) == []
     assert _curve_rows(again) == stopped_len
-    assert "restored" in {m.label: m.value for m in again.metric}["status"]
-    # the result is offered to the other pages
-    cmp = open_app("pages/5_compare.py")
-    assert "live HQ-l2" in set(compare_long(cmp)["quantizer"])
-    again.button(key="hv_rot_reset").click().run()
+    assert {m.label: m.value for m in again.metric}["status"].startswith("stopped at step")
+    # the result is offered to this browser's other pages, named by its settings
+    cmp = open_app("pages/5_compare.py", query={"me": me})
+    assert "live HQ-l2 · lr 0.01 · full batch · 2000 steps" in set(compare_long(cmp)["quantizer"])
+    # … and not to another browser until it is shared
+    other = open_app("pages/5_compare.py")
+    assert not any(q.startswith("live ") for q in compare_long(other)["quantizer"])
+    again.button(key="hv_rot_discard").click().run()
     SESSION_OBJECTS.prune(lambda s: False)
 
 
@@ -295,11 +301,12 @@ def test_other_heads_show_no_similarity_pair(filled):
     assert not any("SHC" in h.value for h in at.subheader)
 
 
-def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path):
+def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path, monkeypatch):
     from hashviz.session.jobs import PREPARE_JOBS
     from hashviz.ui.widgets import JOB
     from tests.data.fakes import write_png
 
+    monkeypatch.setenv("HASHVIZ_DATA_ROOTS", str(tmp_path))  # the app opens paths only inside its data roots
     root = tmp_path / "shapes"
     for c, colour in enumerate(((250, 20, 20), (20, 20, 250), (20, 250, 20))):
         for i in range(10):
@@ -336,7 +343,7 @@ def test_spherical_run_shows_its_random_search_rotation(tmp_path, monkeypatch, a
 
     stored = load_prepared(info.key).run(16).map["random"]
     row = df[df["quantizer"] == "random search"].iloc[0]
-    assert row["mAP@all (ties expected)"] == pytest.approx(stored, abs=1e-12)
+    assert row["mAP@all (hashviz)"] == pytest.approx(stored, abs=1e-12)
     at = open_app("pages/4_queries.py", query={"run": info.key, "bits": "16"})
     assert problems(at) == [] and "random search" in _texts(at) + "".join(h.proto.body for h in at.get("html"))
     at = open_app("pages/2_rotation.py", query={"run": info.key, "bits": "16"})
@@ -362,7 +369,7 @@ def test_compare_shows_the_hierarchical_score_for_a_dataset_with_a_hierarchy(fil
     ev = evaluate(emb, "hq", fitted=load_quantizer(run.quantizers["hq"]), top_k=1000, similarity=sim)
     row = df[(df["quantizer"] == "HQ") & (df["n_bits"] == 16)].iloc[0]
     assert row[col] == pytest.approx(ev.hierarchical_at_k, abs=1e-12)
-    assert row["P@1000 (ties expected)"] <= row[col] <= 1
+    assert row["P@1000 (hashviz)"] <= row[col] <= 1
 
 
 def test_head_options_from_the_form_reach_the_trained_head(fresh):

@@ -89,6 +89,7 @@ def test_corrupt_bundled_style_file_asks_to_retrain(tmp_path):
     assert "corrupt" in e.value.message and "train-backbone" in e.value.hint
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_and_writes_checksum(tmp_path):
     seen = []
     a = train_mnist_cnn(tmp_path / "a.pt", seed=0, epochs=1, progress=lambda d, t: seen.append((d, t)))

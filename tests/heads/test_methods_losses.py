@@ -34,7 +34,7 @@ def softplus(x):
 
 
 def test_every_method_is_registered_and_unknown_names_are_refused():
-    for name in ("orthohash", "csq", "shc", "shrewd", "dpsh", "hashnet", "spherical"):
+    for name in ("cel", "orthohash", "csq", "shc", "shrewd", "dpsh", "hashnet", "spherical", "pca", "lsh"):
         assert name in list_methods()
         assert get_loss(name, 16, 4).name == name
     assert get_method("SDSH").name == "spherical"

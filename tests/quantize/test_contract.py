@@ -1,4 +1,4 @@
-"""One contract test over all four quantizers (DESIGN.md §3)."""
+"""One contract test over all quantizers (DESIGN.md §3), plus the random rotation's own checks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from hashviz.quantize import (
     HouseholderQuantizer,
     ITQQuantizer,
     Quantizer,
+    RandomRotationQuantizer,
     RandomSearchQuantizer,
     SignQuantizer,
     make_quantizer,
@@ -22,7 +23,7 @@ from hashviz.quantize import (
 
 N_BITS = 16
 # small budgets keep the suite fast; every quantizer still takes several steps
-FAST = {"sign": {}, "itq": {"n_iter": 8}, "hq": {"steps": 12}, "random": {"steps": 12}}
+FAST = {"sign": {}, "itq": {"n_iter": 8}, "hq": {"steps": 12}, "random": {"steps": 12}, "rr": {}}
 
 
 def make(name, **kw):
@@ -40,9 +41,10 @@ def name(request):
 
 
 def test_registry_and_protocol():
-    assert set(QUANTIZERS) == {"sign", "itq", "hq", "random"}
+    assert set(QUANTIZERS) == {"sign", "itq", "hq", "random", "rr"}
     assert QUANTIZERS["sign"] is SignQuantizer and QUANTIZERS["itq"] is ITQQuantizer
     assert QUANTIZERS["hq"] is HouseholderQuantizer and QUANTIZERS["random"] is RandomSearchQuantizer
+    assert QUANTIZERS["rr"] is RandomRotationQuantizer
     for cls in QUANTIZERS.values():
         assert isinstance(cls(8), Quantizer)
 
@@ -89,6 +91,7 @@ def test_number_of_steps():
     assert len(list(HouseholderQuantizer(8, steps=9).fit_steps(X))) == 9
     assert len(list(HouseholderQuantizer(8, schedule="paper", epochs=2, batch_size=32).fit_steps(X))) == 2 * 4
     assert len(list(RandomSearchQuantizer(8, steps=5).fit_steps(X, y))) == 5
+    assert len(list(RandomRotationQuantizer(8).fit_steps(X))) == 1
 
 
 def test_same_seed_same_codes(name, labelled):
@@ -99,7 +102,7 @@ def test_same_seed_same_codes(name, labelled):
     np.testing.assert_array_equal(a.encode(X), b.encode(X))
 
 
-@pytest.mark.parametrize("name,options", [("itq", {"n_iter": 3}), ("random", {"steps": 12}),
+@pytest.mark.parametrize("name,options", [("itq", {"n_iter": 3}), ("random", {"steps": 12}), ("rr", {}),
                                           ("hq", {"schedule": "paper", "epochs": 1, "batch_size": 32})])
 def test_different_seed_changes_randomised_fits(name, options, labelled):
     a = make_quantizer(name, N_BITS, random_state=1, **options).fit(*fit_args(name, labelled))
@@ -226,3 +229,21 @@ def test_codes_do_not_depend_on_preprocess(labelled):
     np.testing.assert_array_equal(a.encode(X), a.encode(5 * X))
     with pytest.raises(InvalidInputError, match="preprocess"):
         ITQQuantizer(N_BITS, preprocess="unit").fit(X)
+
+
+def test_random_rotation_is_haar_distributed_and_ignores_the_data(labelled):
+    """R does not depend on X (only on the seed), and over many seeds its entries have the moments of a
+    Haar-random orthogonal matrix: E[R_ij] = 0, E[R_ij^2] = 1/n; the diagonal is not biased to one sign
+    (the sign fix of the QR draw — without it the diagonal of Q from Householder QR leans negative)."""
+    X, _ = labelled
+    a = RandomRotationQuantizer(N_BITS, random_state=5).fit(X)
+    b = RandomRotationQuantizer(N_BITS, random_state=5).fit(3 * X[::-1] + 1)
+    np.testing.assert_array_equal(a.rotation_, b.rotation_)
+    np.testing.assert_array_equal(a.encode(X), encode(X @ a.rotation_.astype(np.float32)))
+    n, draws = 4, 3000
+    R = np.stack([RandomRotationQuantizer(n, random_state=s).fit(np.eye(n, dtype=np.float32)).rotation_
+                  for s in range(draws)])
+    se = np.sqrt(1.0 / n / draws)                      # standard error of a mean of entries with variance 1/n
+    assert np.abs(R.mean(axis=0)).max() < 5 * se
+    np.testing.assert_allclose((R ** 2).mean(axis=0), 1.0 / n, atol=0.03)
+    assert abs(np.mean(np.diagonal(R, axis1=1, axis2=2))) < 5 * se

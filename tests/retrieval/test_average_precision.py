@@ -235,7 +235,7 @@ def test_queries_without_relevant_items_are_left_out_and_counted():
     assert np.isnan(ap[[2, 3]]).all() and np.isfinite(ap[[0, 1, 4]]).all()
     assert mean_average_precision(qc, dc, ql, dl) == pytest.approx(ap[[0, 1, 4]].mean())
     rep = retrieval_report(qc, dc, ql, dl, top_k=5)
-    assert rep.n_left_out == 2 and rep.n_query == 5 and rep.top_k == 5
+    assert rep.n_no_relevant == 2 and rep.n_query == 5 and rep.top_k == 5
     assert rep.map == pytest.approx(ap[[0, 1, 4]].mean())
     assert rep.map_at_k == pytest.approx(mean_average_precision(qc, dc, ql, dl, top_k=5))
     assert rep.p_at_k == pytest.approx(precision_at_k(qc, dc, ql, dl, 5))

@@ -216,7 +216,8 @@ def test_the_worker_reports_start_progress_and_the_end(tmp_path):
             time.sleep(0.05)
         assert jobs.pending() == []
         assert ("second", "queued") in states and ("first", "running") in states
-        assert {"neighbours", "epochs"} <= stages
+        # the stages seen depend on how fast they pass (the in-process test above checks every one is reported)
+        assert stages and stages <= set(P.STAGE_WEIGHTS)
         for key, X in zip(keys, (first, second)):
             assert jobs.status(key) is None and jobs.error(key) is None
             assert P.load_cached(key, tmp_path, n=len(X)) is not None

@@ -38,7 +38,13 @@ _METHOD_MODULES: tuple[str, ...] = (
     "dpsh",
     "hashnet",
     "spherical",
+    "pca",
+    "lsh",
 )
+
+#: the registered methods' names in listing order, known without importing torch (one module per method, named
+#: after it; tests check this equals list_methods()) — for CLI choices
+METHOD_NAMES: tuple[str, ...] = _METHOD_MODULES
 
 HEAD_METHODS: dict[str, type[HeadLoss]] = {}
 _ALIASES: dict[str, str] = {}

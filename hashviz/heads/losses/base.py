@@ -12,6 +12,9 @@ Life cycle (driven by ``fit_head_steps``)::
     z = loss.embed(head(features))                                        # eval mode, all rows
     loss.extra(), loss.state_arrays()                                     # stored with the head
 
+Training-free heads (``trainable = False``: PCA, LSH) skip the loop: ``init_head(head, features_train)`` sets
+the weights of a linear head once, and nothing is optimised.
+
 Shapes: ``h`` (B, n_bits) float; ``y`` (B, c) float one-hot or multi-hot; ``idx`` (B,) int64 row indices into the
 train split (for methods with a memory of all train outputs, like DPSH).
 
@@ -40,6 +43,11 @@ class HeadLoss(torch.nn.Module):
     # quantizers fitted by default next to sign / ITQ / HQ for this method (its paper's own, e.g. SDSH's random
     # search rotation); ``prepare`` and the app add them
     paired_quantizers: ClassVar[tuple[str, ...]] = ()
+    # False for the training-free heads (``pca``, ``lsh``): ``fit_head_steps`` makes a linear head, calls
+    # :meth:`init_head` instead of optimising, and yields no steps; the training settings do not apply
+    trainable: ClassVar[bool] = True
+    # the loss option that weighs the pull towards binary codes (the λ of ``hashviz penalty``), None if none
+    quantization_option: ClassVar[str | None] = None
 
     def __init__(self, n_bits: int, n_classes: int, *, multilabel: bool = False, **options: Any) -> None:
         super().__init__()
@@ -81,6 +89,11 @@ class HeadLoss(torch.nn.Module):
 
     def forward(self, h: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """Return (scalar loss, {term name: float}) for raw head outputs ``h`` with labels ``y``."""
+        raise NotImplementedError
+
+    def init_head(self, head: Any, features: torch.Tensor, *, generator: torch.Generator | None = None) -> None:
+        """Training-free heads only: set the weights of the linear ``head`` (a
+        :class:`~hashviz.heads.model.HashHead` with no hidden layer) from the train split's features."""
         raise NotImplementedError
 
     def embed(self, h: torch.Tensor) -> torch.Tensor:

@@ -58,6 +58,7 @@ class CSQLoss(HeadLoss):
     paper: ClassVar[str] = ("Yuan et al., Central Similarity Quantization for Efficient Image and Video Retrieval, "
                             "CVPR 2020")
     supports_multilabel: ClassVar[bool] = True
+    quantization_option: ClassVar[str | None] = "lambda_q"
 
     def __init__(self, n_bits: int, n_classes: int, *, multilabel: bool = False, lambda_q: float = 1e-4,
                  quantization: str = "l2", min_distance: int | None = None, seed: int = 0, **options: Any) -> None:

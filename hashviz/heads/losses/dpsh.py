@@ -39,6 +39,7 @@ class DPSHLoss(HeadLoss):
     paper: ClassVar[str] = ("Li, Wang, Kang, Feature Learning based Deep Supervised Hashing with Pairwise Labels, "
                             "IJCAI 2016")
     supports_multilabel: ClassVar[bool] = True
+    quantization_option: ClassVar[str | None] = "lambda_q"
 
     def __init__(self, n_bits: int, n_classes: int, *, multilabel: bool = False, lambda_q: float = 10.0,
                  **options: Any) -> None:

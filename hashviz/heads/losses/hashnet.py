@@ -44,6 +44,7 @@ class HashNetLoss(HeadLoss):
     name: ClassVar[str] = "hashnet"
     paper: ClassVar[str] = "Cao et al., HashNet: Deep Learning to Hash by Continuation, ICCV 2017"
     supports_multilabel: ClassVar[bool] = True
+    quantization_option: ClassVar[str | None] = "beta_gamma"
 
     def __init__(self, n_bits: int, n_classes: int, *, multilabel: bool = False, alpha: float | None = None,
                  beta_gamma: float = 0.005, beta_power: float = 0.5, beta_step: int = 1, **options: Any) -> None:

@@ -81,6 +81,7 @@ class ShrewdLoss(HeadLoss):
     """Match L1 embedding distances to hierarchy distances; empirical KL toward binary, uniform codes."""
 
     name: ClassVar[str] = "shrewd"
+    quantization_option: ClassVar[str | None] = "kl_weight"
     paper: ClassVar[str] = ("Arponen & Bishop, SHREWD: Semantic Hierarchy-based Relational Embeddings for "
                             "Weakly-supervised Deep Hashing, ICLR-W 2019")
     supports_multilabel: ClassVar[bool] = True
