@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test test-fast lint bench bench-app clean install install-dev
+.PHONY: run test test-fast lint bench bench-app bench-draw clean install install-dev
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench: $(VENV)/.installed-dev
 # The app in a real browser (chart updates/s, steps/s, lasso → grid); needs Chromium like the browser tests.
 bench-app: $(VENV)/.installed-dev $(CHROMIUM)
 	$(PY) benchmarks/bench_app.py
+
+# "Your own image" in a real browser: canvas → neighbours latency against the headless query.
+bench-draw: $(VENV)/.installed-dev $(CHROMIUM)
+	$(PY) benchmarks/bench_draw.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -15,6 +15,7 @@ pages = [
     st.Page("pages/4_queries.py", title="Queries", icon=":material/search:"),
     st.Page("pages/5_compare.py", title="Compare", icon=":material/table_chart:"),
     st.Page("pages/7_penalty.py", title="Penalty vs rotation", icon=":material/balance:"),
+    st.Page("pages/6_draw.py", title="Your own image", icon=":material/draw:"),
 ]
 page = st.navigation(pages)
 sidebar.sidebar()

@@ -690,6 +690,94 @@ def _format_delete(report) -> str:
 
 
 @command
+def add_query(sub) -> None:
+    p = sub.add_parser("query", help="an image of your own → its code and nearest database items, per bit length",
+                       description="Prepare IMAGE like the run's dataset images (digits: the MNIST recipe, any "
+                                   "size and polarity; colour datasets: centre crop and resize), run it through the "
+                                   "run's backbone and hashing head, and print, per bit length and quantizer, its "
+                                   "code and the top-k database items by Hamming distance (index into the dataset, "
+                                   "class, distance; ties in database order) with the majority class. Without "
+                                   "--run, the run of --dataset/--backbone/--head is prepared first (cached).")
+    p.add_argument("image", metavar="IMAGE_FILE", help="a PNG, JPEG, GIF, BMP or WebP file")
+    p.add_argument("--run", default=None, metavar="KEY",
+                   help="a prepared run: key, unique start of one, or name (`hashviz runs list`)")
+    _add_source_args(p)
+    p.add_argument("--head", default=DEFAULT_HEAD, type=_head_name, choices=_head_choices(),
+                   help=f"hashing head method when preparing (default {DEFAULT_HEAD})")
+    p.add_argument("--weights", default=None, help="the backbone's state_dict file, if the run used one")
+    p.add_argument("--bits", type=_int_at_least(1, "--bits 16 32"), nargs="+", default=None,
+                   help="bit lengths (default: all of the run's; when preparing, 16 32 48 64)")
+    p.add_argument("--quantizer", "-q", nargs="+", default=None, choices=list(QUANTIZERS),
+                   help="quantizers (default: those the run stored, e.g. sign itq hq)")
+    p.add_argument("--top-k", type=_int_at_least(1, "--top-k 10"), default=10)
+    p.add_argument("--seed", type=_seed, default=0, help="split seed when preparing")
+    p.add_argument("--home", type=_folder, default=None,
+                   help="hashviz home folder (default $HASHVIZ_HOME or ~/.hashviz)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(func=cmd_query)
+
+
+def _read_image_file(path: str) -> bytes:
+    from pathlib import Path
+
+    from hashviz.data.drawing import MAX_IMAGE_BYTES
+    from hashviz.errors import DataUnavailableError
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataUnavailableError(f"image file not found: {path}", "give the path of a PNG or JPEG file")
+    if p.stat().st_size > MAX_IMAGE_BYTES:
+        raise InvalidInputError(f"{path} is {p.stat().st_size / 1e6:.1f} MB, over the {MAX_IMAGE_BYTES / 1e6:.0f} MB "
+                                "limit for one image", "make the picture smaller")
+    try:
+        return p.read_bytes()
+    except OSError as e:
+        raise DataUnavailableError(f"cannot read {path} ({e.strerror or e})", "check the file's permissions") \
+            from None
+
+
+def cmd_query(args) -> int:
+    from hashviz.data.drawing import open_image
+    from hashviz.session.query_image import load_run_model, query_image, stored_inputs
+    from hashviz.session.runs import Workspace
+
+    data = _read_image_file(args.image)
+    open_image(data, name=args.image).close()  # a bad file is refused before any preparation
+    ws = Workspace(args.home)
+    if args.run is not None:
+        from hashviz.catalog import resolve_run
+
+        key = resolve_run(ws.store, args.run)
+    else:
+        from hashviz.pipeline import prepare
+
+        bars = _StageBars(enabled=True)
+        try:
+            key = prepare(args.dataset, args.backbone, args.head, args.bits, store=ws.store, seed=args.seed,
+                          dataset_options=_dataset_options(args), progress=bars, weights=args.weights).key
+        finally:
+            bars.close()
+    model = load_run_model(ws.store, key, weights=args.weights)
+    embs, fitted = stored_inputs(ws, key, args.bits, args.quantizer)
+    result = query_image(model, data, embs, fitted, k=args.top_k, name=args.image)
+    names = next(iter(embs.values())).class_names
+    if args.json:
+        print(json.dumps(_json_safe({"image": str(args.image), "name": ws.names().get(key, ""),
+                                     **result.to_dict(names)}), indent=2))
+        return 0
+    h, w = result.image.shape[:2]
+    print(f"{args.image} → run {key} ({ws.names().get(key, '')}); the network sees {w}×{h}: "
+          f"{model.recipe.describe()}")
+    for r in result.results:
+        print(f"\n{r.n_bits} bits · {r.label} · code {r.code}\n  predicted {r.predicted_text(names)} "
+              f"({r.votes} of the top {len(r.rows)})")
+        print(f"  {'rank':>4} {'index':>7} {'class':<12} {'distance':>8}")
+        for i in range(len(r.rows)):
+            print(f"  {i + 1:>4} {int(r.ids[i]):>7} {r.class_text(names, i)[:12]:<12} {int(r.distances[i]):>8}")
+    return 0
+
+
+@command
 def add_penalty(sub) -> None:
     p = sub.add_parser("penalty", help="penalty vs rotation: one head per λ × bit length, sign / ITQ / HQ on each",
                        description="The HQ paper's claim on your data: train HEAD once per quantization weight λ "

@@ -501,3 +501,97 @@ def state_dict_sha256(state: dict[str, torch.Tensor]) -> str:
         h.update(f"{k}|{v.dtype}|{tuple(v.shape)}|".encode())
         h.update(v.numpy().tobytes() if v.dtype != torch.bfloat16 else v.float().numpy().tobytes())
     return h.hexdigest()
+
+
+# ---- which backbones suit a dataset, and whether a preparation can start now --------------------------------
+# Registry sources by the images they give: grey digits (MNIST-like, what mnist_cnn was trained on), colour photos,
+# or files decoded as RGB whose content is the user's (grey digits or photos); "embeddings" has no images.
+GREY_SOURCES = ("mnist5k", "digits")
+RGB_SOURCES = ("cifar10", "cifar100")
+FILE_SOURCES = ("imagefolder", "listfile")
+MNIST_CNN_ONLY_GREY = ("mnist_cnn expects 28×28 grey digits (it was trained on MNIST) and this dataset holds colour "
+                       "images; pick an ImageNet backbone")
+
+
+def image_kind(dataset) -> str | None:
+    """``"grey"``, ``"rgb"``, ``"files"`` (decoded as RGB, content unknown) or ``None`` (no images) for a dataset
+    name, a registry entry (:class:`hashviz.data.registry.DatasetEntry`) or a loaded :class:`ImageDataset`."""
+    if hasattr(dataset, "has_images"):  # a loaded dataset: look at its pixels
+        if getattr(dataset, "embeddings", None) is not None or not dataset.has_images:
+            return None
+        if dataset.images is not None:
+            return "grey" if dataset.images.ndim == 3 else "rgb"
+        return "files"
+    name = str(getattr(dataset, "name", dataset)).strip().lower().replace("-", "")
+    if name in GREY_SOURCES:
+        return "grey"
+    if name in RGB_SOURCES:
+        return "rgb"
+    if name in FILE_SOURCES:
+        return "files"
+    if name == "embeddings":
+        return None
+    from hashviz.data.registry import get_entry
+
+    get_entry(name)  # unknown name → InvalidInputError listing the datasets
+    return "files"
+
+
+def incompatibility(backbone, dataset) -> str | None:
+    """Why ``backbone`` (a name or :class:`Backbone`) cannot run on ``dataset``, or ``None`` if it can."""
+    bb = backbone if isinstance(backbone, Backbone) else get_backbone(backbone)
+    kind = image_kind(dataset)
+    if kind is None:
+        return "an embeddings file holds its embeddings already: no backbone runs on it"
+    if bb.name == "mnist_cnn" and kind == "rgb":
+        return MNIST_CNN_ONLY_GREY
+    return None
+
+
+def compatible_backbones(dataset) -> list[Backbone]:
+    """The backbones that suit ``dataset`` (a name, registry entry or loaded dataset), the best first: grey
+    digits → ``mnist_cnn`` then the ImageNet models (grey is copied to 3 channels); colour images → the ImageNet
+    models only; image files of unknown content → the ImageNet models, then ``mnist_cnn`` (for grey digit images);
+    an embeddings file → none."""
+    kind = image_kind(dataset)
+    if kind is None:
+        return []
+    tv = [b for b in _REGISTRY if b.is_torchvision]
+    cnn = [b for b in _REGISTRY if not b.is_torchvision]
+    return {"grey": cnn + tv, "rgb": tv, "files": tv + cnn}[kind]
+
+
+def readiness(dataset, backbone=None, *, options=None, weights=None, upload: bool = False,
+              bits=(16,), roots=None) -> tuple[bool, str]:
+    """Whether a preparation can start now, and why not, for the app's Prepare button (``(True, "")`` when it can).
+
+    ``dataset``: a registry name or entry; ``options``: its options (``path``, ``root``…; empty values ignored);
+    ``backbone``: a name or :class:`Backbone` (default: the first of :func:`compatible_backbones`); ``weights``: a
+    user state_dict path; ``upload``: a weights file was uploaded (checked when it is used); ``bits``: the chosen
+    bit lengths. Checked in order: a path given when the source needs one, the data on disk, the backbone suits the
+    data, its weights on disk, at least one bit length. ``roots``: the app's data roots — paths outside them are
+    answered without saying whether they exist (:meth:`DatasetEntry.available_offline`)."""
+    from hashviz.data.registry import get_entry
+
+    entry = dataset if hasattr(dataset, "available_offline") else get_entry(dataset)
+    opts = {k: v for k, v in dict(options or {}).items() if v not in (None, "")}
+    if entry.needs_path and not opts.get("path"):
+        what = {"imagefolder": "a folder with one subfolder per class", "listfile": "a list file"}.get(
+            entry.name, "a file")
+        return False, f"no path given: type the path of {what}"
+    ok, why = entry.available_offline(**opts) if roots is None else entry.available_offline(roots=roots, **opts)
+    if not ok:
+        return False, f"data not found: {why}"
+    if image_kind(entry) is not None:
+        choices = compatible_backbones(entry)
+        bb = backbone if isinstance(backbone, Backbone) else get_backbone(backbone) if backbone else choices[0]
+        reason = incompatibility(bb, entry)
+        if reason is not None:
+            return False, reason
+        if not upload:
+            ok, why = (bb.with_weights(weights) if weights else bb).available_offline()
+            if not ok:
+                return False, f"weights not on disk: {why}; or upload your own state_dict for {bb.name}"
+    if not list(bits or ()):
+        return False, "no bit length chosen: pick at least one"
+    return True, ""

@@ -19,18 +19,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from hashviz.errors import HashvizError, StoppedError
+from hashviz.progress import StageClock
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class PrepareJob:
-    """One preparation in a background thread. ``stages``: stage → (done, total) in the order seen."""
+    """One preparation in a background thread. ``stages``: stage → (done, total) in the order seen; ``clock``:
+    their rates and time left (``clock.text(stage)``)."""
 
     params: Mapping
     home: str | None = None  # the hashviz home it prepares into (None: the current one)
     alive: Callable[[], bool] | None = None  # False once the browser session that started it has ended: stop
     stages: dict = field(default_factory=dict)
+    clock: StageClock = field(default_factory=StageClock)
     status: str = "running"  # running | done | stopped | failed
     error: HashvizError | None = None
     message: str = ""
@@ -71,6 +74,7 @@ class PrepareJob:
 
     def _progress(self, stage: str, done: int, total: int) -> None:
         self.stages[stage] = (int(done), int(total))
+        self.clock(stage, done, total)
 
     def _work(self):
         from hashviz.session.runs import Workspace

@@ -44,10 +44,22 @@ STEPS: tuple[dict, ...] = (
              "the ranking, and the table under each row how many items share the k-th distance — the ties."},
     {"title": "Compare", "page": "pages/5_compare.py",
      "before": "Prepare a run on **Data & model** first: this page scores its quantizers.",
-     "do": "Switch **Tie policy** to optimistic, then to pessimistic.",
+     "do": "Set the tie order to optimistic, then to pessimistic; then try the **deephash** protocol.",
      "look": "mAP moves by about the spread column: that much is decided by the order of tied items, not by the "
-             "codes — which is why every table here defaults to expected ties. That is the tour: switch it off in "
-             "the sidebar."},
+             "codes — which is why every table here defaults to expected ties. The *same codes, every protocol* "
+             "table shows how much a paper's evaluator moves the number on its own."},
+    {"title": "Penalty vs rotation", "page": "pages/7_penalty.py",
+     "before": "Prepare a run on **Data & model** first: a sweep trains heads on its dataset and backbone.",
+     "do": "Start a small sweep (DPSH, λ 0 and 1, 16 bits) or open a stored one.",
+     "look": "The sign codes' mAP against λ, and the flat lines of λ = 0 followed by ITQ or HQ: the HQ paper claims "
+             "the rotation makes the penalty unnecessary — the sentence under the figure says whether this run "
+             "agrees."},
+    {"title": "Your own image", "page": "pages/6_draw.py",
+     "before": "Prepare a run on **Data & model** first: your drawing goes through its backbone and hashing heads.",
+     "do": "Draw a 7, large, on the canvas and let go (or upload a picture).",
+     "look": "What the network sees beside the canvas — your strokes cropped, scaled and centred like an MNIST "
+             "digit — then whether its nearest codes are 7s at every bit length, and where the star lands on the "
+             "codes map. That is the tour: switch it off in the sidebar."},
 )
 
 

@@ -59,7 +59,9 @@ def _prepare_progress() -> None:
     with st.status(f"{label} ({job.elapsed:.0f} s)", expanded=job.running,
                    state="running" if job.running else "complete" if job.status == "done" else "error"):
         for stage, (done, total) in job.stages.items():
-            st.progress(min(done / max(total, 1), 1.0), text=f"{stage}: {done}/{total}")
+            rate = job.clock.text(stage)  # e.g. "812 img/s, about 1 min left"
+            st.progress(min(done / max(total, 1), 1.0),
+                        text=f"{stage}: {done}/{total}" + (f" · {rate}" if rate else ""))
         if job.running:
             if st.button("Stop", key="hv_prepare_stop"):
                 job.stop()
@@ -82,9 +84,13 @@ def _prepare_progress() -> None:
 
 
 def prepare_form() -> None:
-    """Dataset, backbone, head and bit lengths → Prepare (runs in the background)."""
+    """Dataset, backbone, head and bit lengths → Prepare (runs in the background).
+
+    The backbones offered are those that suit the dataset (``hashviz.features.compatible_backbones``; the choice
+    resets when the dataset changes), and Prepare stays disabled, with the reason shown, until the data and the
+    weights are on disk (``hashviz.features.readiness``)."""
     from hashviz.data import list_datasets
-    from hashviz.features.backbones import list_backbones
+    from hashviz.features import compatible_backbones, incompatibility, list_backbones, readiness
     from hashviz.heads.losses import list_methods
 
     entries = {e.name: e for e in list_datasets() if e.name != "embeddings"}
@@ -94,16 +100,29 @@ def prepare_form() -> None:
     entry = entries[name]
     with c1:
         options, refused = dataset_path_inputs(entry)
-    bbs = {b.name: b for b in list_backbones()}
-    bb = c2.selectbox("Pretrained backbone", list(bbs), format_func=lambda n: f"{n} — {bbs[n].description}")
+    bbs = {b.name: b for b in compatible_backbones(entry)}
+    # one widget per dataset: the choice resets to the dataset's best backbone when the dataset changes
+    bb = c2.selectbox("Pretrained backbone", list(bbs), format_func=lambda n: f"{n} — {bbs[n].description}",
+                      key=f"hv_bb_{name}")
+    for other in list_backbones():
+        if other.name not in bbs:
+            c2.caption(f"Not offered: {md_escape(incompatibility(other, entry))}.")
     weights = c2.file_uploader("…or your own state_dict (.pt/.pth)", type=["pt", "pth"], key="hv_weights")
     head = c3.selectbox("Hashing head", list_methods(), help="cel: cosine embedding loss, no quantization term",
                         key="hv_head")
     bits = c3.multiselect("Bit lengths", BIT_CHOICES, default=list(DEFAULT_BITS), key="hv_bits_choice")
     with c3.expander("Head training and loss options"):
         head_options = head_options_inputs(head)
-    if st.button("Prepare", type="primary", key="hv_prepare",
-                 disabled=not bits or refused or (entry.needs_path and not options.get("path"))):
+    if refused:
+        ready, reason = False, "the path is not in a data folder (see the caption under it)"
+    else:
+        ready, reason = readiness(entry, bb, options=options, upload=weights is not None, bits=bits,
+                                  roots=cache.workspace().data_roots())
+    clicked = st.button("Prepare", type="primary", disabled=not ready, key="hv_prepare",
+                        help=None if ready else f"Prepare is disabled: {reason}")
+    if not ready:
+        st.warning(f"Prepare is disabled — {md_escape(reason)}", icon=":material/block:")
+    if clicked:
         path = None
         if weights is not None:
             path = attempt(cache.workspace().save_weights_upload, weights.getvalue(), weights.name, bb,

@@ -315,6 +315,7 @@ def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path, m
     at = open_app("pages/1_data.py")
     at.selectbox(key="hv_ds").set_value("imagefolder").run()
     at.text_input(key="hv_ds_path").input(str(root)).run()
+    at.selectbox(key="hv_bb_imagefolder").set_value("mnist_cnn").run()  # ImageNet models come first for files
     at.multiselect(key="hv_bits_choice").set_value([16]).run()
     at.button(key="hv_prepare").click().run()
     job = PREPARE_JOBS.get(at.session_state[JOB])

@@ -84,7 +84,7 @@ def test_ties_table_counts_the_group_the_cut_off_cuts(filled):
         assert row["AP expected"] == f"{ap:.3f}"
         assert float(row["AP pessimistic"]) <= float(row["AP expected"]) <= float(row["AP optimistic"])
         # the same AP is the one shown above the list
-        assert any(m.value.startswith(f"**{label}** · AP {ap:.3f}") for m in at.markdown)
+        assert any(m.value.startswith(f"**{label}** · AP@all (hashviz) {ap:.3f}") for m in at.markdown)
     assert "expected** is the exact average over every order" in _texts(at)
 
 
@@ -107,7 +107,7 @@ def test_rotation_draws_one_curve_when_loss_is_the_quantization_error_and_explai
     at.run()
     assert problems(at) == []
     names = [t["name"] for t in _chart(at, "hv_curve_chart")["data"]]
-    assert names == ["quantization error", "mAP (probe)"]
+    assert names == ["quantization error", "probe mAP@all (hashviz)"]
     text = _texts(at)
     assert "over *all* 400 steps" in text and "one curve" in text
     step = int(re.search(r"step (\d+) ·", text).group(1))
@@ -119,7 +119,7 @@ def test_rotation_draws_one_curve_when_loss_is_the_quantization_error_and_explai
     at.button(key="hv_rot_start").click().run()
     at.run()
     assert [t["name"] for t in _chart(at, "hv_curve_chart")["data"]] == ["loss (l1)", "quantization error",
-                                                                         "mAP (probe)"]
+                                                                         "probe mAP@all (hashviz)"]
     assert "Steps only sets how long the fit runs" in _texts(at)
     at.button(key="hv_rot_discard").click().run()
     from hashviz.session.jobs import SESSION_OBJECTS
