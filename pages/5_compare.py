@@ -35,7 +35,7 @@ st.caption(f"Query vs database: {rows[0]['n_query']:,} queries, {rows[0]['n_data
 st.page_link("pages/4_queries.py", label="The tie spread column, explained on one query: the tie group at the "
              "cut-off (Queries)", icon=":material/search:")
 
-views.same_codes_every_protocol(key, n_bits, top_k=top_k, radius=radius)
+views.same_codes_every_protocol(key, n_bits)
 
 qs = cache.quantizers(key, n_bits)
 views.compare_curves(key, rows, ties, qs, n_bits)

@@ -217,16 +217,17 @@ def score_row(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, ties: st
 
 
 @st.cache_data(max_entries=128, show_spinner="scoring under every protocol…")
-def _every_protocol(home: str, key: str, n_bits: int, qid: str, top_k: int, radius: int, stamp: str, owner: str):
-    from hashviz.session.compare import every_protocol
+def _every_protocol(home: str, key: str, n_bits: int, qid: str, stamp: str, owner: str):
+    from hashviz.retrieval.protocols import PROTOCOL_NAMES
+    from hashviz.session.compare import score
 
-    f = _quantizers(home, key, n_bits, owner, with_live=qid.startswith("live:"))[qid]
-    return every_protocol(_embeddings(home, key, n_bits), f, top_k=top_k, radius=radius)
+    f = _one(home, key, n_bits, qid, owner)
+    stats = _code_stats(home, key, n_bits, qid, stamp, owner)
+    return [score(_scoring_embeddings(home, key, n_bits), f, protocol=p, stats=stats) for p in PROTOCOL_NAMES]
 
 
-def every_protocol_rows(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, radius: int) -> list[dict]:
-    """``f``'s codes under every protocol (cached like :func:`score_row`)."""
-    from hashviz.ui.sessions import owner
-
-    who = owner() if f.id.startswith("live:") else ""
-    return _every_protocol(home(), key, int(n_bits), f.id, int(top_k), int(radius), stamp(f), who)
+def every_protocol_rows(key: str, n_bits: int, f: FittedQuantizer) -> list[dict]:
+    """``f``'s codes under every protocol, each at its own depth for the run's dataset family — the numbers of
+    :func:`hashviz.evaluate.evaluate_protocols` from the quantizer's cached codes and counts (cached like
+    :func:`score_row`; the table shows each protocol's mAP, which no k or radius changes)."""
+    return _every_protocol(home(), key, int(n_bits), f.id, stamp(f), _owner_of(f))

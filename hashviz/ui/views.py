@@ -192,20 +192,30 @@ def purity_note(key: str, n_bits: int, after: str) -> None:
     st.caption(md_escape(purity_sentence(p, qs[after].label)))
 
 
-def same_codes_every_protocol(key: str, n_bits: int, *, top_k: int = 1000, radius: int = 2):
+def same_codes_every_protocol(key: str, n_bits: int):
     """For the current run and bit length: the mAP each protocol reports for the very same codes of every
-    quantizer, and the spread — how much of a published gap is the evaluator. Returns the DataFrame shown."""
+    quantizer, and the spread — how much of a published gap is the evaluator. Computed when asked (a toggle): the
+    protocols that order ties explicitly need a pass over the database per query (h2q's Euclidean tie-break sorts
+    it for every query: tens of seconds at 60,000 rows). Returns the DataFrame shown, or None."""
     from hashviz.retrieval.protocols import PROTOCOL_NAMES, get_protocol
     from hashviz.retrieval.report import family_of
     from hashviz.ui.errors import attempt
 
-    qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
-    rows = [r for f in qs.values() for r in attempt(cache.every_protocol_rows, key, n_bits, f, top_k=top_k,
-                                                      radius=radius, what="scoring under every protocol")]
-    df = compare.every_protocol_table(rows)
     st.subheader(f"Same codes, every protocol ({n_bits} bits)")
+    emb = cache.embeddings(key, n_bits)
+    on = st.toggle("Score these codes under every protocol", key="hv_cmp_every",
+                   help="hashviz reuses the counts above; deephash and orthohash rank ties in database order and "
+                        "h2q by the Euclidean distance of the rotated embeddings, each a pass over the database per "
+                        f"query ({int(emb.mask('query').sum()):,} × {int(emb.mask('database').sum()):,} here)")
+    if not on:
+        st.caption("Off: the table scores each quantizer under all four evaluators (docs/metrics.md).")
+        return None
+    qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
+    rows = [r for f in qs.values() for r in attempt(cache.every_protocol_rows, key, n_bits, f,
+                                                      what="scoring under every protocol")]
+    df = compare.every_protocol_table(rows)
     st.dataframe(df, hide_index=True, key="hv_cmp_protocols")
-    family = family_of(cache.embeddings(key, n_bits).meta) or None
+    family = family_of(emb.meta) or None
     st.caption("The same codes scored by each paper's evaluator: "
                + "; ".join(md_escape(get_protocol(p).describe(family)) for p in PROTOCOL_NAMES)
                + ". The spread column is how far apart the protocols put one set of codes.")

@@ -73,6 +73,8 @@ def test_the_url_reopens_compare_on_its_protocol(filled):
 def test_same_codes_every_protocol_equals_evaluate_protocols(filled):
     _, emb, qs = _run(filled)
     at = open_app("pages/5_compare.py")
+    assert not any("spread (largest − smallest)" in d.value.columns for d in at.dataframe)  # computed when asked
+    at.toggle(key="hv_cmp_every").set_value(True).run()
     table = next(d.value for d in at.dataframe if "spread (largest − smallest)" in d.value.columns)
     assert list(table["quantizer"]) == ["sign", "ITQ", "HQ"]
     for q, name in (("sign", "sign"), ("itq", "ITQ"), ("hq", "HQ")):
