@@ -56,6 +56,24 @@ def _query_problem(emb: Embeddings, quantizer: Quantizer, query_row: int, codes:
     return db, q_rot, db_rot, qc, dc, dist, rel
 
 
+def _display_order(rule, dist: np.ndarray, rel: np.ndarray, seed: int, q_rot=None, db_rot=None) -> np.ndarray:
+    """Database positions by Hamming distance, ties ordered by ``rule`` (then by database order)."""
+    from hashviz.retrieval.metrics import SecondaryDistances
+
+    n = len(dist)
+    if rule == "optimistic":
+        tie = (~rel).astype(np.int64)
+    elif rule == "pessimistic":
+        tie = rel.astype(np.int64)
+    elif rule == "random":
+        tie = np.random.default_rng(seed).permutation(n)
+    elif rule == "euclidean":
+        tie = SecondaryDistances(q_rot, db_rot).rows(0, 1)[0]
+    else:
+        tie = np.arange(n)
+    return np.lexsort((np.arange(n), tie, dist))
+
+
 def rank(emb: Embeddings, quantizer: Quantizer, query_row: int, k: int = 10, ties: str | None = "expected",
          seed: int = 0, protocol: str = "hashviz", codes: np.ndarray | None = None) -> Ranking:
     """Top ``k`` by Hamming distance and the query's AP under ``protocol``; inside equal distances the order
@@ -64,7 +82,6 @@ def rank(emb: Embeddings, quantizer: Quantizer, query_row: int, k: int = 10, tie
     "random" (seeded), "euclidean" (h2q's: by the Euclidean distance of the L2-normalised rotated embeddings).
     ``codes``: every row's codes, encoded once (see :func:`_query_problem`)."""
     from hashviz.codes import unpack_bits
-    from hashviz.retrieval.metrics import SecondaryDistances
     from hashviz.retrieval.protocols import get_protocol
     from hashviz.retrieval.report import family_of, score_codes
 
@@ -72,17 +89,7 @@ def rank(emb: Embeddings, quantizer: Quantizer, query_row: int, k: int = 10, tie
     rule = proto.ties if ties is None else ties
     db, q_rot, db_rot, qc, dc, dist, rel = _query_problem(emb, quantizer, query_row, codes,
                                                           rotated=rule == "euclidean")
-    if rule == "optimistic":
-        tie = (~rel).astype(np.int64)
-    elif rule == "pessimistic":
-        tie = rel.astype(np.int64)
-    elif rule == "random":
-        tie = np.random.default_rng(seed).permutation(len(db))
-    elif rule == "euclidean":
-        tie = SecondaryDistances(q_rot, db_rot).rows(0, 1)[0]
-    else:
-        tie = np.arange(len(db))
-    order = np.lexsort((np.arange(len(db)), tie, dist))[: int(k)]
+    order = _display_order(rule, dist, rel, seed, q_rot, db_rot)[: int(k)]
     ev = score_codes(qc, dc, emb.labels[[query_row]], emb.labels[db], protocol=proto, family=family_of(emb.meta),
                      ties=None if ties is None or ties == proto.ties else ties, top_k=min(int(k), len(db)),
                      q_z=q_rot, db_z=db_rot, seed=seed)
@@ -226,10 +233,13 @@ def disagreement(emb: Embeddings, quantizer_a, quantizer_b, *, ties: str = "expe
 
 
 def relevant_ranks(emb: Embeddings, quantizer, query_row: int, ties: str = "expected", seed: int = 0,
-                   limit: int | None = None) -> tuple[np.ndarray, int]:
+                   limit: int | None = None, codes: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """(1-based ranks of the relevant database items in the displayed order of :func:`rank`, number of relevant
-    items), ranks beyond ``limit`` dropped."""
-    n = len(database_rows(emb, query_row))
-    r = rank(emb, quantizer, query_row, n, ties, seed)
-    ranks = np.flatnonzero(r.relevant) + 1
-    return (ranks if limit is None else ranks[ranks <= limit]), int(r.relevant.sum())
+    items), ranks beyond ``limit`` dropped. ``codes``: every row's codes, encoded once."""
+    from hashviz.retrieval.protocols import get_protocol
+
+    rule = get_protocol("hashviz").ties if ties is None else ties
+    _, q_rot, db_rot, _, _, dist, rel = _query_problem(emb, quantizer, query_row, codes, rotated=rule == "euclidean")
+    order = _display_order(rule, dist, rel, seed, q_rot, db_rot)
+    ranks = np.flatnonzero(rel[order]) + 1
+    return (ranks if limit is None else ranks[ranks <= limit]), int(rel.sum())

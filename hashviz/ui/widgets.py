@@ -453,7 +453,8 @@ def rank_strip(key: str, n_bits: int, query: int, k: int, ties: str, seed: int) 
 
     e = cache.embeddings(key, n_bits)
     qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
-    ranks = {f.label: attempt(relevant_ranks, e, f.quantizer, query, ties, seed, what="ranking") for f in qs.values()}
+    ranks = {f.label: attempt(relevant_ranks, e, f.quantizer, query, ties, seed,
+                              codes=cache.all_codes(key, n_bits, f), what="ranking") for f in qs.values()}
     n_rel = next(iter(ranks.values()))[1]
     if n_rel == 0:
         st.caption("This query has no relevant database item.")

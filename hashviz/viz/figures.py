@@ -299,9 +299,7 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
         # class ids on a stepped colour scale (one band per class, grey for rows without a label): numbers travel
         # and validate far faster than 10,000 colour strings
         k = max(len(names), int(first.max(initial=0)) + 1)
-        bands = [class_color(c) for c in range(k)] + [GREY]
-        scale = [[edge, col] for i, col in enumerate(bands) for edge in (i / len(bands), (i + 1) / len(bands))]
-        marker = dict(size=5, color=np.where(first >= 0, first, k)[rows], colorscale=scale, cmin=-0.5,
+        marker = dict(size=5, color=np.where(first >= 0, first, k)[rows], colorscale=_class_scale(k), cmin=-0.5,
                       cmax=k + 0.5, showscale=False)
     else:
         marker = dict(size=5, color=PALETTE[0])
@@ -333,30 +331,37 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
     return fig
 
 
+def _class_scale(n_classes: int) -> list:
+    """A stepped colour scale with one band per class id 0..n_classes-1 (then one grey band): colouring points by
+    class id sends numbers, not a colour string per point, and keeps them in one WebGL trace."""
+    bands = [class_color(c) for c in range(n_classes)] + [GREY]
+    return [[edge, col] for i, col in enumerate(bands) for edge in (i / len(bands), (i + 1) / len(bands))]
+
+
 def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *, labels: np.ndarray | None = None,
                        class_names: Sequence[str] = (), titles: tuple[str, str] = ("before rotation", "after rotation"),
                        max_points: int = 5000) -> go.Figure:
     """Coordinates ``i`` and ``j`` of the (rescaled) embeddings before vs after rotation, with the four ±1
     corners — the points the codes snap to — drawn above the points, and the quadrant lines where a bit flips.
-    Both panels share one square range, so they can be compared point for point."""
+    Both panels share one square range, so they can be compared point for point. Each panel's points are one
+    WebGL trace coloured by class id (legend entries are empty traces)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=_texts(titles), horizontal_spacing=0.08)
     before, after = np.asarray(before), np.asarray(after)
     n = len(before)
     rows = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(0).choice(n, max_points, False))
     labels = None if labels is None else np.asarray(labels)
+    single = labels is not None and labels.ndim == 1
     lim = 1.15 * max(1.2, float(np.abs(np.concatenate([before[rows][:, [i, j]], after[rows][:, [i, j]]])).max(
         initial=1.0)))
+    k = max(len(class_names), int(labels.max(initial=0)) + 1) if single else 0
     for col, U in ((1, before), (2, after)):
-        if labels is not None and labels.ndim == 1:
-            for c in np.unique(labels[rows]):
-                r = rows[labels[rows] == c]
-                name = class_names[c] if c < len(class_names) else str(c)
-                fig.add_trace(go.Scattergl(x=U[r, i], y=U[r, j], mode="markers", name=_text(name), legendgroup=str(c),
-                                           showlegend=col == 1, marker=dict(size=4, color=class_color(c),
-                                                                            opacity=0.7)), row=1, col=col)
+        if single:
+            marker = dict(size=4, opacity=0.7, color=labels[rows], colorscale=_class_scale(k), cmin=-0.5,
+                          cmax=k + 0.5, showscale=False)
         else:
-            fig.add_trace(go.Scattergl(x=U[rows, i], y=U[rows, j], mode="markers", showlegend=False,
-                                       marker=dict(size=4, color=PALETTE[0], opacity=0.7)), row=1, col=col)
+            marker = dict(size=4, color=PALETTE[0], opacity=0.7)
+        fig.add_trace(go.Scattergl(x=U[rows, i], y=U[rows, j], mode="markers", name=MAP_POINTS, showlegend=False,
+                                   marker=marker, hoverinfo="skip"), row=1, col=col)
         # WebGL draws in trace order, above every SVG trace: the corners are WebGL too and come last, on top
         fig.add_trace(go.Scattergl(x=[-1, 1, 1, -1], y=[-1, -1, 1, 1], mode="markers", name="±1 corners",
                                    legendgroup="corners", showlegend=col == 1, hoverinfo="skip",
@@ -364,12 +369,18 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
                       row=1, col=col)
         fig.add_hline(y=0, line=dict(color=NEUTRAL, width=1, dash="dot"), row=1, col=col)
         fig.add_vline(x=0, line=dict(color=NEUTRAL, width=1, dash="dot"), row=1, col=col)
+    if single:  # legend: one empty entry per class present
+        for c in np.unique(labels[rows]):
+            name = class_names[c] if c < len(class_names) else str(c)
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_text(name), legendgroup=str(c),
+                                     showlegend=True, marker=dict(size=8, color=class_color(int(c))),
+                                     hoverinfo="skip"), row=1, col=1)
     fig.update_xaxes(title_text=f"coordinate {i}", range=[-lim, lim])
     fig.update_yaxes(title_text=f"coordinate {j}", range=[-lim, lim])
     fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
     fig.update_yaxes(scaleanchor="x2", scaleratio=1, row=1, col=2)
     _layout(fig, height=460)
-    fig.update_layout(margin=dict(t=60), legend=dict(y=1.08))
+    fig.update_layout(margin=dict(t=60), legend=dict(y=1.08, itemclick=False, itemdoubleclick=False))
     return fig
 
 

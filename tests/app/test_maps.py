@@ -227,3 +227,9 @@ def test_rank_with_codes_encoded_once_is_the_same_ranking(ties):
     for field in ("rows", "distances", "relevant", "bits", "query_bits"):
         assert np.array_equal(getattr(a, field), getattr(b, field)), field
     assert a.ap == b.ap or (np.isnan(a.ap) and np.isnan(b.ap))
+    from hashviz.session.browse import relevant_ranks
+
+    full = rank(emb, q, query, 10_000, ties, seed=4)
+    ranks, n_rel = relevant_ranks(emb, q, query, ties, seed=4, codes=codes)
+    assert ranks.tolist() == (np.flatnonzero(full.relevant) + 1).tolist() and n_rel == int(full.relevant.sum())
+    assert np.array_equal(ranks, relevant_ranks(emb, q, query, ties, seed=4)[0])

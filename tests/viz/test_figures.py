@@ -141,12 +141,14 @@ def test_histogram_coordinate_scatter_and_comparisons():
     sc = F.coordinate_scatter(b, a, 0, 3, labels=np.repeat([0, 1], 50), class_names=["x", "y"])
     corners = [t for t in sc.data if t.name == "±1 corners"]
     assert len(corners) == 2 and sorted(zip(corners[0].x, corners[0].y)) == [(-1, -1), (-1, 1), (1, -1), (1, 1)]
-    first = next(t for t in sc.data if t.name == "x")
-    assert np.allclose(first.x, b[:50, 0]) and np.allclose(first.y, b[:50, 3])
+    pts = [t for t in sc.data if t.name == F.MAP_POINTS]  # one trace of points per panel, coloured by class id
+    assert len(pts) == 2 and np.allclose(pts[0].x, b[:, 0]) and np.allclose(pts[1].y, a[:, 3])
+    assert [_colour(pts[0].marker, c) for c in pts[0].marker.color] == [F.class_color(c) for c in np.repeat([0, 1], 50)]
+    assert [t.name for t in sc.data if t.showlegend and t.name != "±1 corners"] == ["x", "y"]
     # the ±1 corners come after the points of their panel, in WebGL like them: drawn on top
     for axis in ("x", "x2"):
-        panel = [t for t in sc.data if t.xaxis == axis]
-        assert panel[-1].name == "±1 corners" and {t.type for t in panel} == {"scattergl"}
+        panel = [t for t in sc.data if t.xaxis == axis and t.type == "scattergl"]
+        assert panel[-1].name == "±1 corners" and panel[0].name == F.MAP_POINTS
     # both panels share one square range that holds every point and the corners
     ranges = {tuple(sc.layout[a].range) for a in ("xaxis", "xaxis2", "yaxis", "yaxis2")}
     assert len(ranges) == 1
