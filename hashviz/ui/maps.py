@@ -89,19 +89,31 @@ def map_figure(xy: np.ndarray, labels, class_names: tuple, values, value_range, 
 
 
 # Streamlit sets plotly's clickmode to "event" whenever the drag mode is lasso or box select, so a click on a point
-# selects nothing there (it only worked with the Pan tool). This script (in an empty st.iframe, run in the
-# page's own origin) turns clickmode "event+select" back on for the lasso maps, so one click selects one point and
-# a lasso selects many, both in the default drag mode. If Streamlit's page structure ever changes, clicks simply
-# stop selecting again; the lasso is untouched.
+# selects nothing there (it only worked with the Pan tool). This script (in an empty st.iframe, run in the page's
+# own origin) asks plotly for clickmode "event+select" on the lasso maps, so one click selects one point and a
+# lasso selects many, both in the default drag mode: it wraps Plotly.react / Plotly.newPlot once (a figure is then
+# drawn with it the first time, not drawn and then redrawn) and relayouts any map already drawn without it. If
+# Streamlit's page structure ever changes, clicks simply stop selecting again; the lasso is untouched.
 CLICK_SCRIPT = """<script>
 (function () {
   const page = window.parent;
+  function wants(layout) {
+    return layout && (layout.dragmode === 'lasso' || layout.dragmode === 'select')
+      && String(layout.clickmode || '').indexOf('select') < 0;
+  }
+  function wrap(P, name) {
+    const orig = P[name];
+    P[name] = function (gd, data, layout, config) {
+      if (wants(layout)) layout = Object.assign({}, layout, {clickmode: 'event+select'});
+      return orig.call(this, gd, data, layout, config);
+    };
+  }
   function fix() {
-    if (!page || !page.Plotly) return;
+    const P = page && page.Plotly;
+    if (!P) return;
+    if (!P.__hvClickSelect) { P.__hvClickSelect = true; wrap(P, 'react'); wrap(P, 'newPlot'); }
     for (const gd of page.document.querySelectorAll('.js-plotly-plot')) {
-      const fl = gd._fullLayout;
-      if (!fl || (fl.dragmode !== 'lasso' && fl.dragmode !== 'select')) continue;
-      if (String(fl.clickmode).indexOf('select') < 0) page.Plotly.relayout(gd, {clickmode: 'event+select'});
+      if (wants(gd._fullLayout)) P.relayout(gd, {clickmode: 'event+select'});
     }
   }
   fix();

@@ -391,18 +391,21 @@ def rank_strip(ranks: Mapping[str, np.ndarray], *, k: int, n_relevant: int, max_
 
     fig = go.Figure()
     names = [html.escape(str(n)) for n in ranks]           # names reach plotly's HTML-subset text
-    for i, (name, r) in enumerate(zip(names, ranks.values())):
-        r = np.asarray(r)
-        r = r[r <= max_rank]
-        fig.add_trace(go.Scatter(x=r, y=[name] * len(r), mode="markers", name=name, showlegend=False,
-                                 marker=dict(symbol="line-ns-open", size=14, line=dict(width=1.5),
-                                             color=quantizer_color(name, i)),
-                                 hovertemplate=name + ": relevant item at rank %{x}<extra></extra>"))
+    kept = [np.asarray(r)[np.asarray(r) <= max_rank] for r in ranks.values()]
+    # rows on a numeric axis (ticks named) and WebGL above a few thousand ticks: a CIFAR-sized query has ~6,000
+    # relevant items per quantizer, and as SVG with a category per point that took seconds to build and to draw
+    Scatter = go.Scattergl if sum(len(r) for r in kept) > WEBGL_THRESHOLD else go.Scatter
+    for i, (name, r) in enumerate(zip(names, kept)):
+        fig.add_trace(Scatter(x=r, y=np.full(len(r), i), mode="markers", name=name, showlegend=False,
+                              marker=dict(symbol="line-ns-open", size=14, line=dict(width=1.5),
+                                          color=quantizer_color(name, i)),
+                              hovertemplate=name + ": relevant item at rank %{x}<extra></extra>"))
     for x, text in ((k + 0.5, f"k = {k}"), (n_relevant + 0.5, f"{n_relevant} relevant")):
         fig.add_vline(x=x, line=dict(color=NEUTRAL, dash="dash", width=1), annotation_text=text,
                       annotation_position="top")
     fig.update_xaxes(title_text="rank (1 = nearest)", range=[0, max_rank + 1])
-    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
+    fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=list(range(len(names))), ticktext=names,
+                     range=[len(names) - 0.5, -0.5])
     return _layout(fig, height=110 + 36 * len(names), title="where the relevant items are ranked")
 
 
