@@ -16,7 +16,9 @@ Writes are atomic: every file is written to a temporary name in the same folder 
 parses, has a known schema, and every file it lists has the recorded size and SHA-256. Anything else (no status,
 bad JSON, a checksum mismatch, an unreadable npz) is *corrupt*: :meth:`RunStore.get` logs a warning, moves the
 folder aside to ``<stage>/.corrupt-<key>-<time>`` and returns ``None`` so the caller recomputes it (or raises
-:class:`~hashviz.errors.StoreError` with ``strict=True``). Never silently used.
+:class:`~hashviz.errors.StoreError` with ``strict=True``). Never silently used. Hashes are remembered per process
+for files that have not changed since they were hashed (same inode, size, mtime and ctime, and untouched for
+:data:`SETTLE_SECONDS` before the hash), so reading a verified entry again costs a ``stat`` per file, not a hash.
 
 Checkpoints (:meth:`RunStore.checkpoint`, live training): arrays go to a fresh ``checkpoint-<n>.npz`` and the
 status (state ``running``) is replaced only after that file is complete, so a crash at any moment leaves the
@@ -59,6 +61,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 import time
 import warnings
 import zipfile
@@ -137,6 +140,64 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+# ---- verification memo -------------------------------------------------------------------------------------
+# Verifying an entry hashes every file it lists, and the app reads the same entries on every rerun (at 60,000
+# rows with thumbnails that was ~200 MB hashed per rerun). A file's SHA-256 is remembered per process, keyed by
+# its identity and stat — (path, device, inode, size, mtime_ns, ctime_ns) — and only when the file had not been
+# touched for SETTLE_SECONDS before it was hashed ("racily clean" files, as git calls them, are hashed again on
+# every read). Any later write to the file (in place, through a new inode, or with its mtime set back by
+# os.utime) moves its ctime to the time of that write, which is after the hash, so the key no longer matches
+# and the file is hashed again: a changed file is never taken for the one that was verified.
+SETTLE_SECONDS = 2.0
+_MEMO_MAX = 4096
+_memo: dict[tuple, str] = {}
+_memo_lock = threading.Lock()
+_memo_stats = {"hits": 0, "hashed": 0}
+
+
+def _stat_key(path: Path, st: os.stat_result) -> tuple:
+    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _settled(st: os.stat_result, hashed_at_ns: int) -> bool:
+    return max(st.st_mtime_ns, st.st_ctime_ns) < hashed_at_ns - int(SETTLE_SECONDS * 1e9)
+
+
+def _remember(key: tuple, digest: str) -> None:
+    with _memo_lock:
+        if len(_memo) >= _MEMO_MAX:
+            _memo.pop(next(iter(_memo)))
+        _memo[key] = digest
+
+
+def forget_verified() -> None:
+    """Drop the process's memo of verified file hashes (every file is hashed again on its next read)."""
+    with _memo_lock:
+        _memo.clear()
+
+
+def _file_sha256(path: Path) -> str:
+    """SHA-256 of ``path``, from the memo when the file is the very one hashed before (see above)."""
+    t0 = time.time_ns()
+    with open(path, "rb") as f:
+        st0 = os.fstat(f.fileno())
+        key = _stat_key(path, st0)
+        with _memo_lock:
+            known = _memo.get(key)
+        if known is not None:
+            _memo_stats["hits"] += 1
+            return known
+        h = hashlib.sha256()
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+        st1 = os.fstat(f.fileno())
+    _memo_stats["hashed"] += 1
+    digest = h.hexdigest()
+    if _stat_key(path, st1) == key and _settled(st0, t0):
+        _remember(key, digest)
+    return digest
+
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -183,10 +244,26 @@ def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def _verified_bytes(path: Path, info: Mapping) -> bytes:
-    """The bytes of ``path``, checked against the size and SHA-256 a status recorded for it."""
-    data = Path(path).read_bytes()
-    if len(data) != info["size"] or hashlib.sha256(data).hexdigest() != info["sha256"]:
-        raise ValueError(f"{Path(path).name} changed while it was being read")
+    """The bytes of ``path``, checked against the size and SHA-256 a status recorded for it (the memo of verified
+    hashes spares the hashing when the file's stat before and after the read is that of a file verified before)."""
+    path = Path(path)
+    t0 = time.time_ns()
+    with open(path, "rb") as f:
+        st0 = os.fstat(f.fileno())
+        data = f.read()
+        st1 = os.fstat(f.fileno())
+    key = _stat_key(path, st0)
+    with _memo_lock:
+        known = _memo.get(key) if _stat_key(path, st1) == key else None
+    if known is not None and len(data) == info["size"] and known == info["sha256"]:
+        _memo_stats["hits"] += 1
+        return data
+    digest = hashlib.sha256(data).hexdigest()
+    _memo_stats["hashed"] += 1
+    if len(data) != info["size"] or digest != info["sha256"]:
+        raise ValueError(f"{path.name} changed while it was being read")
+    if _stat_key(path, st1) == key and _settled(st0, t0):
+        _remember(key, digest)
     return data
 
 
@@ -427,7 +504,7 @@ class RunStore:
             if not p.is_file():
                 return None, f"{name} is missing"
             try:
-                if p.stat().st_size != info["size"] or _sha256_file(p) != info["sha256"]:
+                if p.stat().st_size != info["size"] or _file_sha256(p) != info["sha256"]:
                     return None, f"{name} does not match its checksum"
             except (KeyError, TypeError):
                 return None, f"status entry of {name} is malformed"

@@ -34,46 +34,62 @@ def database_rows(emb: Embeddings, query_row: int) -> np.ndarray:
     return db[db != int(query_row)]
 
 
-def _query_problem(emb: Embeddings, quantizer: Quantizer, query_row: int):
+def _query_problem(emb: Embeddings, quantizer: Quantizer, query_row: int, codes: np.ndarray | None = None,
+                   rotated: bool = True):
     """(database rows, rotated query, rotated database, query code, database codes, Hamming distances, relevance)
-    of one query."""
+    of one query. ``codes``: ``quantizer.encode(emb.z)`` computed once (then a query encodes nothing: at 200,000
+    rows encoding the database was most of a query's time); ``rotated=False``: the rotated embeddings are not
+    needed (None), only codes."""
     from hashviz.codes import encode, hamming_distances
     from hashviz.retrieval.relevance import relevance
 
     db = database_rows(emb, query_row)
-    q_rot = quantizer.transform(emb.z[[query_row]])
-    db_rot = quantizer.transform(emb.z[db])
-    qc, dc = encode(q_rot), encode(db_rot)
+    q_rot = db_rot = None
+    if rotated or codes is None:
+        q_rot, db_rot = quantizer.transform(emb.z[[query_row]]), quantizer.transform(emb.z[db])
+    if codes is None:
+        qc, dc = encode(q_rot), encode(db_rot)
+    else:
+        qc, dc = codes[[query_row]], codes[db]
     dist = np.asarray(hamming_distances(qc, dc))[0].astype(np.int64)
     rel = np.asarray(relevance(emb.labels[[query_row]], emb.labels[db]))[0].astype(bool)
     return db, q_rot, db_rot, qc, dc, dist, rel
 
 
-def rank(emb: Embeddings, quantizer: Quantizer, query_row: int, k: int = 10, ties: str | None = "expected",
-         seed: int = 0, protocol: str = "hashviz") -> Ranking:
-    """Top ``k`` by Hamming distance and the query's AP under ``protocol``; inside equal distances the order
-    follows ``ties`` (None: the protocol's own): "stable" (database order; also used to *display* "expected",
-    whose AP is the exact expectation over random orders), "optimistic"/"pessimistic" (relevant first/last),
-    "random" (seeded), "euclidean" (h2q's: by the Euclidean distance of the L2-normalised rotated embeddings)."""
-    from hashviz.codes import unpack_bits
+def _display_order(rule, dist: np.ndarray, rel: np.ndarray, seed: int, q_rot=None, db_rot=None) -> np.ndarray:
+    """Database positions by Hamming distance, ties ordered by ``rule`` (then by database order)."""
     from hashviz.retrieval.metrics import SecondaryDistances
-    from hashviz.retrieval.protocols import get_protocol
-    from hashviz.retrieval.report import family_of, score_codes
 
-    proto = get_protocol(protocol)
-    rule = proto.ties if ties is None else ties
-    db, q_rot, db_rot, qc, dc, dist, rel = _query_problem(emb, quantizer, query_row)
+    n = len(dist)
     if rule == "optimistic":
         tie = (~rel).astype(np.int64)
     elif rule == "pessimistic":
         tie = rel.astype(np.int64)
     elif rule == "random":
-        tie = np.random.default_rng(seed).permutation(len(db))
+        tie = np.random.default_rng(seed).permutation(n)
     elif rule == "euclidean":
         tie = SecondaryDistances(q_rot, db_rot).rows(0, 1)[0]
     else:
-        tie = np.arange(len(db))
-    order = np.lexsort((np.arange(len(db)), tie, dist))[: int(k)]
+        tie = np.arange(n)
+    return np.lexsort((np.arange(n), tie, dist))
+
+
+def rank(emb: Embeddings, quantizer: Quantizer, query_row: int, k: int = 10, ties: str | None = "expected",
+         seed: int = 0, protocol: str = "hashviz", codes: np.ndarray | None = None) -> Ranking:
+    """Top ``k`` by Hamming distance and the query's AP under ``protocol``; inside equal distances the order
+    follows ``ties`` (None: the protocol's own): "stable" (database order; also used to *display* "expected",
+    whose AP is the exact expectation over random orders), "optimistic"/"pessimistic" (relevant first/last),
+    "random" (seeded), "euclidean" (h2q's: by the Euclidean distance of the L2-normalised rotated embeddings).
+    ``codes``: every row's codes, encoded once (see :func:`_query_problem`)."""
+    from hashviz.codes import unpack_bits
+    from hashviz.retrieval.protocols import get_protocol
+    from hashviz.retrieval.report import family_of, score_codes
+
+    proto = get_protocol(protocol)
+    rule = proto.ties if ties is None else ties
+    db, q_rot, db_rot, qc, dc, dist, rel = _query_problem(emb, quantizer, query_row, codes,
+                                                          rotated=rule == "euclidean")
+    order = _display_order(rule, dist, rel, seed, q_rot, db_rot)[: int(k)]
     ev = score_codes(qc, dc, emb.labels[[query_row]], emb.labels[db], protocol=proto, family=family_of(emb.meta),
                      ties=None if ties is None or ties == proto.ties else ties, top_k=min(int(k), len(db)),
                      q_z=q_rot, db_z=db_rot, seed=seed)
@@ -152,12 +168,13 @@ class TieGroup:
         return self.inside < self.size
 
 
-def tie_group(emb: Embeddings, quantizer, query_row: int, k: int) -> TieGroup:
+def tie_group(emb: Embeddings, quantizer, query_row: int, k: int, codes: np.ndarray | None = None) -> TieGroup:
     """:class:`TieGroup` of ``query_row`` at cut-off ``k`` (clipped to the database size) — the AP values come from
-    :func:`hashviz.retrieval.metrics.average_precisions`, the function behind every reported mAP."""
+    :func:`hashviz.retrieval.metrics.average_precisions`, the function behind every reported mAP. ``codes``: every
+    row's codes, encoded once."""
     from hashviz.retrieval.metrics import average_precisions
 
-    db, _, _, qc, dc, dist, rel = _query_problem(emb, quantizer, query_row)
+    db, _, _, qc, dc, dist, rel = _query_problem(emb, quantizer, query_row, codes, rotated=False)
     k = int(min(max(1, int(k)), len(db)))
     d = int(np.partition(dist, k - 1)[k - 1])
     closer, at = dist < d, dist == d
@@ -216,10 +233,13 @@ def disagreement(emb: Embeddings, quantizer_a, quantizer_b, *, ties: str = "expe
 
 
 def relevant_ranks(emb: Embeddings, quantizer, query_row: int, ties: str = "expected", seed: int = 0,
-                   limit: int | None = None) -> tuple[np.ndarray, int]:
+                   limit: int | None = None, codes: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """(1-based ranks of the relevant database items in the displayed order of :func:`rank`, number of relevant
-    items), ranks beyond ``limit`` dropped."""
-    n = len(database_rows(emb, query_row))
-    r = rank(emb, quantizer, query_row, n, ties, seed)
-    ranks = np.flatnonzero(r.relevant) + 1
-    return (ranks if limit is None else ranks[ranks <= limit]), int(r.relevant.sum())
+    items), ranks beyond ``limit`` dropped. ``codes``: every row's codes, encoded once."""
+    from hashviz.retrieval.protocols import get_protocol
+
+    rule = get_protocol("hashviz").ties if ties is None else ties
+    _, q_rot, db_rot, _, _, dist, rel = _query_problem(emb, quantizer, query_row, codes, rotated=rule == "euclidean")
+    order = _display_order(rule, dist, rel, seed, q_rot, db_rot)
+    ranks = np.flatnonzero(rel[order]) + 1
+    return (ranks if limit is None else ranks[ranks <= limit]), int(rel.sum())

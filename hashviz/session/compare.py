@@ -1,7 +1,9 @@
-"""Comparison tables, curves, bit statistics and exports, UI-free. Scores come from
+"""Comparison tables, curves, bit statistics and exports, UI-free. Scores are those of
 :func:`hashviz.evaluate.evaluate` — the function behind ``hashviz evaluate`` — so the app and the CLI print the
-same numbers. Quantizers arrive as :class:`~hashviz.session.runs.FittedQuantizer` records keyed by id (a
-registry name such as ``"hq"``, or ``"live:…"`` for a rotation trained on the Rotation page)."""
+same numbers: :func:`score` calls the same scorer (:func:`hashviz.retrieval.report.score_codes`) on codes encoded
+and counted once per quantizer (:func:`code_stats`), so changing the protocol, k, ties or radius recounts nothing
+under a closed-form tie order. Quantizers arrive as :class:`~hashviz.session.runs.FittedQuantizer` records keyed
+by id (a registry name such as ``"hq"``, or ``"live:…"`` for a rotation trained on the Rotation page)."""
 
 from __future__ import annotations
 
@@ -16,45 +18,83 @@ import numpy as np
 
 from hashviz.embeddings import Embeddings
 
+# long-form column labels of the tie spread (numeric), and the quantizer × bits view of their difference
+TIE_SPREAD = "tie spread (optimistic − pessimistic)"
+
+
+@dataclass(frozen=True)
+class CodeStats:
+    """What Compare needs of one quantizer's codes that no protocol choice changes: the packed query and
+    database codes (encoded once) with their Hamming count (``problem``: the per-distance counts are computed on
+    first use and kept, so every closed-form score under any k, radius or protocol depth reads them), the
+    quantization error of the database, precision–recall by radius, and the balance and correlation of the
+    database bits."""
+
+    query_codes: np.ndarray
+    database_codes: np.ndarray
+    problem: object
+    quantization_error: float
+    precision: np.ndarray
+    recall: np.ndarray
+    balance: np.ndarray
+    correlation: np.ndarray
+
+
+def code_stats(emb: Embeddings, fitted) -> CodeStats:
+    """:class:`CodeStats` of the :class:`~hashviz.session.runs.FittedQuantizer` ``fitted``: the numbers of
+    :func:`~hashviz.retrieval.metrics.precision_recall_by_radius`, :func:`~hashviz.retrieval.metrics.
+    quantization_error`, ``bit_balance`` and ``bit_correlation`` on its codes."""
+    from hashviz.codes import unpack_bits
+    from hashviz.retrieval import metrics as M
+
+    q_rows, db_rows = emb.mask("query"), emb.mask("database")
+    quantizer = fitted.quantizer
+    qc, dc = quantizer.encode(emb.z[q_rows]), quantizer.encode(emb.z[db_rows])
+    problem = M._prepare(qc, dc, emb.labels[q_rows], emb.labels[db_rows])
+    precision, recall = M._radius_curves(problem.counts(), M._n_bits(problem, emb.dim), "macro")
+    bits = unpack_bits(dc, emb.dim)
+    return CodeStats(query_codes=qc, database_codes=dc, problem=problem,
+                     quantization_error=float(M.quantization_error(quantizer.transform(emb.z[db_rows]))),
+                     precision=precision, recall=recall, balance=M.bit_balance(bits),
+                     correlation=M.bit_correlation(bits))
+
 
 def score(emb: Embeddings, fitted, *, top_k: int = 1000, ties: str | None = None, radius: int = 2,
-          similarity=None, protocol: str = "hashviz", protocol_k=None) -> dict:
+          similarity=None, protocol: str = "hashviz", protocol_k=None, stats: CodeStats | None = None) -> dict:
     """One table row for the :class:`~hashviz.session.runs.FittedQuantizer` ``fitted``: its Evaluation under
-    ``protocol`` (one counting pass gives every score and the optimistic/pessimistic tie bounds of mAP), plus the
-    hierarchical score when the run's dataset has a label hierarchy (``similarity``). ``ties``: None = the
-    protocol's own tie order, else an override. ``quantizer`` is the id, ``label`` the display name."""
-    from hashviz.evaluate import evaluate
+    ``protocol`` (every score and the optimistic/pessimistic tie bounds of mAP) — the record
+    :func:`hashviz.evaluate.evaluate` returns, from the same scorer on the same codes — plus the hierarchical
+    score when the run's dataset has a label hierarchy (``similarity``). ``ties``: None = the protocol's own tie
+    order, else an override. ``stats``: the quantizer's :class:`CodeStats` (codes and counts kept between
+    protocol changes; computed here when not given). ``quantizer`` is the id, ``label`` the display name."""
+    from dataclasses import replace
 
-    ev = evaluate(emb, fitted.id, top_k=top_k, ties=ties, radius=radius, fitted=fitted.quantizer,
-                  similarity=similarity, protocol=protocol, protocol_k=protocol_k)
+    from hashviz.evaluate import check_arguments
+    from hashviz.retrieval.protocols import get_protocol
+    from hashviz.retrieval.report import family_of, score_codes
+
+    check_arguments(emb, top_k=top_k, radius=radius, ties="expected" if ties is None else ties, need_train=False)
+    stats = code_stats(emb, fitted) if stats is None else stats
+    q_z = db_z = None
+    if (get_protocol(protocol).ties if ties is None else ties) == "euclidean":  # h2q: ties by the rotated z
+        q_z, db_z = (fitted.quantizer.transform(emb.z[emb.mask(s)]) for s in ("query", "database"))
+    ev = score_codes(None, None, None, None, protocol=protocol, family=family_of(emb.meta), protocol_k=protocol_k,
+                     ties=ties, top_k=top_k, radius=radius, q_z=q_z, db_z=db_z, _problem=stats.problem)
+    ev = replace(ev, quantizer=fitted.id, n_bits=emb.dim, quantization_error=stats.quantization_error,
+                 n_train=int(emb.mask("train").sum()))
+    if similarity is not None:
+        from hashviz.retrieval.hierarchical import mean_semantic_similarity_at_k
+
+        q_labels, db_labels = emb.labels[emb.mask("query")], emb.labels[emb.mask("database")]
+        ev = replace(ev, hierarchical_at_k=float(mean_semantic_similarity_at_k(
+            stats.query_codes, stats.database_codes, q_labels, db_labels, similarity, ev.top_k,
+            ties="stable" if ev.ties == "stable" else "expected")))
     return {**ev.to_dict(), "label": fitted.label}
 
 
 def table_rows_by_label(rows: list[dict]) -> list[dict]:
     """Score rows with ``quantizer`` set to the display label (for figures that name lines)."""
     return [{**r, "quantizer": r.get("label", r["quantizer"])} for r in rows]
-
-
-def pr_curves(emb: Embeddings, quantizers: Mapping[str, object]) -> dict:
-    """Precision–recall by Hamming radius (query vs database) of each fitted quantizer, by display label."""
-    from hashviz.retrieval.metrics import precision_recall_by_radius
-
-    q, db = emb.part("query"), emb.part("database")
-    return {f.label: precision_recall_by_radius(f.quantizer.encode(q.z), f.quantizer.encode(db.z), q.labels,
-                                                db.labels, n_bits=emb.dim) for f in quantizers.values()}
-
-
-def bit_statistics(emb: Embeddings, quantizers: Mapping[str, object]) -> dict:
-    """Per quantizer (by display label): ``(balance, correlation)`` of its database bits."""
-    from hashviz.codes import to_bits
-    from hashviz.retrieval.metrics import bit_balance, bit_correlation
-
-    db = emb.part("database").z
-    out = {}
-    for f in quantizers.values():
-        bits = to_bits(f.quantizer.transform(db))
-        out[f.label] = (bit_balance(bits), bit_correlation(bits))
-    return out
 
 
 def protocol_tag(row: Mapping) -> str:
@@ -67,26 +107,63 @@ def protocol_tag(row: Mapping) -> str:
     return proto.name if ties in (None, proto.ties, "secondary") else f"{proto.name}, ties {ties}"
 
 
+def _metric_columns(r: Mapping) -> dict:
+    """One score row's numbers under labels that carry its protocol (name, depth, tie order), k and radius."""
+    k, rad, tag = r["top_k"], r["radius"], protocol_tag(r)
+    label = r.get("map_label") or f"mAP@all ({tag})"
+    out = {label: r["map"], f"mAP@{k} ({tag})": r["map_at_k"], f"P@{k} ({tag})": r["p_at_k"],
+           f"P@r≤{rad}": r["p_within_radius"], "quantization error": r["quantization_error"],
+           f"{label} pessimistic (relevant last in ties)": r["map_pessimistic"],
+           f"{label} optimistic (relevant first in ties)": r["map_optimistic"]}
+    h = r.get("hierarchical_at_k")
+    if h is not None and np.isfinite(h):
+        hties = "stable" if r["ties"] == "stable" else "expected"
+        out[f"semantic similarity@{k} (hierarchy, ties {hties})"] = h
+    return out
+
+
 def table(rows: list[dict]):
-    """A DataFrame with the protocol (its name, depth and tie order, k, radius) written into every metric's label:
-    ``mAP@all (hashviz)``, ``mAP@3999 (deephash)``, ``P@1000 (hashviz, ties optimistic)``…"""
+    """The long form: one row per quantizer × bit length, every metric a numeric column with the protocol (its
+    name, depth and tie order, k, radius) in its label — ``mAP@all (hashviz)``, ``mAP@3999 (deephash)``,
+    ``P@1000 (hashviz, ties optimistic)``… — and the tie spread as two numeric columns (mAP with relevant items
+    last / first inside ties). This is the CSV export."""
     import pandas as pd
 
-    out = []
-    for r in rows:
-        k, rad, tag = r["top_k"], r["radius"], protocol_tag(r)
-        label = r.get("map_label") or f"mAP@all ({tag})"
-        out.append({"quantizer": r.get("label", r["quantizer"]), "n_bits": r["n_bits"],
-                    label: r["map"], f"mAP@{k} ({tag})": r["map_at_k"],
-                    f"P@{k} ({tag})": r["p_at_k"], f"P@r≤{rad}": r["p_within_radius"],
-                    "quantization error": r["quantization_error"],
-                    f"{label} tie spread (pessimistic…optimistic)": f"{r['map_pessimistic']:.4f} … "
-                                                                    f"{r['map_optimistic']:.4f}"})
-        h = r.get("hierarchical_at_k")
-        if h is not None and np.isfinite(h):
-            hties = "stable" if r["ties"] == "stable" else "expected"
-            out[-1][f"semantic similarity@{k} (hierarchy, ties {hties})"] = h
-    return pd.DataFrame(out)
+    return pd.DataFrame([{"quantizer": r.get("label", r["quantizer"]), "n_bits": r["n_bits"], **_metric_columns(r)}
+                         for r in rows])
+
+
+def cell_metrics(rows: list[dict]) -> list[str]:
+    """The metrics a quantizer × bits table can show (the long form's column labels), then the tie spread."""
+    if not rows:
+        return []
+    return [*_metric_columns(rows[0]), TIE_SPREAD]
+
+
+def grid_columns(rows: list[dict]) -> list[str]:
+    """The bit-length columns of :func:`grid`: ``"16 bits"``, ``"32 bits"``…"""
+    return [f"{b} bits" for b in sorted({int(r["n_bits"]) for r in rows})]
+
+
+def grid(rows: list[dict], metric: str):
+    """Quantizer × bit length: one row per quantizer (display label, in order of appearance), one column per bit
+    length (:func:`grid_columns`), the number ``metric`` (a label of :func:`cell_metrics`) in each cell; NaN where
+    a quantizer does not exist at that length (a live fit trained at one length only)."""
+    import pandas as pd
+
+    if metric == TIE_SPREAD:
+        values = [r["map_optimistic"] - r["map_pessimistic"] for r in rows]
+    else:
+        values = [_metric_columns(r).get(metric, np.nan) for r in rows]
+    frame = pd.DataFrame({"quantizer": [r.get("label", r["quantizer"]) for r in rows],
+                          "n_bits": [int(r["n_bits"]) for r in rows], "value": values})
+    order = list(dict.fromkeys(frame["quantizer"]))
+    bits = sorted(set(frame["n_bits"]))
+    out = frame.pivot_table(index="quantizer", columns="n_bits", values="value", aggfunc="first", dropna=False)
+    out = out.reindex(index=order, columns=bits)
+    out.columns = grid_columns(rows)
+    out.index.name = "quantizer"
+    return out.reset_index()
 
 
 def every_protocol(emb: Embeddings, fitted, *, top_k: int = 1000, radius: int = 2) -> list[dict]:

@@ -1,9 +1,12 @@
 """The data behind the Codes & embeddings maps, UI-free: a seeded subsample of the run, its codes before (sign)
-and after a rotation, per-point quantization error, the neighbours of a clicked point in code space, and how
-pure each map's neighbourhoods are (so the page's text can say what is true of the run on screen)."""
+and after a rotation, per-point quantization error, the neighbours of a clicked point in code space, how pure
+each map's neighbourhoods are (so the page's text can say what is true of the run on screen), and what a
+selection shows and exports (per-class counts, a sample across classes, a CSV of ids, classes and codes)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +41,11 @@ class MapData:
         z = emb.z[rows]
         return cls(emb=emb, rows=rows, z=z, labels=None if emb.multilabel else emb.labels[rows],
                    bits_before=to_bits(before.transform(z)), bits_after=to_bits(after.transform(z)))
+
+    @property
+    def class_labels(self) -> np.ndarray:
+        """Labels of the map's rows: (n,) class ids, or (n, c) multi-hot for multi-label runs."""
+        return self.emb.labels[self.rows]
 
     @property
     def subsampled(self) -> bool:
@@ -129,3 +137,73 @@ def purity_sentence(p: dict, after_label: str, k: int = PURITY_K) -> str:
         return head + f"On this run {after_label}'s codes keep fewer neighbours in their class than sign's."
     return head + (f"On this run sign codes already group the classes about as well as {after_label}'s (within "
                    "0.02): expect the two code maps to look alike.")
+
+
+def class_counts(emb: Embeddings, rows) -> list[tuple[str, int]]:
+    """How many of ``rows`` fall in each class, largest first (ties by class order); for multi-label runs an item
+    counts once for each of its labels. Classes with no row are left out."""
+    rows = np.asarray(rows, dtype=np.int64)
+    n_classes = len(emb.class_names)
+    if emb.multilabel:
+        counts = np.asarray(emb.labels[rows], dtype=bool).sum(axis=0)
+    else:
+        counts = np.bincount(emb.labels[rows], minlength=n_classes)
+    order = sorted((c for c in range(len(counts)) if counts[c]), key=lambda c: (-counts[c], c))
+    return [(str(emb.class_names[c]), int(counts[c])) for c in order]
+
+
+def sample_across_classes(emb: Embeddings, rows, limit: int = 80, seed: int = 0) -> np.ndarray:
+    """At most ``limit`` of ``rows`` for the image grid, spread over the classes they contain: each class gets a
+    share proportional to its count but at least one image while the limit allows (small classes are not drowned
+    by big ones), drawn at random (seeded) inside the class; the result is ordered by class, then row. Multi-label
+    runs sample by each row's first label. Fewer rows than ``limit``: all of them."""
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    if len(rows) <= limit:
+        return rows
+    lab = emb.labels[rows]
+    if emb.multilabel:
+        lab = np.where(np.asarray(lab, bool).any(axis=1), np.asarray(lab, bool).argmax(axis=1), -1)
+    classes, counts = np.unique(lab, return_counts=True)
+    quota = np.minimum(counts, 1)
+    if quota.sum() > limit:  # more classes than slots: the biggest classes get one each
+        quota[:] = 0
+        quota[np.argsort(-counts, kind="stable")[:limit]] = 1
+    while quota.sum() < limit:  # hand out the remaining slots in proportion to what each class still has
+        spare = counts - quota
+        room = limit - quota.sum()
+        add = np.floor(room * spare / spare.sum()).astype(np.int64)
+        if add.sum() == 0:
+            add[np.argmax(spare)] = 1
+        quota += np.minimum(add, spare)
+    rng = np.random.default_rng(seed)
+    picked = [np.sort(rng.choice(rows[lab == c], size=q, replace=False)) for c, q in zip(classes, quota) if q]
+    return np.concatenate(picked) if picked else rows[:0]
+
+
+def _cell(text: str) -> str:
+    """A CSV cell of user text that a spreadsheet will not run as a formula (a leading ``'`` before = + - @)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def selection_csv(emb: Embeddings, rows, before, after, after_name: str) -> str:
+    """The selected rows as CSV: ``row`` (in the run's embeddings), ``id`` (in the source dataset), ``split``,
+    ``class`` (names, ``;``-separated for multi-label), and the codes before (sign) and after the rotation as bit
+    strings (first bit first)."""
+    from hashviz.viz.figures import code_strings
+
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    z = emb.z[rows]
+    codes_b = code_strings(to_bits(before.transform(z)), group=emb.dim)
+    codes_a = code_strings(to_bits(after.transform(z)), group=emb.dim)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["row", "id", "split", "class", "code_sign", f"code_{after_name}"])
+    split_names = {0: "train", 1: "query", 2: "database"}
+    for k, r in enumerate(rows):
+        if emb.multilabel:
+            cls = ";".join(str(emb.class_names[c]) for c in np.flatnonzero(emb.labels[r]))
+        else:
+            cls = str(emb.class_names[emb.labels[r]])
+        w.writerow([int(r), int(emb.ids[r]), split_names.get(int(emb.split[r]), str(int(emb.split[r]))),
+                    _cell(cls), codes_b[k], codes_a[k]])
+    return buf.getvalue()

@@ -151,38 +151,83 @@ def thumbs(key: str, n_bits: int, rows, size: int = 56):
                                    else _dataset(h, key))
 
 
+def _owner_of(f: FittedQuantizer) -> str:
+    """The owner part of a cache key: only a live fit is looked up per browser; stored quantizers are shared."""
+    from hashviz.ui.sessions import owner
+
+    return owner() if f.id.startswith("live:") else ""
+
+
+def _one(home: str, key: str, n_bits: int, qid: str, owner: str) -> FittedQuantizer:
+    return _quantizers(home, key, n_bits, owner, with_live=qid.startswith("live:"))[qid]
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _all_codes(home: str, key: str, n_bits: int, qid: str, stamp: str, owner: str):
+    return _one(home, key, n_bits, qid, owner).quantizer.encode(_embeddings(home, key, n_bits).z)
+
+
+def all_codes(key: str, n_bits: int, f: FittedQuantizer):
+    """Packed codes of every row of the run under ``f`` (cached per home, run, bits, quantizer id and
+    :func:`stamp`; never mutated): the Queries page ranks a new query without encoding the database again."""
+    return _all_codes(home(), key, int(n_bits), f.id, stamp(f), _owner_of(f))
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _scoring_embeddings(home: str, key: str, n_bits: int):
+    """The run's embeddings without thumbnails and image paths: what scoring reads (``Embeddings.part`` copies
+    every array, and at 60,000 rows the thumbnails are 184 MB)."""
+    from dataclasses import replace
+
+    return replace(_embeddings(home, key, n_bits), thumbnails=None, image_paths=None)
+
+
+@st.cache_resource(max_entries=128, show_spinner="counting Hamming distances…")
+def _code_stats(home: str, key: str, n_bits: int, qid: str, stamp: str, owner: str):
+    from hashviz.session.compare import code_stats
+
+    return code_stats(_scoring_embeddings(home, key, n_bits), _one(home, key, n_bits, qid, owner))
+
+
+def code_stats(key: str, n_bits: int, f: FittedQuantizer):
+    """:func:`hashviz.session.compare.code_stats` of ``f`` — its codes and their Hamming counts, PR curve, bit
+    statistics — cached per home, run, bits, quantizer id and :func:`stamp` (no protocol choice changes them; the
+    counts inside fill on first use and are then only read)."""
+    return _code_stats(home(), key, int(n_bits), f.id, stamp(f), _owner_of(f))
+
+
 @st.cache_data(max_entries=256, show_spinner="scoring…")
 def _score_row(home: str, key: str, n_bits: int, qid: str, top_k: int, ties: str | None, radius: int, stamp: str,
                owner: str, protocol: str = "hashviz"):
     from hashviz.session.compare import score
 
-    f = _quantizers(home, key, n_bits, owner, with_live=qid.startswith("live:"))[qid]
-    return score(_embeddings(home, key, n_bits), f, top_k=top_k, ties=ties, radius=radius,
-                 similarity=_class_similarity(home, key), protocol=protocol)
+    f = _one(home, key, n_bits, qid, owner)
+    return score(_scoring_embeddings(home, key, n_bits), f, top_k=top_k, ties=ties, radius=radius,
+                 similarity=_class_similarity(home, key), protocol=protocol,
+                 stats=_code_stats(home, key, n_bits, qid, stamp, owner))
 
 
 def score_row(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, ties: str | None, radius: int,
               protocol: str = "hashviz") -> dict:
     """One Compare row for ``f`` under ``protocol`` (``ties``: None = the protocol's own order, else an override;
     cached per home, run, bits, quantizer id, protocol, ties, k, radius and :func:`stamp`)."""
-    from hashviz.ui.sessions import owner
-
     # the owner only matters to find a live fit: rows of stored quantizers are shared by every browser
-    who = owner() if f.id.startswith("live:") else ""
-    return _score_row(home(), key, int(n_bits), f.id, int(top_k), ties, int(radius), stamp(f), who, protocol)
+    return _score_row(home(), key, int(n_bits), f.id, int(top_k), ties, int(radius), stamp(f), _owner_of(f),
+                      protocol)
 
 
 @st.cache_data(max_entries=128, show_spinner="scoring under every protocol…")
-def _every_protocol(home: str, key: str, n_bits: int, qid: str, top_k: int, radius: int, stamp: str, owner: str):
-    from hashviz.session.compare import every_protocol
+def _every_protocol(home: str, key: str, n_bits: int, qid: str, stamp: str, owner: str):
+    from hashviz.retrieval.protocols import PROTOCOL_NAMES
+    from hashviz.session.compare import score
 
-    f = _quantizers(home, key, n_bits, owner, with_live=qid.startswith("live:"))[qid]
-    return every_protocol(_embeddings(home, key, n_bits), f, top_k=top_k, radius=radius)
+    f = _one(home, key, n_bits, qid, owner)
+    stats = _code_stats(home, key, n_bits, qid, stamp, owner)
+    return [score(_scoring_embeddings(home, key, n_bits), f, protocol=p, stats=stats) for p in PROTOCOL_NAMES]
 
 
-def every_protocol_rows(key: str, n_bits: int, f: FittedQuantizer, *, top_k: int, radius: int) -> list[dict]:
-    """``f``'s codes under every protocol (cached like :func:`score_row`)."""
-    from hashviz.ui.sessions import owner
-
-    who = owner() if f.id.startswith("live:") else ""
-    return _every_protocol(home(), key, int(n_bits), f.id, int(top_k), int(radius), stamp(f), who)
+def every_protocol_rows(key: str, n_bits: int, f: FittedQuantizer) -> list[dict]:
+    """``f``'s codes under every protocol, each at its own depth for the run's dataset family — the numbers of
+    :func:`hashviz.evaluate.evaluate_protocols` from the quantizer's cached codes and counts (cached like
+    :func:`score_row`; the table shows each protocol's mAP, which no k or radius changes)."""
+    return _every_protocol(home(), key, int(n_bits), f.id, stamp(f), _owner_of(f))

@@ -138,19 +138,23 @@ def query_map(key: str, n_bits: int, result, inputs) -> None:
                        help="sign = the “before” map of Codes & embeddings; a rotation = its “after” map")
     set_params(map=qid)
     data = MapData.build(emb, qs["sign"].quantizer, qs[qid].quantizer)
-    xy, is_umap = maps.layout(data.bits_before, "hamming")
-    bits = data.bits_before
+    lay = maps.layout(data.bits_before, "hamming", "codes before")
+    layouts, bits = [lay], data.bits_before
     if qid != "sign":
-        xy_b, umap_b = xy, is_umap
-        xy, is_umap = maps.layout(data.bits_after, "hamming", reference=xy_b if umap_b else None,
-                                  pca_reference=None if umap_b else xy_b, umap=umap_b)
-        bits = data.bits_after
+        before = lay
+        lay = maps.layout(data.bits_after, "hamming", "codes after", reference=before.xy if before.is_umap else None,
+                          pca_reference=None if before.is_umap else before.xy, umap=before.is_umap,
+                          waits="codes before")
+        layouts, bits = [before, lay], data.bits_after
+    xy, is_umap = lay.xy, lay.is_umap
     r = result.result(n_bits, qid)
     place = place_by_neighbours(r.bits, bits, xy)
     title = f"{n_bits}-bit codes, {qs[qid].label}" + ("" if is_umap else " — PCA" + (
         ", UMAP computing…" if maps.umap_enabled() else ""))
+    st.markdown(f"**{md_escape(title)}**")
     # the map itself is the cached figure (the same for every drawing); rings and the star are added to a copy
-    base = maps.map_figure(xy, data.labels, tuple(emb.class_names), None, data.rows, None, title, None, "")
+    base = maps.map_figure(xy, data.class_labels, tuple(emb.class_names), None, None, data.rows, None, None, None,
+                           bits, None, "")
     fig = go.Figure(base)
     shown = [p for p in (data.position(int(row)) for row in r.rows) if p is not None]
     if shown:
@@ -168,8 +172,7 @@ def query_map(key: str, n_bits: int, result, inputs) -> None:
                "shows them. The layout is the one Codes & embeddings draws (UMAP of the codes with "
                "metric=\"hamming\", cached on disk); UMAP's own transform is not used, because the fitted UMAP "
                "model is not kept and refitting would move every point.")
-    if not is_umap and maps.umap_enabled():
-        st.fragment(run_every=2.0)(maps.poll_pending)()
+    maps.progress(layouts)
 
 
 def class_names(key: str, n_bits: int) -> tuple[str, ...]:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import streamlit as st
 
@@ -13,52 +15,143 @@ umap_enabled = P.umap_enabled
 SEL, ANCHOR = "hv_sel", "hv_sel_anchor"  # selected rows (list of ints) and a clicked row (int) — choices only
 
 
-def layout(X: np.ndarray, metric: str, reference: np.ndarray | None = None, pca_reference=None,
-           umap: bool = True):
-    """(layout, is_umap): the UMAP when cached/ready, else PCA at once (UMAP keeps computing in the background).
-    ``umap=False``: PCA only, nothing started (e.g. while the layout it must align to is still computing)."""
-    if umap:
-        Y = attempt(P.request_layout, X, method="umap", metric=metric, reference=reference, stop=False,
-                          what="computing UMAP")
+@dataclass(frozen=True)
+class MapLayout:
+    """One map's layout as the page draws it now: the UMAP when it is ready (``is_umap``), else PCA; ``key`` is
+    the UMAP's background job (None when none was asked for, e.g. while it ``waits`` for another map)."""
+
+    xy: np.ndarray
+    is_umap: bool
+    label: str
+    key: str | None = None
+    waits: str | None = None
+
+
+def layout(X: np.ndarray, metric: str, label: str, reference: np.ndarray | None = None, pca_reference=None,
+           umap: bool = True, waits: str | None = None) -> MapLayout:
+    """The UMAP when cached/ready, else PCA at once (UMAP keeps computing in the background, reported under
+    ``label``). ``umap=False``: PCA only, nothing started (e.g. while the layout it must align to, ``waits``, is
+    still computing)."""
+    if umap and umap_enabled():
+        Y = attempt(P.request_layout, X, method="umap", metric=metric, reference=reference, label=label, stop=False,
+                    what="computing UMAP")
         if Y is not None:
-            return Y, True
-    return P.project(X, method="pca", metric=metric, reference=pca_reference), False
+            return MapLayout(Y, True, label)
+        key = P.layout_key(X, method="umap", metric=metric, reference=reference)
+        pca = P.project(X, method="pca", metric=metric, reference=pca_reference)
+        return MapLayout(pca, False, label, key=key if P.jobs().status(key) is not None else None)
+    return MapLayout(P.project(X, method="pca", metric=metric, reference=pca_reference), False, label,
+                     waits=waits if umap_enabled() else None)
+
+
+def progress(layouts: list[MapLayout]) -> None:
+    """While any map's UMAP computes: a fragment ticking every second with one true progress bar per map (stage,
+    epoch n/N of the layout optimisation, time left extrapolated from the epochs done); a full rerun as soon as
+    one finishes, so it is drawn and the maps that wait for it start."""
+    if not umap_enabled() or all(m.is_umap for m in layouts):
+        return
+    if not any(m.key for m in layouts):
+        return
+    st.fragment(run_every=1.0)(_progress_body)(layouts)
+
+
+def _progress_body(layouts: list[MapLayout]) -> None:
+    jobs = P.jobs()
+    lines = []
+    for m in layouts:
+        if m.is_umap:
+            continue
+        if m.key is None:
+            if m.waits:
+                lines.append((0.0, f"{m.label}: starts when the {m.waits} map is ready"))
+            continue
+        status = jobs.status(m.key)
+        if status is None:  # finished (or failed): draw it, and start what waited for it
+            st.rerun()
+        lines.append((status.fraction, status.describe()))
+    for fraction, text in lines:
+        st.progress(fraction, text=text)
 
 
 @st.cache_resource(max_entries=48, show_spinner=False)
-def map_figure(xy: np.ndarray, labels, class_names: tuple, values, index: np.ndarray, anchor, title: str,
-               highlight, value_name: str):
+def map_figure(xy: np.ndarray, labels, class_names: tuple, values, value_range, index: np.ndarray, anchor,
+               highlight, selected: tuple | None, bits, shown_classes: tuple | None, value_name: str):
     """:func:`hashviz.viz.figures.embedding_map`, cached by content: a lasso reruns the maps fragment, and
-    rebuilding three 5,000-point figures (plotly validates every property) was most of its server time. The
+    rebuilding three 10,000-point figures (plotly validates every property) was most of its server time. The
     cached figure is never mutated (``st.plotly_chart`` serialises a copy)."""
     from hashviz.viz import figures
 
-    return figures.embedding_map(xy, labels=labels, class_names=class_names, values=values, index=index,
-                                 anchor=anchor, title=title, highlight=highlight, value_name=value_name)
+    return figures.embedding_map(xy, labels=labels, class_names=class_names, values=values, value_range=value_range,
+                                 index=index, anchor=anchor, highlight=highlight,
+                                 selected=None if selected is None else list(selected), codes=bits,
+                                 shown_classes=None if shown_classes is None else list(shown_classes),
+                                 value_name=value_name)
 
 
-def poll_pending() -> None:
-    """Fragment body while UMAPs compute: a full rerun once the background work is done."""
-    if P.jobs().running() == 0:
-        st.rerun()
+# Streamlit sets plotly's clickmode to "event" whenever the drag mode is lasso or box select, so a click on a point
+# selects nothing there (it only worked with the Pan tool). This script (in an empty st.iframe, run in the page's
+# own origin) asks plotly for clickmode "event+select" on the lasso maps, so one click selects one point and a
+# lasso selects many, both in the default drag mode: it wraps Plotly.react / Plotly.newPlot once (a figure is then
+# drawn with it the first time, not drawn and then redrawn) and relayouts any map already drawn without it. If
+# Streamlit's page structure ever changes, clicks simply stop selecting again; the lasso is untouched.
+CLICK_SCRIPT = """<script>
+(function () {
+  const page = window.parent;
+  function wants(layout) {
+    return layout && (layout.dragmode === 'lasso' || layout.dragmode === 'select')
+      && String(layout.clickmode || '').indexOf('select') < 0;
+  }
+  function wrap(P, name) {
+    const orig = P[name];
+    P[name] = function (gd, data, layout, config) {
+      if (wants(layout)) layout = Object.assign({}, layout, {clickmode: 'event+select'});
+      return orig.call(this, gd, data, layout, config);
+    };
+  }
+  function fix() {
+    const P = page && page.Plotly;
+    if (!P) return;
+    if (!P.__hvClickSelect) { P.__hvClickSelect = true; wrap(P, 'react'); wrap(P, 'newPlot'); }
+    for (const gd of page.document.querySelectorAll('.js-plotly-plot')) {
+      if (wants(gd._fullLayout)) P.relayout(gd, {clickmode: 'event+select'});
+    }
+  }
+  fix();
+  setInterval(fix, 250);
+})();
+</script>"""
+
+
+def enable_click_select() -> None:
+    """Let a click select one point in the lasso maps (see :data:`CLICK_SCRIPT`)."""
+    st.iframe(CLICK_SCRIPT, height="content")
 
 
 def on_select(chart_key: str):
-    """An ``on_select`` callback storing the selected rows (flat ``customdata`` ids) in session state."""
+    """An ``on_select`` callback storing the selected rows (flat ``customdata`` ids) in session state: the same
+    rows are then highlighted in every map (linked brushing); one point is also the clicked point (anchor)."""
     def callback() -> None:
         event = st.session_state.get(chart_key) or {}
-        points = (event.get("selection") or {}).get("points") or []
-        rows = []
-        for p in points:
-            cd = p.get("customdata")
-            if isinstance(cd, list | tuple):
-                cd = cd[0] if cd else None
-            if cd is not None:
-                rows.append(int(cd))
-        rows = sorted(set(rows))
-        st.session_state[SEL] = rows
+        st.session_state[SEL] = selected_rows(event)
+        rows = st.session_state[SEL]
         st.session_state[ANCHOR] = rows[0] if len(rows) == 1 else None
     return callback
+
+
+def selected_rows(event) -> list[int]:
+    """Row ids of a plotly selection event (``customdata`` of its points; lists: their first item), sorted."""
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    rows = set()
+    for p in points:
+        cd = p.get("customdata")
+        if isinstance(cd, list | tuple):
+            cd = cd[0] if cd else None
+        if cd is not None:
+            try:
+                rows.add(int(cd))
+            except (TypeError, ValueError):
+                continue
+    return sorted(rows)
 
 
 def selection(n: int) -> tuple[list[int], int | None]:
@@ -66,3 +159,8 @@ def selection(n: int) -> tuple[list[int], int | None]:
     anchor = st.session_state.get(ANCHOR)
     anchor = int(anchor) if anchor is not None and 0 <= int(anchor) < n else None
     return rows, anchor
+
+
+def clear_selection() -> None:
+    st.session_state[SEL] = []
+    st.session_state[ANCHOR] = None

@@ -71,20 +71,72 @@ def coordinate_view(data, q_before, q_after, after_label: str, n_bits: int) -> N
                "the ±1 corners (×). The rotation moves them there without changing any distance between them.")
 
 
-def compare_curves(rows: list[dict], ties: str, emb, qs: dict, n_bits: int) -> None:
+def selection_panel(key: str, n_bits: int, emb, sel, q_before, q_after, after_label: str, limit: int = 80) -> None:
+    """The images of the rows selected on a map: how many of each class, up to ``limit`` images sampled across
+    the classes (not the first rows in dataset order), and the selection as CSV (ids, classes, codes)."""
+    from hashviz.session.maps import class_counts, sample_across_classes, selection_csv
+    from hashviz.ui import widgets
+
+    st.subheader("Selected images")
+    if not sel:
+        st.caption("Draw a lasso or a box around points in any map, or click one point: the same rows light up in "
+                   "every map and their images appear here.")
+        return
+    counts = class_counts(emb, sel)
+    shown = sample_across_classes(emb, sel, limit)
+    by_class = " · ".join(f"{md_escape(name)} {c:,}" for name, c in counts[:12])
+    more = f" · {len(counts) - 12} more classes" if len(counts) > 12 else ""
+    st.caption(f"**{len(sel)} selected** — {by_class}{more}"
+               + (f". {len(shown)} shown, sampled across the classes." if len(shown) < len(sel) else "."))
+    widgets.grid(cache.thumbs(key, n_bits, shown, 48), size=48,
+                 captions=[widgets.class_text(emb, r) for r in shown], tooltips=[f"row {r}" for r in shown])
+    label = "".join(ch if ch.isalnum() else "_" for ch in after_label).strip("_").lower() or "after"
+    st.download_button("Selection (CSV: rows, ids, classes, codes)",
+                       lambda: selection_csv(emb, sel, q_before, q_after, label).encode(),
+                       f"hashviz_{key}_{n_bits}bits_selection.csv", "text/csv", key="hv_sel_csv",
+                       on_click="ignore")
+
+
+def clicked_point(key: str, n_bits: int, data, anchor: int, q_before, q_after, after_label: str) -> None:
+    """The clicked point beside its true Hamming neighbours: its image (plotly hover cannot show one), row id,
+    class, split and both codes."""
+    from hashviz.codes import to_bits
+    from hashviz.ui import widgets
+    from hashviz.viz.images import bit_string
+
+    emb = data.emb
+    left, right = st.columns([1, 4])
+    with left:
+        st.markdown(f"**Clicked point {anchor}**")
+        widgets.grid(cache.thumbs(key, n_bits, [anchor], 96), size=96, captions=[widgets.class_text(emb, anchor)])
+        z = emb.z[[anchor]]
+        split = {0: "train", 1: "query", 2: "database"}.get(int(emb.split[anchor]), "?")
+        st.caption(f"id {int(emb.ids[anchor])} · {split}  \nsign: `{bit_string(to_bits(q_before.transform(z))[0])}`"
+                   f"  \n{md_escape(after_label)}: `{bit_string(to_bits(q_after.transform(z))[0])}`")
+    with right:
+        if data.position(anchor) is None:
+            st.caption("This point is not on the maps' subsample; its neighbours are not shown.")
+            return
+        for name, bits in (("sign", data.bits_before), (after_label, data.bits_after)):
+            widgets.neighbour_grid(key, n_bits, name, anchor, *data.neighbours(anchor, bits))
+
+
+def compare_curves(key: str, rows: list[dict], ties: str | None, qs: dict, n_bits: int) -> None:
     """mAP against bits (every bit length), then for ``n_bits``: precision–recall by radius, bit balance and
-    correlation of every quantizer."""
+    correlation of every quantizer (cached per quantizer: a protocol change recomputes none of them)."""
+    stats = {f.id: cache.code_stats(key, n_bits, f) for f in qs.values()}
     left, right = st.columns(2)
     label = rows[0].get("map_label") if rows else None
     left.plotly_chart(figures.map_vs_bits(compare.table_rows_by_label(rows), label=label or f"mAP@all (ties {ties})"),
                       key="hv_cmp_bits")
-    right.plotly_chart(figures.pr_by_radius(compare.pr_curves(emb, qs)), key="hv_cmp_pr")
+    right.plotly_chart(figures.pr_by_radius({qs[i].label: (s.precision, s.recall) for i, s in stats.items()}),
+                       key="hv_cmp_pr")
     st.caption(f"Precision–recall, bit statistics and exports below are for the sidebar's {n_bits} bits.")
-    stats = compare.bit_statistics(emb, qs)
-    st.plotly_chart(figures.bit_balance_heatmap({n: b for n, (b, _) in stats.items()}), key="hv_cmp_bal")
+    st.plotly_chart(figures.bit_balance_heatmap({qs[i].label: s.balance for i, s in stats.items()}),
+                    key="hv_cmp_bal")
     cols = st.columns(len(stats))
-    for i, (col, (name, (_, corr))) in enumerate(zip(cols, stats.items())):
-        col.plotly_chart(figures.bit_correlation_heatmap(corr, title=f"{name}: bit correlation"),
+    for i, (col, (qid, s)) in enumerate(zip(cols, stats.items())):
+        col.plotly_chart(figures.bit_correlation_heatmap(s.correlation, title=f"{qs[qid].label}: bit correlation"),
                          key=f"hv_cmp_corr_{i}")
 
 
@@ -111,6 +163,17 @@ def compare_table(key: str, run, *, top_k: int, ties: str | None, radius: int, p
     return rows, compare.table(rows)
 
 
+def compare_grid(rows: list[dict], long) -> None:
+    """The quantizer × bit length table of one metric (chosen above it), then the long form in an expander."""
+    metrics = compare.cell_metrics(rows)
+    metric = st.selectbox("Number in each cell", metrics, key="hv_cmp_metric",
+                          help="every metric is in the long form below and in the CSV export")
+    st.dataframe(compare.grid(rows, metric), hide_index=True, key="hv_cmp_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in compare.grid_columns(rows)})
+    with st.expander("Long form: every metric, one row per quantizer × bit length (as in the CSV)"):
+        st.dataframe(long, hide_index=True, key="hv_cmp_long")
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def _purities(home: str, key: str, n_bits: int, after: str, stamp: str) -> dict:
     from hashviz.session.maps import MapData, purities
@@ -129,20 +192,30 @@ def purity_note(key: str, n_bits: int, after: str) -> None:
     st.caption(md_escape(purity_sentence(p, qs[after].label)))
 
 
-def same_codes_every_protocol(key: str, n_bits: int, *, top_k: int = 1000, radius: int = 2):
+def same_codes_every_protocol(key: str, n_bits: int):
     """For the current run and bit length: the mAP each protocol reports for the very same codes of every
-    quantizer, and the spread — how much of a published gap is the evaluator. Returns the DataFrame shown."""
+    quantizer, and the spread — how much of a published gap is the evaluator. Computed when asked (a toggle): the
+    protocols that order ties explicitly need a pass over the database per query (h2q's Euclidean tie-break sorts
+    it for every query: tens of seconds at 60,000 rows). Returns the DataFrame shown, or None."""
     from hashviz.retrieval.protocols import PROTOCOL_NAMES, get_protocol
     from hashviz.retrieval.report import family_of
     from hashviz.ui.errors import attempt
 
-    qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
-    rows = [r for f in qs.values() for r in attempt(cache.every_protocol_rows, key, n_bits, f, top_k=top_k,
-                                                      radius=radius, what="scoring under every protocol")]
-    df = compare.every_protocol_table(rows)
     st.subheader(f"Same codes, every protocol ({n_bits} bits)")
+    emb = cache.embeddings(key, n_bits)
+    on = st.toggle("Score these codes under every protocol", key="hv_cmp_every",
+                   help="hashviz reuses the counts above; deephash and orthohash rank ties in database order and "
+                        "h2q by the Euclidean distance of the rotated embeddings, each a pass over the database per "
+                        f"query ({int(emb.mask('query').sum()):,} × {int(emb.mask('database').sum()):,} here)")
+    if not on:
+        st.caption("Off: the table scores each quantizer under all four evaluators (docs/metrics.md).")
+        return None
+    qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
+    rows = [r for f in qs.values() for r in attempt(cache.every_protocol_rows, key, n_bits, f,
+                                                      what="scoring under every protocol")]
+    df = compare.every_protocol_table(rows)
     st.dataframe(df, hide_index=True, key="hv_cmp_protocols")
-    family = family_of(cache.embeddings(key, n_bits).meta) or None
+    family = family_of(emb.meta) or None
     st.caption("The same codes scored by each paper's evaluator: "
                + "; ".join(md_escape(get_protocol(p).describe(family)) for p in PROTOCOL_NAMES)
                + ". The spread column is how far apart the protocols put one set of codes.")

@@ -370,8 +370,9 @@ def ranking_row(key: str, n_bits: int, query: int, k: int, ties: str | None, see
     cols = st.columns(len(qs))
     groups = {}
     for col, f in zip(cols, qs.values()):
-        r = attempt(rank, e, f.quantizer, query, k, ties, seed, protocol, what="ranking")
-        groups[f.label] = attempt(tie_group, e, f.quantizer, query, k, what="counting ties")
+        codes = cache.all_codes(key, n_bits, f)  # encoded once per quantizer: a new query encodes nothing
+        r = attempt(rank, e, f.quantizer, query, k, ties, seed, protocol, codes, what="ranking")
+        groups[f.label] = attempt(tie_group, e, f.quantizer, query, k, codes, what="counting ties")
         with col:
             ap = "–" if np.isnan(r.ap) else f"{r.ap:.3f}"
             st.markdown(f"**{md_escape(f.label)}** · {r.ap_label} {ap} · {int(r.relevant.sum())}/{len(r.rows)} ✓")
@@ -453,7 +454,8 @@ def rank_strip(key: str, n_bits: int, query: int, k: int, ties: str, seed: int) 
 
     e = cache.embeddings(key, n_bits)
     qs = attempt(cache.quantizers, key, n_bits, what=f"fitting quantizers for {n_bits} bits")
-    ranks = {f.label: attempt(relevant_ranks, e, f.quantizer, query, ties, seed, what="ranking") for f in qs.values()}
+    ranks = {f.label: attempt(relevant_ranks, e, f.quantizer, query, ties, seed,
+                              codes=cache.all_codes(key, n_bits, f), what="ranking") for f in qs.values()}
     n_rel = next(iter(ranks.values()))[1]
     if n_rel == 0:
         st.caption("This query has no relevant database item.")

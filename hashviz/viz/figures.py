@@ -28,7 +28,7 @@ QUANTIZER_COLORS = {"sign": "#999999", "itq": "#E69F00", "hq": "#0072B2", "rando
 RELEVANT_COLOR, IRRELEVANT_COLOR = "#009E73", "#D55E00"
 SEQUENTIAL = "cividis"
 DIVERGING = "RdBu"
-WEBGL_THRESHOLD = 10_000
+WEBGL_THRESHOLD = 2_000  # one WebGL trace draws 10,000 points in tens of ms; SVG needs a DOM node per point
 GREY = "rgba(150,150,150,0.35)"
 NEUTRAL = "#8a8a8a"  # lines and marks readable on light and dark backgrounds (never black or white)
 
@@ -203,96 +203,185 @@ def rotation_distributions(before: np.ndarray, after: np.ndarray, balances: Mapp
 
 
 # ---- maps of embeddings and codes -----------------------------------------------------------------------------
-def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_names: Sequence[str] = (),
-                  values: np.ndarray | None = None, value_name: str = "value", index: np.ndarray | None = None,
-                  selected: Sequence[int] | None = None, highlight: Sequence[int] | None = None,
-                  anchor: int | None = None, hover: Sequence[str] | None = None, title: str | None = None,
-                  height: int = 460) -> go.Figure:
-    """A 2-D map with a flat ``customdata`` row index on every point (for selections).
+def code_strings(bits: np.ndarray, group: int = 8) -> np.ndarray:
+    """Each row of bool ``bits`` as ``"01011100 10…"`` (groups of ``group``), vectorised: a map's hover text."""
+    bits = np.asarray(bits, dtype=bool)
+    n, nb = bits.shape
+    digits = bits.astype(np.uint8) + ord("0")
+    n_groups = -(-nb // group)
+    out = np.full((n, nb + n_groups - 1), ord(" "), dtype=np.uint8)
+    for g in range(n_groups):
+        out[:, g * (group + 1):g * (group + 1) + min(group, nb - g * group)] = digits[:, g * group:(g + 1) * group]
+    return out.view(f"S{out.shape[1]}").ravel().astype(str)
 
-    Coloured by class (``labels``, one trace per class) or by a continuous ``values`` (cividis). ``selected``
-    (row indices) keeps the rest visible but greyed; ``highlight`` rings points (e.g. Hamming neighbours of
-    ``anchor``, drawn as a star). ``index`` maps rows of ``xy`` to row ids (subsampled maps)."""
+
+MAP_POINTS, MAP_OTHERS = "points", "other classes"  # a map's data traces (the second only with a class filter)
+
+
+def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_names: Sequence[str] = (),
+                  values: np.ndarray | None = None, value_name: str = "value",
+                  value_range: tuple[float, float] | None = None, index: np.ndarray | None = None,
+                  selected: Sequence[int] | None = None, highlight: Sequence[int] | None = None,
+                  anchor: int | None = None, codes: np.ndarray | None = None,
+                  shown_classes: Sequence[int] | None = None, title: str | None = None,
+                  height: int = 460) -> go.Figure:
+    """A 2-D map: every point in one trace (named :data:`MAP_POINTS`) with a flat ``customdata`` row id (for
+    selections) — one WebGL trace draws in tens of milliseconds where one trace per class took a second — and a
+    legend entry per class (empty traces).
+
+    Coloured by class (``labels`` (n,) class ids; (n, c) multi-hot labels are coloured by their first label, all
+    of them in the hover) or by a continuous ``values`` (cividis, on ``value_range`` when given so two maps share
+    one scale). Hover shows the row id, its class(es) and, with ``codes`` (bool (n, n_bits)), the code's bits.
+    ``selected`` (row ids; an empty list selects nothing) greys every other point — the same rows in every map
+    built with them (linked brushing); ``shown_classes`` (class indices) draws the other classes grey, under the
+    rest; ``highlight`` rings points (e.g. Hamming neighbours of ``anchor``, drawn as a star). ``index`` maps rows
+    of ``xy`` to row ids (subsampled maps). Default drag mode: lasso."""
     xy = np.asarray(xy, dtype=np.float32)
     n = len(xy)
     index = np.arange(n) if index is None else np.asarray(index)
     Scatter = _scatter_cls(n)
+    labels = None if labels is None else np.asarray(labels)
+    multi = labels is not None and labels.ndim == 2
+    names = [str(c) for c in class_names]
     fig = go.Figure()
-    sel = None if selected is None else set(int(i) for i in selected)
-    hover = None if hover is None else np.asarray(_texts([str(h) for h in hover]), dtype=object)
 
-    def add(mask, name, marker, showlegend=True):
-        rows = np.flatnonzero(mask)
-        kw = dict(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=_text(name), customdata=index[rows],
-                  marker=marker, showlegend=showlegend,
-                  hovertemplate="%{text}<extra></extra>" if hover is not None else None,
-                  text=None if hover is None else hover[rows])
+    def name_of(c: int) -> str:
+        return names[c] if 0 <= c < len(names) else str(c)
+
+    first = None  # one class per point for colours: the label, or a multi-label row's first label (-1: none)
+    if labels is not None:
+        if multi:
+            lab = np.asarray(labels, dtype=bool)
+            first = np.where(lab.any(axis=1), lab.argmax(axis=1), -1)
+        else:
+            first = labels.astype(np.int64)
+    shown = np.ones(n, bool)
+    if shown_classes is not None and labels is not None:
+        chosen = np.asarray(list(shown_classes), dtype=np.int64)
+        shown = (np.asarray(labels, bool)[:, chosen].any(axis=1) if multi else np.isin(labels, chosen)) \
+            if chosen.size else np.zeros(n, bool)
+    cls_text = None
+    if labels is not None:
+        if multi:
+            cls = [", ".join(_text(name_of(c)) for c in np.flatnonzero(row)) or "—" for row in np.asarray(labels, bool)]
+        else:
+            lookup = np.array([_text(name_of(c)) for c in range(int(labels.max(initial=0)) + 1)], dtype=object)
+            cls = lookup[labels]
+        cls_text = np.asarray(cls, dtype=object)
+    code_text = None if codes is None else code_strings(np.asarray(codes))
+    sel = None if selected is None else np.asarray(list(selected), np.int64)
+
+    def add(rows, marker, name, coloured):
+        hover = ["row %{customdata}" + (" · %{text}" if cls_text is not None else "")]
+        if code_text is not None:
+            hover.append("code %{hovertext}")
+        if values is not None and coloured:
+            hover.append(f"{_text(value_name)} %{{marker.color:.3f}}")
+        kw = dict(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name, customdata=index[rows], marker=marker,
+                  showlegend=False, text=None if cls_text is None else cls_text[rows],
+                  hovertext=None if code_text is None else code_text[rows],
+                  hovertemplate=" · ".join(hover) + "<extra></extra>")  # one line: no markup of ours either
         if sel is not None:
-            kw["selectedpoints"] = [k for k, r in enumerate(index[rows]) if int(r) in sel]
+            kw["selectedpoints"] = np.flatnonzero(np.isin(index[rows], sel)).tolist()
             kw["unselected"] = dict(marker=dict(color=GREY, opacity=0.35))
         fig.add_trace(Scatter(**kw))
 
+    hidden = np.flatnonzero(~shown)
+    if len(hidden):  # classes not chosen: grey, drawn first (under the others)
+        add(hidden, dict(size=4, color=GREY), MAP_OTHERS, False)
+    rows = np.flatnonzero(shown)
     if values is not None:
         v = np.asarray(values, dtype=float)
-        add(np.ones(n, bool), value_name, dict(size=5, color=v, colorscale=SEQUENTIAL, showscale=True,
-                                              colorbar=dict(title=_text(value_name), thickness=12)), showlegend=False)
-    elif labels is not None and np.asarray(labels).ndim == 1:
-        labels = np.asarray(labels)
-        for c in np.unique(labels):
-            name = class_names[c] if c < len(class_names) else str(c)
-            add(labels == c, str(name), dict(size=5, color=class_color(c)))
+        lo, hi = value_range if value_range is not None else (float(v.min(initial=0)), float(v.max(initial=1)))
+        marker = dict(size=5, color=v[rows], colorscale=SEQUENTIAL, cmin=lo, cmax=hi, showscale=True,
+                      colorbar=dict(title=_text(value_name), thickness=12))
+    elif first is not None:
+        # class ids on a stepped colour scale (one band per class, grey for rows without a label): numbers travel
+        # and validate far faster than 10,000 colour strings
+        k = max(len(names), int(first.max(initial=0)) + 1)
+        marker = dict(size=5, color=np.where(first >= 0, first, k)[rows], colorscale=_class_scale(k), cmin=-0.5,
+                      cmax=k + 0.5, showscale=False)
     else:
-        add(np.ones(n, bool), "points", dict(size=5, color=PALETTE[0]), showlegend=False)
+        marker = dict(size=5, color=PALETTE[0])
+    add(rows, marker, MAP_POINTS, True)
+    if values is None and first is not None:  # legend: one empty entry per class present
+        for c in np.unique(first[first >= 0]):
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_text(name_of(int(c))),
+                                     marker=dict(size=8, color=GREY if not shown[first == c].any()
+                                                 else class_color(int(c))), hoverinfo="skip", showlegend=True))
     if highlight is not None and len(highlight):
         pos = {int(r): k for k, r in enumerate(index)}
         rows = [pos[int(h)] for h in highlight if int(h) in pos]
         fig.add_trace(Scatter(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name="Hamming neighbours",
-                              customdata=index[rows], marker=dict(size=11, color="rgba(0,0,0,0)",
-                                                                  line=dict(color=NEUTRAL, width=2))))
+                              customdata=index[rows], hovertemplate="row %{customdata}<extra>neighbour</extra>",
+                              marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color=NEUTRAL, width=2))))
     if anchor is not None:
         pos = np.flatnonzero(index == int(anchor))
         if len(pos):
             fig.add_trace(Scatter(x=xy[pos, 0], y=xy[pos, 1], mode="markers", name="clicked point",
-                                  customdata=index[pos], marker=dict(size=16, symbol="star", color="#F0E442",
-                                                                     line=dict(color=NEUTRAL, width=1.5))))
+                                  customdata=index[pos], hovertemplate="row %{customdata}<extra>clicked</extra>",
+                                  marker=dict(size=16, symbol="star", color="#F0E442",
+                                              line=dict(color=NEUTRAL, width=1.5))))
     fig.update_xaxes(showticklabels=False, title_text=None)
     fig.update_yaxes(showticklabels=False, title_text=None, scaleanchor="x", scaleratio=1)
     _layout(fig, height=height, title=title, dragmode="lasso")
-    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, x=1.01, xanchor="left"))
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, x=1.01, xanchor="left", itemclick=False,
+                                  itemdoubleclick=False),
+                      margin=dict(t=50 if title else 10), hoverlabel=dict(namelength=-1))
     return fig
+
+
+def _class_scale(n_classes: int) -> list:
+    """A stepped colour scale with one band per class id 0..n_classes-1 (then one grey band): colouring points by
+    class id sends numbers, not a colour string per point, and keeps them in one WebGL trace."""
+    bands = [class_color(c) for c in range(n_classes)] + [GREY]
+    return [[edge, col] for i, col in enumerate(bands) for edge in (i / len(bands), (i + 1) / len(bands))]
 
 
 def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *, labels: np.ndarray | None = None,
                        class_names: Sequence[str] = (), titles: tuple[str, str] = ("before rotation", "after rotation"),
                        max_points: int = 5000) -> go.Figure:
     """Coordinates ``i`` and ``j`` of the (rescaled) embeddings before vs after rotation, with the four ±1
-    corners — the points the codes snap to — and the quadrant lines where a bit flips."""
+    corners — the points the codes snap to — drawn above the points, and the quadrant lines where a bit flips.
+    Both panels share one square range, so they can be compared point for point. Each panel's points are one
+    WebGL trace coloured by class id (legend entries are empty traces)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=_texts(titles), horizontal_spacing=0.08)
     before, after = np.asarray(before), np.asarray(after)
     n = len(before)
     rows = np.arange(n) if n <= max_points else np.sort(np.random.default_rng(0).choice(n, max_points, False))
     labels = None if labels is None else np.asarray(labels)
+    single = labels is not None and labels.ndim == 1
+    lim = 1.15 * max(1.2, float(np.abs(np.concatenate([before[rows][:, [i, j]], after[rows][:, [i, j]]])).max(
+        initial=1.0)))
+    k = max(len(class_names), int(labels.max(initial=0)) + 1) if single else 0
     for col, U in ((1, before), (2, after)):
-        if labels is not None and labels.ndim == 1:
-            for c in np.unique(labels[rows]):
-                r = rows[labels[rows] == c]
-                name = class_names[c] if c < len(class_names) else str(c)
-                fig.add_trace(go.Scattergl(x=U[r, i], y=U[r, j], mode="markers", name=_text(name), legendgroup=str(c),
-                                           showlegend=col == 1, marker=dict(size=4, color=class_color(c),
-                                                                            opacity=0.7)), row=1, col=col)
+        if single:
+            marker = dict(size=4, opacity=0.7, color=labels[rows], colorscale=_class_scale(k), cmin=-0.5,
+                          cmax=k + 0.5, showscale=False)
         else:
-            fig.add_trace(go.Scattergl(x=U[rows, i], y=U[rows, j], mode="markers", showlegend=False,
-                                       marker=dict(size=4, color=PALETTE[0], opacity=0.7)), row=1, col=col)
-        fig.add_trace(go.Scatter(x=[-1, 1, 1, -1], y=[-1, -1, 1, 1], mode="markers", name="±1 corners",
-                                 legendgroup="corners", showlegend=col == 1,
-                                 marker=dict(size=14, symbol="x-thin", color=NEUTRAL,
-                                             line=dict(width=3, color=NEUTRAL))),
+            marker = dict(size=4, color=PALETTE[0], opacity=0.7)
+        fig.add_trace(go.Scattergl(x=U[rows, i], y=U[rows, j], mode="markers", name=MAP_POINTS, showlegend=False,
+                                   marker=marker, hoverinfo="skip"), row=1, col=col)
+        # WebGL draws in trace order, above every SVG trace: the corners are WebGL too and come last, on top
+        fig.add_trace(go.Scattergl(x=[-1, 1, 1, -1], y=[-1, -1, 1, 1], mode="markers", name="±1 corners",
+                                   legendgroup="corners", showlegend=col == 1, hoverinfo="skip",
+                                   marker=dict(size=14, symbol="x", color=NEUTRAL)),
                       row=1, col=col)
         fig.add_hline(y=0, line=dict(color=NEUTRAL, width=1, dash="dot"), row=1, col=col)
         fig.add_vline(x=0, line=dict(color=NEUTRAL, width=1, dash="dot"), row=1, col=col)
-    fig.update_xaxes(title_text=f"coordinate {i}")
-    fig.update_yaxes(title_text=f"coordinate {j}")
-    return _layout(fig, height=420)
+    if single:  # legend: one empty entry per class present
+        for c in np.unique(labels[rows]):
+            name = class_names[c] if c < len(class_names) else str(c)
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_text(name), legendgroup=str(c),
+                                     showlegend=True, marker=dict(size=8, color=class_color(int(c))),
+                                     hoverinfo="skip"), row=1, col=1)
+    fig.update_xaxes(title_text=f"coordinate {i}", range=[-lim, lim])
+    fig.update_yaxes(title_text=f"coordinate {j}", range=[-lim, lim])
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
+    fig.update_yaxes(scaleanchor="x2", scaleratio=1, row=1, col=2)
+    _layout(fig, height=460)
+    fig.update_layout(margin=dict(t=60), legend=dict(y=1.08, itemclick=False, itemdoubleclick=False))
+    return fig
 
 
 def rank_strip(ranks: Mapping[str, np.ndarray], *, k: int, n_relevant: int, max_rank: int) -> go.Figure:
@@ -302,18 +391,21 @@ def rank_strip(ranks: Mapping[str, np.ndarray], *, k: int, n_relevant: int, max_
 
     fig = go.Figure()
     names = [html.escape(str(n)) for n in ranks]           # names reach plotly's HTML-subset text
-    for i, (name, r) in enumerate(zip(names, ranks.values())):
-        r = np.asarray(r)
-        r = r[r <= max_rank]
-        fig.add_trace(go.Scatter(x=r, y=[name] * len(r), mode="markers", name=name, showlegend=False,
-                                 marker=dict(symbol="line-ns-open", size=14, line=dict(width=1.5),
-                                             color=quantizer_color(name, i)),
-                                 hovertemplate=name + ": relevant item at rank %{x}<extra></extra>"))
+    kept = [np.asarray(r)[np.asarray(r) <= max_rank] for r in ranks.values()]
+    # rows on a numeric axis (ticks named) and WebGL above a few thousand ticks: a CIFAR-sized query has ~6,000
+    # relevant items per quantizer, and as SVG with a category per point that took seconds to build and to draw
+    Scatter = go.Scattergl if sum(len(r) for r in kept) > WEBGL_THRESHOLD else go.Scatter
+    for i, (name, r) in enumerate(zip(names, kept)):
+        fig.add_trace(Scatter(x=r, y=np.full(len(r), i), mode="markers", name=name, showlegend=False,
+                              marker=dict(symbol="line-ns-open", size=14, line=dict(width=1.5),
+                                          color=quantizer_color(name, i)),
+                              hovertemplate=name + ": relevant item at rank %{x}<extra></extra>"))
     for x, text in ((k + 0.5, f"k = {k}"), (n_relevant + 0.5, f"{n_relevant} relevant")):
         fig.add_vline(x=x, line=dict(color=NEUTRAL, dash="dash", width=1), annotation_text=text,
                       annotation_position="top")
     fig.update_xaxes(title_text="rank (1 = nearest)", range=[0, max_rank + 1])
-    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
+    fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=list(range(len(names))), ticktext=names,
+                     range=[len(names) - 0.5, -0.5])
     return _layout(fig, height=110 + 36 * len(names), title="where the relevant items are ranked")
 
 

@@ -25,6 +25,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,13 @@ from hashviz.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 
-MAX_POINTS = 20_000  # above this, maps are drawn on a seeded subsample (with a note)
-PROJECTION_VERSION = 1
+MAX_POINTS = 10_000  # above this, maps are drawn on a seeded subsample (with a note)
+PROJECTION_VERSION = 2
+# UMAP's layout optimisation costs about (points × epochs): 200 epochs up to 5,000 points, then fewer so a map of
+# MAX_POINTS takes about as long as one of 10,000 · 100 (at least 100 epochs)
+EPOCH_BUDGET, MIN_EPOCHS, MAX_EPOCHS = 1_000_000, 100, 200
+SPECTRAL_MAX = 5_000  # spectral initialisation (an eigenproblem) up to this many points, PCA above
+Progress = Callable[[str, int, int], object]  # (stage, done, total)
 
 
 # ---- keys and the disk cache ----------------------------------------------------------------------------------
@@ -123,18 +129,84 @@ def pca_2d(X) -> np.ndarray:
     return Y.astype(np.float32)
 
 
+def default_epochs(n: int) -> int:
+    """Epochs of UMAP's layout optimisation for ``n`` points (see :data:`EPOCH_BUDGET`)."""
+    return int(np.clip(EPOCH_BUDGET // max(int(n), 1), MIN_EPOCHS, MAX_EPOCHS))
+
+
+def hamming_knn(bits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest rows of ``bits`` in Hamming distance, each row itself first: (indices int64 (n, k),
+    distances as fractions of the bits float32 (n, k), the metric umap's ``"hamming"`` uses). Counted on packed
+    codes with the popcount kernels of :mod:`hashviz.retrieval.search` (ties by row index)."""
+    from hashviz.codes import pack_bits
+    from hashviz.retrieval.search import top_k
+
+    bits = np.asarray(bits, dtype=bool)
+    codes = pack_bits(bits)
+    idx, dist = top_k(codes, codes, int(k))
+    idx, dist = np.asarray(idx, dtype=np.int64), np.asarray(dist, dtype=np.float32)
+    # rows are distinct (callers collapse duplicates), so a row's only distance-0 match is itself; put it first
+    rows = np.arange(len(bits))
+    own = idx == rows[:, None]
+    missing = ~own.any(axis=1)
+    if missing.any():  # k smaller than a tie group that sorted the row itself out: make room for it
+        idx[missing, -1], dist[missing, -1] = rows[missing], 0
+        own = idx == rows[:, None]
+    order = np.argsort(~own, axis=1, kind="stable")
+    return np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1) / bits.shape[1]
+
+
+class _EpochReporter:
+    """Stands in for the ``tqdm`` that umap's layout loop iterates over: reports each epoch to ``progress``."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def __call__(self, iterable, **_kw):
+        items = list(iterable)
+        for i, item in enumerate(items):
+            yield item
+            self.progress("epochs", i + 1, len(items))
+
+
+class _epoch_progress:
+    """Context manager: while active, umap's layout epochs are reported to ``progress`` (umap iterates over
+    ``umap.layouts.tqdm(range(n_epochs))``). If umap ever stops doing so, progress stays stage-level."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress, self.saved = progress, None
+
+    def __enter__(self):
+        import umap.layouts as L
+
+        if self.progress is not None and hasattr(L, "tqdm"):
+            self.saved = L.tqdm
+            L.tqdm = _EpochReporter(self.progress)
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            import umap.layouts as L
+
+            L.tqdm = self.saved
+        return False
+
+
 def umap_2d(X, *, metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
-            init=None, n_epochs: int | None = 200) -> np.ndarray:
+            init=None, n_epochs: int | None = None, progress: Progress | None = None) -> np.ndarray:
     """Seeded UMAP to 2-D. ``metric="hamming"`` treats ``X`` as bits and collapses identical rows first (what
     umap's ``unique=True`` does: identical codes get one point); ``init`` is then one row per *unique* row in
-    ``np.unique(X, axis=0)`` order.
+    ``np.unique(X, axis=0)`` order. ``n_epochs`` defaults to :func:`default_epochs` of the points laid out.
 
-    The k nearest neighbours are computed exactly with scikit-learn and handed to UMAP (``precomputed_knn``):
-    for the few thousand to 20,000 points the app draws this is fast, and it avoids compiling pynndescent
-    (about 45 s in every fresh process)."""
+    The k nearest neighbours are exact and handed to UMAP (``precomputed_knn``), which avoids compiling
+    pynndescent (about 45 s in every fresh process): for codes from packed popcounts (:func:`hamming_knn`, about
+    a second for 10,000 64-bit codes), for embeddings from scikit-learn. Above :data:`SPECTRAL_MAX` points the
+    start is the PCA of the data instead of UMAP's spectral layout (an eigenproblem that took seconds there).
+    ``progress(stage, done, total)`` is called as the stages advance: ``"neighbours"``, ``"graph"`` (fuzzy
+    graph and initial layout) and ``"epochs"`` once per epoch of the layout optimisation."""
     import umap  # lazy: ~4 s import, numba compilation on first use
-    from sklearn.neighbors import NearestNeighbors
 
+    report = progress or (lambda *a: None)
     X = _check(X)
     hamming = metric == "hamming"
     inverse = None
@@ -146,12 +218,23 @@ def umap_2d(X, *, metric: str = "euclidean", seed: int = 0, n_neighbors: int = 1
         Y = pca_2d(X) if n >= 2 else np.zeros((n, 2), np.float32)
         return Y if inverse is None else Y[inverse]
     k = int(min(n_neighbors, n - 1))
+    report("neighbours", 0, 1)
     data = X.astype(np.float32) if not hamming else X
-    knn_d, knn_i = NearestNeighbors(n_neighbors=k, metric=metric).fit(data).kneighbors(data)
+    if hamming:
+        knn_i, knn_d = hamming_knn(X, k)
+    else:
+        from sklearn.neighbors import NearestNeighbors
+
+        knn_d, knn_i = NearestNeighbors(n_neighbors=k, metric=metric).fit(data).kneighbors(data)
+    report("neighbours", 1, 1)
+    if init is None:
+        init = "spectral" if n <= SPECTRAL_MAX else pca_2d(X)
+    epochs = default_epochs(n) if n_epochs is None else int(n_epochs)
     model = umap.UMAP(n_components=2, n_neighbors=k, min_dist=min_dist, metric=metric, random_state=seed,
-                      init="spectral" if init is None else np.asarray(init, dtype=np.float32),
-                      n_epochs=n_epochs, n_jobs=1, precomputed_knn=(knn_i, knn_d.astype(np.float32), None))
-    with warnings.catch_warnings():
+                      init=init if isinstance(init, str) else np.asarray(init, dtype=np.float32),
+                      n_epochs=epochs, n_jobs=1, precomputed_knn=(knn_i, knn_d.astype(np.float32), None))
+    report("graph", 0, 1)
+    with warnings.catch_warnings(), _epoch_progress(progress):
         warnings.simplefilter("ignore")
         Y = model.fit_transform(data)
     Y = np.asarray(Y, dtype=np.float32)
@@ -204,11 +287,13 @@ def aligned_code_layouts(bits_before, bits_after, *, seed: int = 0, n_neighbors:
 
 
 def project(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15,
-            cache_dir=None, reference: np.ndarray | None = None, use_cache: bool = True) -> np.ndarray:
+            cache_dir=None, reference: np.ndarray | None = None, use_cache: bool = True,
+            progress: Progress | None = None) -> np.ndarray:
     """Cached 2-D layout of ``X`` (float32 (n, 2)).
 
     ``method``: ``"umap"`` or ``"pca"``. ``metric="hamming"`` means ``X`` holds bits. ``reference``: a layout of
-    the same points to start from (UMAP ``init``) and align to (Procrustes), for before/after pairs."""
+    the same points to start from (UMAP ``init``) and align to (Procrustes), for before/after pairs.
+    ``progress``: see :func:`umap_2d`."""
     if method not in ("umap", "pca"):
         raise InvalidInputError(f"unknown projection method {method!r}", "use 'umap' or 'pca'")
     X = _check(X)
@@ -228,7 +313,7 @@ def project(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0
             init = _unique_init(X, reference)
         elif reference is not None:
             init = np.asarray(reference, dtype=np.float32)
-        Y = umap_2d(X, metric=metric, seed=seed, n_neighbors=n_neighbors, init=init)
+        Y = umap_2d(X, metric=metric, seed=seed, n_neighbors=n_neighbors, init=init, progress=progress)
     if reference is not None:
         Y = procrustes_align(Y, reference)
     if use_cache:
@@ -244,6 +329,52 @@ def subsample(n: int, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray
 
 
 # ---- background work ------------------------------------------------------------------------------------------
+STAGE_WEIGHTS = {"neighbours": 0.1, "graph": 0.1, "epochs": 0.8}  # share of a UMAP's time, for the progress bar
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """Where one background layout stands. ``state``: ``"queued"`` (``ahead`` jobs before it, the worker runs
+    one at a time) or ``"running"`` (``stage`` with ``done`` of ``total``, as reported by the worker)."""
+
+    label: str
+    state: str
+    ahead: int = 0
+    stage: str | None = None
+    done: int = 0
+    total: int = 0
+    elapsed: float = 0.0        # seconds since the worker started it
+    stage_elapsed: float = 0.0  # seconds since the current stage began
+
+    @property
+    def fraction(self) -> float:
+        """Share of the work done (stage weights :data:`STAGE_WEIGHTS`; 0 while queued)."""
+        if self.state != "running" or self.stage is None:
+            return 0.0
+        names = list(STAGE_WEIGHTS)
+        before = sum(STAGE_WEIGHTS[s] for s in names[:names.index(self.stage)]) if self.stage in names else 0.0
+        part = self.done / self.total if self.total else 0.0
+        return float(min(1.0, before + STAGE_WEIGHTS.get(self.stage, 0.0) * part))
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Time left, extrapolated from the epochs done so far (None before the first epoch)."""
+        if self.stage != "epochs" or self.done <= 0 or not self.total:
+            return None
+        return self.stage_elapsed / self.done * (self.total - self.done)
+
+    def describe(self) -> str:
+        if self.state == "queued":
+            return f"{self.label}: waiting for {self.ahead} layout{'s' if self.ahead != 1 else ''} before it"
+        if self.stage == "epochs":
+            left = self.seconds_left
+            return (f"{self.label}: optimising the layout, epoch {self.done}/{self.total}"
+                    + (f", about {left:.0f} s left" if left is not None else ""))
+        what = {"neighbours": "finding the nearest neighbours", "graph": "building the neighbour graph and the "
+                "starting layout"}.get(self.stage or "", "starting")
+        return f"{self.label}: {what} ({self.elapsed:.0f} s so far)"
+
+
 class ProjectionJobs:
     """Layouts computed by one long-lived worker *process* (``python -m hashviz.viz.worker``); results land in
     the disk cache. A separate process, not a thread: umap-learn's numba compilation and layout loops hold the
@@ -251,12 +382,16 @@ class ProjectionJobs:
     plain subprocess, not multiprocessing: spawning from inside a Streamlit server would re-import the app.
 
     Jobs are sent as JSON lines on the worker's stdin (input arrays in ``.npy`` files next to the cache); the
-    worker answers ``ok KEY`` or ``err KEY MESSAGE``. Shared by every browser session of the server: it holds
+    worker answers ``start``, ``progress`` and ``ok``/``err`` lines (:mod:`hashviz.viz.worker`), read here by a
+    thread, so :meth:`status` tells where each job stands. Shared by every browser session of the server: it holds
     only immutable results keyed by content."""
 
     def __init__(self) -> None:
         self._proc = None
-        self._pending: dict[str, float] = {}
+        self._pending: dict[str, float] = {}  # key → time submitted, in submission (= worker) order
+        self._labels: dict[str, str] = {}
+        self._started: dict[str, float] = {}
+        self._progress: dict[str, tuple[str, int, int, float]] = {}  # key → (stage, done, total, stage began)
         self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -276,14 +411,35 @@ class ProjectionJobs:
 
     def _read(self, proc) -> None:
         for line in proc.stdout:
-            parts = line.rstrip("\n").split(" ", 2)
-            if len(parts) >= 2 and parts[0] in ("ok", "err"):
-                with self._lock:
-                    self._pending.pop(parts[1], None)
-                    if parts[0] == "err":
-                        self._errors[parts[1]] = parts[2] if len(parts) > 2 else "failed"
+            parts = line.rstrip("\n").split(" ")
+            if len(parts) < 2:
+                continue
+            kind, key = parts[0], parts[1]
+            now = time.monotonic()
+            with self._lock:
+                if kind == "start":
+                    self._started[key] = now
+                elif kind == "progress" and len(parts) == 5:
+                    stage = parts[2]
+                    old = self._progress.get(key)
+                    began = old[3] if old is not None and old[0] == stage else now
+                    try:
+                        self._progress[key] = (stage, int(parts[3]), int(parts[4]), began)
+                    except ValueError:
+                        pass
+                elif kind in ("ok", "err"):
+                    self._finish(key)
+                    if kind == "err":
+                        self._errors[key] = " ".join(parts[2:]) or "failed"
         with self._lock:  # the worker ended: nothing is pending any more
-            self._pending.clear()
+            for key in list(self._pending):
+                self._finish(key)
+
+    def _finish(self, key: str) -> None:
+        self._pending.pop(key, None)
+        self._started.pop(key, None)
+        self._progress.pop(key, None)
+        self._labels.pop(key, None)
 
     def shutdown(self) -> None:
         proc, self._proc = self._proc, None
@@ -294,7 +450,7 @@ class ProjectionJobs:
             except Exception:
                 proc.kill()
 
-    def submit(self, key: str, job: dict) -> None:
+    def submit(self, key: str, job: dict, label: str = "layout") -> None:
         """Send ``job`` unless ``key`` is already pending; a job that failed before is tried again."""
         with self._lock:
             if key in self._pending:
@@ -302,11 +458,12 @@ class ProjectionJobs:
             self._errors.pop(key, None)
             proc = self._ensure()
             self._pending[key] = time.time()
+            self._labels[key] = label
             try:
                 proc.stdin.write(json.dumps({"key": key, **job}) + "\n")
                 proc.stdin.flush()
             except (BrokenPipeError, OSError) as e:
-                self._pending.pop(key, None)
+                self._finish(key)
                 self._errors[key] = f"the projection worker is gone ({e})"
 
     def error(self, key: str) -> str | None:
@@ -316,6 +473,26 @@ class ProjectionJobs:
     def running(self) -> int:
         with self._lock:
             return sum(1 for k in self._pending if k != "warm-up")
+
+    def pending(self) -> list[str]:
+        """Keys of the jobs not finished yet, in the order the worker takes them."""
+        with self._lock:
+            return list(self._pending)
+
+    def status(self, key: str) -> JobStatus | None:
+        """Where job ``key`` stands, or None when it is not pending (finished, failed or never sent)."""
+        now = time.monotonic()
+        with self._lock:
+            if key not in self._pending:
+                return None
+            label = self._labels.get(key, "layout")
+            if key not in self._started:
+                ahead = list(self._pending).index(key)
+                return JobStatus(label=label, state="queued", ahead=ahead)
+            t0 = self._started[key]
+            stage, done, total, began = self._progress.get(key, (None, 0, 0, t0))
+            return JobStatus(label=label, state="running", stage=stage, done=done, total=total,
+                             elapsed=now - t0, stage_elapsed=now - began)
 
 
 _JOBS: ProjectionJobs | None = None
@@ -347,7 +524,7 @@ def warm_up(background: bool = True, before: Callable[[], object] | None = None)
         return
     _WARM_STARTED.set()
     if umap_enabled():
-        jobs().submit("warm-up", {"op": "warm-up"})
+        jobs().submit("warm-up", {"op": "warm-up"}, label="compiling UMAP (once per server)")
     if before is not None:
         def run():
             try:
@@ -365,9 +542,19 @@ def umap_enabled() -> bool:
     return os.environ.get("HASHVIZ_UMAP", "1") != "0"
 
 
+def layout_key(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15,
+               reference: np.ndarray | None = None) -> str:
+    """The key :func:`project` and :func:`request_layout` cache this layout under (and the worker's job key)."""
+    X = _check(X)
+    if metric == "hamming":
+        X = X.astype(bool)
+    return projection_key(X, method=method, metric=metric, seed=seed, n_neighbors=n_neighbors, reference=reference)
+
+
 def request_layout(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15,
-                   cache_dir=None, reference: np.ndarray | None = None) -> np.ndarray | None:
-    """The cached layout, or ``None`` while it is computed in the background (call again later).
+                   cache_dir=None, reference: np.ndarray | None = None, label: str = "layout") -> np.ndarray | None:
+    """The cached layout, or ``None`` while it is computed in the background (call again later;
+    ``jobs().status(layout_key(…))`` says where it stands, under ``label``).
 
     ``HASHVIZ_UMAP=0`` in the environment turns background UMAP off (PCA only; used by the app tests)."""
     X = _check(X)
@@ -395,7 +582,7 @@ def request_layout(X, *, method: str = "umap", metric: str = "euclidean", seed: 
         save_cached_array(ref_path, np.asarray(reference, dtype=np.float32))
     jobs().submit(key, {"op": "project", "x": str(x_path), "reference": None if ref_path is None else str(ref_path),
                         "cache_dir": str(folder), "params": {"method": method, "metric": metric, "seed": seed,
-                                                              "n_neighbors": n_neighbors}})
+                                                              "n_neighbors": n_neighbors}}, label=label)
     return None
 
 

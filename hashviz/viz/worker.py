@@ -1,17 +1,42 @@
 """The projection worker: ``python -m hashviz.viz.worker`` reads JSON jobs from stdin, one per line, computes
-each layout with :func:`hashviz.viz.project.project` (which writes it to the disk cache) and answers
-``ok KEY`` or ``err KEY MESSAGE`` on stdout. It ends when stdin closes (its server is gone). It runs at a lower
-CPU priority (nice 10), so UMAP never slows the server or the browser down."""
+each layout with :func:`hashviz.viz.project.project` (which writes it to the disk cache) and answers on stdout:
+
+- ``start KEY`` when it begins a job (jobs run one at a time, in the order they came),
+- ``progress KEY STAGE DONE TOTAL`` as the job advances (stages of :func:`hashviz.viz.project.umap_2d`:
+  ``neighbours``, ``graph``, ``epochs``; at most every 0.2 s, and at every stage change),
+- ``ok KEY`` or ``err KEY MESSAGE`` when it ends.
+
+It ends when stdin closes (its server is gone). It runs at a slightly lower CPU priority (``nice`` 4 by default,
+``HASHVIZ_WORKER_NICE``), so the server and the browser get the CPU first without starving the maps."""
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 
 import numpy as np
 
+NICE = 4
+PROGRESS_EVERY = 0.2  # seconds between progress lines of one stage
 
-def handle(job: dict) -> None:
+
+class Reporter:
+    """``progress(stage, done, total)`` for one job, printed as ``progress KEY …`` lines (throttled)."""
+
+    def __init__(self, key: str, out=None) -> None:
+        self.key, self.out = key, out or sys.stdout
+        self.stage, self.last = None, 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if stage == self.stage and done < total and now - self.last < PROGRESS_EVERY:
+            return
+        self.stage, self.last = stage, now
+        print(f"progress {self.key} {stage} {int(done)} {int(total)}", file=self.out, flush=True)
+
+
+def handle(job: dict, progress=None) -> None:
     from hashviz.viz import project as P
 
     if job.get("op") == "warm-up":
@@ -19,15 +44,15 @@ def handle(job: dict) -> None:
         return
     X = np.load(job["x"], allow_pickle=False)
     ref = None if job.get("reference") is None else np.load(job["reference"], allow_pickle=False)
-    P.project(X, cache_dir=job["cache_dir"], reference=ref, **job["params"])
+    P.project(X, cache_dir=job["cache_dir"], reference=ref, progress=progress, **job["params"])
 
 
 def main() -> int:
     import os
 
     try:  # background work: let the server (live charts) and the browser have the CPU first
-        os.nice(10)
-    except (AttributeError, OSError):
+        os.nice(int(os.environ.get("HASHVIZ_WORKER_NICE", NICE)))
+    except (AttributeError, OSError, ValueError):
         pass
     for line in sys.stdin:
         if not line.strip():
@@ -36,7 +61,8 @@ def main() -> int:
         try:
             job = json.loads(line)
             key = str(job.get("key", "?"))
-            handle(job)
+            print(f"start {key}", flush=True)
+            handle(job, Reporter(key))
             print(f"ok {key}", flush=True)
         except Exception as e:  # report and keep serving
             msg = f"{type(e).__name__}: {e}".replace("\n", " ")[:500]

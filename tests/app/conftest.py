@@ -104,3 +104,13 @@ def started_job(at):
 
     assert STARTED in at.session_state, "no preparation was started"
     return PREPARE_JOBS.get(at.session_state[STARTED])
+
+
+def compare_long(at):
+    """The Compare page's long-form table (one row per quantizer × bit length, every metric a column)."""
+    return next(d.value for d in at.dataframe if "n_bits" in d.value.columns)
+
+
+def compare_grid(at):
+    """The Compare page's quantizer × bit length table (the metric chosen above it in each cell)."""
+    return next(d.value for d in at.dataframe if any(str(c).endswith(" bits") for c in d.value.columns))

@@ -352,6 +352,72 @@ def test_lasso_on_the_codes_map_fills_the_grid(server, page, run_key):
     shot(page, "3_embeddings", height=2300)
 
 
+SELECTED_ROWS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].slice(0, 3).map(g => {
+    const rows = [];  // _fullData: the arrays as plotly decoded them (g.data may hold them base64-encoded)
+    for (const t of g._fullData || []) {
+        if (!t.customdata || !t.selectedpoints || (t.name !== 'points' && t.name !== 'other classes')) continue;
+        for (const k of t.selectedpoints) rows.push(Number(t.customdata[k]));
+    }
+    return rows.sort((a, b) => a - b);
+})"""
+
+POINT_JS = """([i, k]) => {
+    const g = document.querySelectorAll('.js-plotly-plot')[i];
+    const t = g._fullData.find(t => t.name === 'points');
+    const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
+    return {x: r.left + xa._offset + xa.c2p(t.x[k]), y: r.top + ya._offset + ya.c2p(t.y[k])};
+}"""
+
+
+def _final_maps(page) -> None:
+    """Wait until every map shows its UMAP (no "UMAP computing" three checks in a row) and the page is idle."""
+    deadline, calm = time.perf_counter() + 120, 0
+    while calm < 3 and time.perf_counter() < deadline:
+        page.wait_for_timeout(1000)
+        calm = 0 if "UMAP computing" in page.inner_text("body") else calm + 1
+    idle(page)
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].slice(0, 3).every("
+                           "g => g._fullLayout && String(g._fullLayout.clickmode).includes('select'))")
+
+
+def test_a_click_in_the_default_lasso_mode_and_linked_brushing(server, page, run_key):
+    """One click on a point (the lasso is the drag mode) picks it and rings its neighbours; a lasso on one map
+    greys the same rows in all three maps."""
+    page.goto(server + f"/embeddings?run={run_key}&bits=16")
+    page.get_by_text("Draw a lasso").wait_for()
+    _final_maps(page)
+    page.locator(".js-plotly-plot").nth(1).scroll_into_view_if_needed()
+    assert page.evaluate("() => document.querySelectorAll('.js-plotly-plot')[1]._fullLayout.dragmode") == "lasso"
+    pt = page.evaluate(POINT_JS, [1, 7])
+    page.mouse.move(pt["x"], pt["y"])
+    page.wait_for_timeout(300)
+    page.mouse.click(pt["x"], pt["y"])  # identical codes share a point: the row picked is the one on top
+    page.get_by_text(re.compile(r"Clicked point \d+")).wait_for()
+    row = caption_number(page, r"Clicked point (\d+)")
+    page.get_by_text(f"Nearest codes to point {row}").first.wait_for()
+    assert page.get_by_text(f"Nearest codes to point {row}").count() == 2
+    page.wait_for_function(f"() => ({SELECTED_ROWS_JS})().every(r => r.length === 1 && r[0] === {row})")
+    # a lasso on the "before" map: the same rows are selected (the rest greyed) in every map
+    idle(page)
+    plot = page.locator(".js-plotly-plot").nth(1)
+    plot.scroll_into_view_if_needed()
+    box = plot.locator(".nsewdrag").first.bounding_box()
+    cx, cy, w, h = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"], box["height"]
+    pts = [(cx - 0.3 * w, cy - 0.3 * h), (cx + 0.3 * w, cy - 0.3 * h), (cx + 0.3 * w, cy + 0.3 * h),
+           (cx - 0.3 * w, cy + 0.3 * h), (cx - 0.3 * w, cy - 0.25 * h)]
+    page.mouse.move(*pts[0])
+    page.mouse.down()
+    for x, y in pts[1:]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    page.wait_for_function("() => { const m = /(\\d+) selected/.exec(document.body.innerText); "
+                           "return m && +m[1] > 1; }")
+    n = caption_number(page, r"(\d+) selected")
+    page.wait_for_function(f"() => ({SELECTED_ROWS_JS})().every(r => r.length === {n})")
+    rows = page.evaluate(SELECTED_ROWS_JS)
+    assert rows[0] == rows[1] == rows[2] and len(rows[0]) == n
+
+
 def test_export_and_load_back(server, page, tmp_path, run_key):
     page.goto(server + f"/compare?run={run_key}&bits=16")
     page.get_by_text("Export").first.wait_for()

@@ -12,7 +12,7 @@ import pytest
 
 from hashviz.session.live import LiveRotation, fit_label, unique_name
 from hashviz.session.runs import Workspace
-from tests.app.conftest import open_app, problems
+from tests.app.conftest import compare_long, open_app, problems
 
 # AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
 pytestmark = pytest.mark.slow
@@ -115,13 +115,13 @@ def test_two_browsers_own_their_fits_and_sharing_is_explicit(filled, monkeypatch
     assert [f.owner for f in ws.live_fits(key, 16, me_b)] == [me_b]
     browsers.use("B2")
     cmp_b = open_app("pages/5_compare.py", query={"run": key, "bits": "16", "me": me_b})
-    assert sum(q.startswith("live ") for q in cmp_b.dataframe[0].value["quantizer"]) == 1
+    assert sum(q.startswith("live ") for q in compare_long(cmp_b)["quantizer"]) == 1
     browsers.use("A")
     a.toggle(key=next(t.key for t in a.toggle if t.key.startswith("hv_rot_share_"))).set_value(True).run()
     _ticks(a, 3)  # a running fit carries the flag in its next checkpoint
     browsers.use("B2")
     cmp_b = open_app("pages/5_compare.py", query={"run": key, "bits": "16", "me": me_b})
-    shared = [q for q in cmp_b.dataframe[0].value["quantizer"] if q.endswith("(shared)")]
+    shared = [q for q in compare_long(cmp_b)["quantizer"] if q.endswith("(shared)")]
     assert shared == ["live HQ-l2 · lr 0.01 · full batch · 50000 steps #2 (shared)"]
     browsers.use("A")
     a.button(key="hv_rot_stop").click().run()

@@ -10,7 +10,7 @@ import pytest
 
 from hashviz.embeddings import Embeddings
 from hashviz.evaluate import evaluate
-from tests.app.conftest import SMALL_BITS, open_app, problems, started_job
+from tests.app.conftest import SMALL_BITS, compare_grid, compare_long, open_app, problems, started_job
 
 PAGES = ["pages/1_data.py", "pages/2_rotation.py", "pages/3_embeddings.py", "pages/4_queries.py",
          "pages/5_compare.py", "pages/7_penalty.py"]
@@ -57,9 +57,16 @@ def test_each_page_renders_on_a_prepared_store(filled, page):
         assert heads == [f"#### {b} bits" for b in SMALL_BITS]
         assert "AP@all (hashviz) " in text
     if page == "pages/5_compare.py":
-        df = at.dataframe[0].value
+        df = compare_long(at)
         assert len(df) == len(SMALL_BITS) * 3 and set(df["quantizer"]) == {"sign", "ITQ", "HQ"}
         assert "mAP@all (hashviz)" in df.columns and "P@1000 (hashviz)" in df.columns
+        grid = compare_grid(at)  # quantizer × bits, mAP@all in the cells: the long form's numbers, pivoted
+        assert list(grid.columns) == ["quantizer"] + [f"{b} bits" for b in SMALL_BITS]
+        assert list(grid["quantizer"]) == ["sign", "ITQ", "HQ"]
+        for b in SMALL_BITS:
+            for q in ("sign", "ITQ", "HQ"):
+                cell = grid.loc[grid["quantizer"] == q, f"{b} bits"].item()
+                assert cell == df[(df["quantizer"] == q) & (df["n_bits"] == b)]["mAP@all (hashviz)"].item()
     if page == "pages/7_penalty.py":
         assert "No penalty sweep is stored for this dataset" in text
 
@@ -70,7 +77,7 @@ def test_compare_numbers_equal_the_cli(filled, capsys):
     from hashviz.pipeline import list_prepared
 
     at = open_app("pages/5_compare.py")
-    df = at.dataframe[0].value
+    df = compare_long(at)
     emb_path = list_prepared()[0].run(16).embeddings
     for name, label in (("sign", "sign"), ("hq", "HQ")):
         assert cli.main(["evaluate", str(emb_path), "--quantizer", name, "--json"]) == 0
@@ -107,10 +114,10 @@ def test_rotation_steps_grow_the_curve_and_a_reload_shows_it(filled):
     assert {m.label: m.value for m in again.metric}["status"].startswith("stopped at step")
     # the result is offered to this browser's other pages, named by its settings
     cmp = open_app("pages/5_compare.py", query={"me": me})
-    assert "live HQ-l2 · lr 0.01 · full batch · 2000 steps" in set(cmp.dataframe[0].value["quantizer"])
+    assert "live HQ-l2 · lr 0.01 · full batch · 2000 steps" in set(compare_long(cmp)["quantizer"])
     # … and not to another browser until it is shared
     other = open_app("pages/5_compare.py")
-    assert not any(q.startswith("live ") for q in other.dataframe[0].value["quantizer"])
+    assert not any(q.startswith("live ") for q in compare_long(other)["quantizer"])
     again.button(key="hv_rot_discard").click().run()
     SESSION_OBJECTS.prune(lambda s: False)
 
@@ -331,7 +338,7 @@ def test_spherical_run_shows_its_random_search_rotation(tmp_path, monkeypatch, a
     info = Workspace().prepare("digits", "mnist_cnn", "spherical", (16,), head_options={"epochs": 1})
     at = open_app("pages/5_compare.py", query={"run": info.key, "bits": "16"})
     assert problems(at) == []
-    df = at.dataframe[0].value
+    df = compare_long(at)
     assert list(df["quantizer"]) == ["sign", "ITQ", "HQ", "random search"]
     from hashviz.pipeline import load_prepared
 
@@ -353,7 +360,7 @@ def test_compare_shows_the_hierarchical_score_for_a_dataset_with_a_hierarchy(fil
 
     at = open_app("pages/5_compare.py")
     assert problems(at) == []
-    df = at.dataframe[0].value
+    df = compare_long(at)
     col = "semantic similarity@1000 (hierarchy, ties expected)"
     assert col in df.columns
     ds = get_dataset("mnist5k")

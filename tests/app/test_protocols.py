@@ -11,7 +11,7 @@ import pytest
 
 from hashviz.embeddings import Embeddings
 from hashviz.evaluate import evaluate, evaluate_protocols
-from tests.app.conftest import open_app, problems
+from tests.app.conftest import compare_long, open_app, problems
 
 # AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
 pytestmark = pytest.mark.slow
@@ -35,14 +35,15 @@ def test_compare_protocol_choice_changes_the_numbers_and_every_label(filled):
     ndb = int(emb.mask("database").sum())
     at = open_app("pages/5_compare.py")
     assert problems(at) == [] and at.selectbox(key="hv_cmp_protocol").value == "hashviz"
-    hv = at.dataframe[0].value
+    hv = compare_long(at)
     assert all("(hashviz)" in c for c in _metric_columns(hv)) and "mAP@all (hashviz)" in hv.columns
     at.selectbox(key="hv_cmp_protocol").set_value("deephash").run()
     assert problems(at) == [] and at.query_params["protocol"] == "deephash"
-    dh = at.dataframe[0].value
+    dh = compare_long(at)
     label = f"mAP@{ndb - 1} (deephash)"
     assert label in dh.columns and all("(deephash)" in c for c in _metric_columns(dh))
-    assert f"{label} tie spread (pessimistic…optimistic)" in dh.columns
+    for side in ("pessimistic (relevant last in ties)", "optimistic (relevant first in ties)"):
+        assert f"{label} {side}" in dh.columns  # the tie spread, as two numeric columns
     for q, name in (("sign", "sign"), ("itq", "ITQ"), ("hq", "HQ")):
         want = evaluate(emb, q, fitted=qs[q], protocol="deephash")
         row = dh[(dh["quantizer"] == name) & (dh["n_bits"] == 16)].iloc[0]
@@ -55,7 +56,7 @@ def test_compare_protocol_choice_changes_the_numbers_and_every_label(filled):
     assert label in header and "P@1000 (deephash)" in header
     # overriding the tie order is named in every label too
     at.selectbox(key="hv_cmp_ties").set_value("optimistic").run()
-    opt = at.dataframe[0].value
+    opt = compare_long(at)
     label = f"mAP@{ndb - 1} (deephash, ties optimistic)"
     assert at.query_params["ties"] == "optimistic" and label in opt.columns
     assert all("(deephash, ties optimistic)" in c for c in _metric_columns(opt))
@@ -67,7 +68,7 @@ def test_compare_protocol_choice_changes_the_numbers_and_every_label(filled):
 def test_the_url_reopens_compare_on_its_protocol(filled):
     at = open_app("pages/5_compare.py", query={"protocol": "h2q"})
     assert problems(at) == [] and at.selectbox(key="hv_cmp_protocol").value == "h2q"
-    assert any(c.endswith("(h2q)") for c in at.dataframe[0].value.columns)
+    assert any(c.endswith("(h2q)") for c in compare_long(at).columns)
     bad = open_app("pages/5_compare.py", query={"protocol": "nope"})     # an unknown one is ignored
     assert problems(bad) == [] and bad.selectbox(key="hv_cmp_protocol").value == "hashviz"
 
@@ -75,7 +76,9 @@ def test_the_url_reopens_compare_on_its_protocol(filled):
 def test_same_codes_every_protocol_equals_evaluate_protocols(filled):
     _, emb, qs = _run(filled)
     at = open_app("pages/5_compare.py")
-    table = at.dataframe[1].value
+    assert not any("spread (largest − smallest)" in d.value.columns for d in at.dataframe)  # computed when asked
+    at.toggle(key="hv_cmp_every").set_value(True).run()
+    table = next(d.value for d in at.dataframe if "spread (largest − smallest)" in d.value.columns)
     assert list(table["quantizer"]) == ["sign", "ITQ", "HQ"]
     for q, name in (("sign", "sign"), ("itq", "ITQ"), ("hq", "HQ")):
         row = table[table["quantizer"] == name].iloc[0]

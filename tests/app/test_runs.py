@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.app.conftest import open_app, problems, started_job
+from tests.app.conftest import compare_long, open_app, problems, started_job
 
 
 def _npz(n_bits: int, seed: int) -> bytes:
@@ -70,7 +70,7 @@ def test_two_uploads_are_two_runs_and_every_page_and_export_follows_the_run_chos
         at.switch_page(page).run()
         assert problems(at) == [], page
         assert _current(at) == a.key and at.query_params["run"] == a.key, page  # sidebar and URL on every page
-    df = at.dataframe[0].value
+    df = compare_long(at)
     assert set(df["n_bits"]) == {64}
     export_caption = next(c.value for c in at.caption if c.value.startswith("Exports of run"))
     assert a.key in export_caption and b.key not in export_caption

@@ -14,25 +14,90 @@ def test_palette_is_distinct_and_quantizers_have_fixed_colours():
     assert F.class_color(10) == F.class_color(0)
 
 
+def _points(fig):
+    return next(t for t in fig.data if t.name == F.MAP_POINTS)
+
+
+def _colour(marker, value):
+    """The colour a stepped colour scale gives ``value`` (what plotly draws)."""
+    t = (value - marker.cmin) / (marker.cmax - marker.cmin)
+    return next(col for (lo, col), (hi, _) in zip(marker.colorscale[::2], marker.colorscale[1::2]) if lo <= t <= hi)
+
+
 def test_embedding_map_flat_customdata_and_greyed_selection():
     rng = np.random.default_rng(0)
     xy = rng.standard_normal((30, 2))
     labels = np.repeat([0, 1, 2], 10)
     fig = F.embedding_map(xy, labels=labels, class_names=["a", "b", "c"], selected=[1, 12, 25], highlight=[3, 4],
                           anchor=2)
-    data = fig.data
-    classes = [t for t in data if t.name in ("a", "b", "c")]
-    assert [t.name for t in classes] == ["a", "b", "c"]
-    ids = np.concatenate([np.asarray(t.customdata) for t in classes])
+    pts = _points(fig)
+    ids = np.asarray(pts.customdata)
     assert sorted(ids.tolist()) == list(range(30))
-    # selectedpoints are positions inside each trace whose customdata are the selected rows
-    chosen = [int(np.asarray(t.customdata)[k]) for t in classes for k in t.selectedpoints]
-    assert sorted(chosen) == [1, 12, 25]
-    ring = next(t for t in data if t.name == "Hamming neighbours")
+    assert np.allclose(np.c_[pts.x, pts.y], xy[ids])  # every point where its row is
+    # each point coloured by its class (ids on a stepped scale); the legend has one empty entry per class
+    assert [_colour(pts.marker, c) for c in pts.marker.color] == [F.class_color(labels[r]) for r in ids]
+    legend = [t for t in fig.data if t.showlegend]
+    assert [(t.name, t.marker.color) for t in legend] == [(n, F.class_color(i)) for i, n in enumerate("abc")]
+    assert all(t.x == (None,) for t in legend)
+    # selectedpoints are positions inside the trace whose customdata are the selected rows
+    assert sorted(int(ids[k]) for k in pts.selectedpoints) == [1, 12, 25]
+    assert pts.unselected.marker.color == F.GREY
+    ring = next(t for t in fig.data if t.name == "Hamming neighbours")
     assert sorted(np.asarray(ring.customdata).tolist()) == [3, 4]
-    star = next(t for t in data if t.name == "clicked point")
+    star = next(t for t in fig.data if t.name == "clicked point")
     assert np.allclose([star.x[0], star.y[0]], xy[2])
     assert fig.layout.dragmode == "lasso"
+
+
+def test_embedding_map_hover_shows_row_class_and_code():
+    xy = np.arange(8, dtype=float).reshape(4, 2)
+    bits = np.array([[1, 0, 1], [0, 0, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+    fig = F.embedding_map(xy, labels=np.array([0, 1, 0, 1]), class_names=["cat", "<b>dog</b>"], codes=bits)
+    pts = _points(fig)
+    ids = list(pts.customdata)
+    assert "row %{customdata}" in pts.hovertemplate and "%{text}" in pts.hovertemplate
+    assert "code %{hovertext}" in pts.hovertemplate
+    by_row = dict(zip(ids, zip(pts.text, pts.hovertext)))
+    assert by_row[0] == ("cat", "101") and by_row[3] == ("&lt;b&gt;dog&lt;/b&gt;", "010")  # names as text
+    # multi-label rows list every label
+    multi = np.array([[1, 1], [0, 1], [0, 0], [1, 0]], dtype=bool)
+    pts = _points(F.embedding_map(xy, labels=multi, class_names=["a", "b"]))
+    assert dict(zip(pts.customdata, pts.text)) == {0: "a, b", 1: "b", 2: "—", 3: "a"}
+
+
+def test_code_strings_group_bits_like_bit_string():
+    rng = np.random.default_rng(2)
+    bits = rng.random((20, 19)) > 0.5
+    assert F.code_strings(bits).tolist() == [bit_string(b) for b in bits]
+    assert F.code_strings(bits, group=19).tolist() == ["".join("1" if x else "0" for x in b) for b in bits]
+
+
+def test_two_maps_coloured_by_error_share_one_colour_scale():
+    xy = np.zeros((6, 2))
+    before, after = np.array([0.1, 0.5, 0.9, 0.3, 0.2, 0.4]), np.array([0.05, 0.1, 0.2, 0.1, 0.3, 0.15])
+    lo, hi = float(min(before.min(), after.min())), float(max(before.max(), after.max()))
+    figs = [F.embedding_map(xy, values=v, value_range=(lo, hi)) for v in (before, after)]
+    for fig, v in zip(figs, (before, after)):
+        m = _points(fig).marker
+        assert (m.cmin, m.cmax) == (lo, hi)
+        assert np.allclose(m.color, v[list(_points(fig).customdata)])
+
+
+def test_shown_classes_grey_the_others_and_draw_them_first():
+    xy = np.zeros((6, 2))
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    for kw in ({}, {"values": np.arange(6.0)}):
+        fig = F.embedding_map(xy, labels=labels, class_names=["a", "b", "c"], shown_classes=[1], **kw)
+        others, pts = fig.data[0], _points(fig)
+        assert others.name == F.MAP_OTHERS and others.marker.color == F.GREY  # first: drawn under the rest
+        assert sorted(others.customdata) == [0, 2, 3, 5] and sorted(pts.customdata) == [1, 4]
+    legend = {t.name: t.marker.color for t in F.embedding_map(xy, labels=labels, class_names=["a", "b", "c"],
+                                                                 shown_classes=[1]).data if t.showlegend}
+    assert legend == {"a": F.GREY, "b": F.class_color(1), "c": F.GREY}
+    # a selection greys the same rows in both traces
+    fig = F.embedding_map(xy, labels=labels, class_names=["a", "b", "c"], shown_classes=[1], selected=[2, 4])
+    chosen = [int(t.customdata[k]) for t in fig.data[:2] for k in t.selectedpoints]
+    assert sorted(chosen) == [2, 4]
 
 
 def test_embedding_map_uses_webgl_for_big_sets_and_values_colouring():
@@ -76,8 +141,19 @@ def test_histogram_coordinate_scatter_and_comparisons():
     sc = F.coordinate_scatter(b, a, 0, 3, labels=np.repeat([0, 1], 50), class_names=["x", "y"])
     corners = [t for t in sc.data if t.name == "±1 corners"]
     assert len(corners) == 2 and sorted(zip(corners[0].x, corners[0].y)) == [(-1, -1), (-1, 1), (1, -1), (1, 1)]
-    first = next(t for t in sc.data if t.name == "x")
-    assert np.allclose(first.x, b[:50, 0]) and np.allclose(first.y, b[:50, 3])
+    pts = [t for t in sc.data if t.name == F.MAP_POINTS]  # one trace of points per panel, coloured by class id
+    assert len(pts) == 2 and np.allclose(pts[0].x, b[:, 0]) and np.allclose(pts[1].y, a[:, 3])
+    assert [_colour(pts[0].marker, c) for c in pts[0].marker.color] == [F.class_color(c) for c in np.repeat([0, 1], 50)]
+    assert [t.name for t in sc.data if t.showlegend and t.name != "±1 corners"] == ["x", "y"]
+    # the ±1 corners come after the points of their panel, in WebGL like them: drawn on top
+    for axis in ("x", "x2"):
+        panel = [t for t in sc.data if t.xaxis == axis and t.type == "scattergl"]
+        assert panel[-1].name == "±1 corners" and panel[0].name == F.MAP_POINTS
+    # both panels share one square range that holds every point and the corners
+    ranges = {tuple(sc.layout[a].range) for a in ("xaxis", "xaxis2", "yaxis", "yaxis2")}
+    assert len(ranges) == 1
+    lo, hi = ranges.pop()
+    assert lo == -hi and hi >= max(1.2, np.abs(b[:, [0, 3]]).max(), np.abs(a[:, [0, 3]]).max())
     rows = [{"quantizer": q, "n_bits": nb, "map": m} for q, m0 in (("sign", 0.3), ("hq", 0.5))
             for nb, m in ((32, m0 + 0.1), (16, m0))]
     mv = F.map_vs_bits(rows)

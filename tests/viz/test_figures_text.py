@@ -55,13 +55,15 @@ def labels():
 
 def test_class_names_in_map_legends_and_hover(labels):
     xy = np.random.default_rng(0).standard_normal((30, 2))
-    fig = F.embedding_map(xy, labels=labels, class_names=HOSTILE, hover=[f"row {i}: {HOSTILE[i % 3]}"
-                                                                        for i in range(30)],
-                          title=f"codes after: {HOSTILE[1]}")
+    fig = F.embedding_map(xy, labels=labels, class_names=HOSTILE, title=f"codes after: {HOSTILE[1]}",
+                          codes=np.zeros((30, 8), bool))
     assert_no_markup(fig)
-    assert [t.name for t in fig.data] == [shown(n) for n in HOSTILE]
+    assert [t.name for t in fig.data if t.showlegend] == [shown(n) for n in HOSTILE]  # the legend
     assert fig.layout.title.text == shown(f"codes after: {HOSTILE[1]}")
-    assert fig.data[1].text[0] == shown(f"row 10: {HOSTILE[1]}")  # class 1 holds rows 10..19
+    points = next(t for t in fig.data if t.name == F.MAP_POINTS)  # the hover: each point's class, as text
+    assert dict(zip(points.customdata, points.text))[10] == shown(HOSTILE[1])  # class 1 holds rows 10..19
+    multi = F.embedding_map(xy, labels=np.eye(3, dtype=bool)[labels], class_names=HOSTILE)
+    assert_no_markup(multi)
     values = F.embedding_map(xy, values=np.arange(30.0), value_name=HOSTILE[2])
     assert_no_markup(values)
     assert values.data[0].marker.colorbar.title.text == shown(HOSTILE[2])

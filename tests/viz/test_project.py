@@ -134,3 +134,92 @@ def test_background_worker_returns_none_then_the_cached_result(tmp_path):
         again = P.request_layout(X, method="pca", cache_dir=tmp_path)
     assert again is not None and np.allclose(again, P.pca_2d(X))
     assert P.jobs().running() == 0
+
+
+def test_hamming_knn_is_exact_with_the_row_itself_first():
+    rng = np.random.default_rng(5)
+    bits = np.unique(rng.random((300, 20)) > 0.5, axis=0)
+    idx, dist = P.hamming_knn(bits, 6)
+    brute = (bits[:, None, :] != bits[None, :, :]).sum(-1)
+    assert np.array_equal(idx[:, 0], np.arange(len(bits))) and np.all(dist[:, 0] == 0)
+    for r in range(len(bits)):
+        want = np.sort(brute[r])[:6]  # the k smallest distances (ties may pick any of the equal rows)
+        assert np.allclose(np.sort(dist[r]) * 20, want)
+        assert np.allclose(dist[r] * 20, brute[r, idx[r]])  # each reported distance is that row's true distance
+    assert dist.dtype == np.float32 and idx.dtype == np.int64
+
+
+def test_default_epochs_budget():
+    assert P.default_epochs(1_000) == P.MAX_EPOCHS == 200
+    assert P.default_epochs(10_000) == 100
+    assert P.default_epochs(200_000) == P.MIN_EPOCHS
+
+
+@pytest.mark.slow
+def test_umap_progress_reports_every_stage_and_every_epoch(tmp_path):
+    rng = np.random.default_rng(6)
+    bits = rng.random((400, 16)) > 0.5
+    seen = []
+    Y = P.project(bits, method="umap", metric="hamming", cache_dir=tmp_path, progress=lambda *a: seen.append(a))
+    assert Y.shape == (400, 2)
+    stages = [s for s, _, _ in seen]
+    assert stages[0] == "neighbours" and "graph" in stages and stages[-1] == "epochs"
+    epochs = [(d, t) for s, d, t in seen if s == "epochs"]
+    n_unique = len(np.unique(bits, axis=0))
+    assert [d for d, _ in epochs] == list(range(1, P.default_epochs(n_unique) + 1))  # one call per epoch, in order
+    assert {t for _, t in epochs} == {P.default_epochs(n_unique)}
+    import umap.layouts
+
+    assert not isinstance(umap.layouts.tqdm, P._EpochReporter)  # umap's own progress bar is put back
+
+
+def test_job_status_fraction_time_left_and_text():
+    queued = P.JobStatus(label="codes before", state="queued", ahead=2)
+    assert queued.fraction == 0 and "waiting for 2 layouts" in queued.describe()
+    early = P.JobStatus(label="codes before", state="running", stage="neighbours", done=0, total=1, elapsed=3.0)
+    assert early.fraction == 0 and early.seconds_left is None and "nearest neighbours" in early.describe()
+    mid = P.JobStatus(label="codes after", state="running", stage="epochs", done=25, total=100, elapsed=12.0,
+                      stage_elapsed=5.0)
+    assert mid.fraction == pytest.approx(0.1 + 0.1 + 0.8 * 0.25)
+    assert mid.seconds_left == pytest.approx(15.0)  # 5 s for 25 epochs → 15 s for the other 75
+    assert "epoch 25/100" in mid.describe() and "about 15 s left" in mid.describe()
+
+
+@pytest.mark.slow
+def test_the_worker_reports_start_progress_and_the_end(tmp_path):
+    """The worker's protocol as the server reads it: a queued job, then running with stages, then done."""
+    import time
+
+    jobs = P.ProjectionJobs()
+    try:
+        rng = np.random.default_rng(7)
+        first = rng.random((600, 16)) > 0.5
+        second = rng.random((600, 16)) > 0.5
+        keys = []
+        for X, label in ((first, "first"), (second, "second")):
+            key = P.layout_key(X, method="umap", metric="hamming")
+            x_path = tmp_path / f"{key}.x.npy"
+            np.save(x_path, X)
+            jobs.submit(key, {"op": "project", "x": str(x_path), "reference": None, "cache_dir": str(tmp_path),
+                              "params": {"method": "umap", "metric": "hamming", "seed": 0, "n_neighbors": 15}},
+                        label=label)
+            keys.append(key)
+        states, stages, deadline = set(), set(), time.time() + 240
+        while jobs.pending() and time.time() < deadline:
+            for key in keys:
+                st = jobs.status(key)
+                if st is not None:
+                    states.add((st.label, st.state))
+                    if st.stage:
+                        stages.add(st.stage)
+                        assert 0 <= st.fraction <= 1
+            time.sleep(0.05)
+        assert jobs.pending() == []
+        assert ("second", "queued") in states and ("first", "running") in states
+        # the stages seen depend on how fast they pass (the in-process test above checks every one is reported)
+        assert stages and stages <= set(P.STAGE_WEIGHTS)
+        for key, X in zip(keys, (first, second)):
+            assert jobs.status(key) is None and jobs.error(key) is None
+            assert P.load_cached(key, tmp_path, n=len(X)) is not None
+    finally:
+        jobs.shutdown()

@@ -42,5 +42,6 @@ def test_rank_strip_ticks_every_relevant_rank_up_to_the_limit():
     fig = F.rank_strip(ranks, k=3, n_relevant=5, max_rank=50)
     by_name = {t.name: t for t in fig.data}
     assert list(by_name["sign"].x) == [1, 2, 5, 40] and list(by_name["HQ"].x) == [1, 2, 3, 4, 5]
-    assert set(by_name["sign"].y) == {"sign"}
+    rows = dict(zip(fig.layout.yaxis.ticktext, fig.layout.yaxis.tickvals))  # one named row per quantizer
+    assert set(by_name["sign"].y) == {rows["sign"]} and set(by_name["HQ"].y) == {rows["HQ"]} and len(rows) == 2
     assert sorted(s.x0 for s in fig.layout.shapes) == [3.5, 5.5]
