@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from hashviz.errors import InvalidInputError, StoreError
-from hashviz.store import Entry, RunStore, StoreProblem, write_bytes_atomic
+from hashviz.fileio import write_bytes_atomic
+from hashviz.store import Entry, RunStore, StoreProblem
 
 log = logging.getLogger(__name__)
 

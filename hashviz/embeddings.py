@@ -45,6 +45,7 @@ import numpy as np
 
 from hashviz.data.splits import QUERY, SPLIT_CODES, SPLIT_NAMES, check_split, masks, stratified_split
 from hashviz.errors import InvalidInputError
+from hashviz.fileio import write_atomic
 from hashviz.npyio import HEADER_LOCK
 
 EXPECTED_LAYOUT = (
@@ -309,10 +310,7 @@ class Embeddings:
             arrays["thumbnails"] = self.thumbnails
         if self.image_paths is not None:
             arrays["image_paths"] = np.array(self.image_paths, dtype=str)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
+        write_atomic(path, lambda f: np.savez(f, **arrays))
         return path
 
     @classmethod

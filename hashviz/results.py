@@ -23,6 +23,7 @@ from pathlib import Path
 
 from hashviz.errors import InvalidInputError
 from hashviz.evaluate import Evaluation
+from hashviz.fileio import write_text_atomic
 from hashviz.quantize import quantizer_label
 from hashviz.store import RunStore
 
@@ -771,14 +772,8 @@ def write_section(path: str | Path, name: str, body: str) -> Path:
     block = f"{begin}\n{body.strip()}\n{end}"
     old = owned_sections(text).get(name)
     text = text.replace(old, block) if old is not None else (text.rstrip() + "\n\n" + block + "\n").lstrip()
-    _atomic_write(path, text)
+    write_text_atomic(path, text)
     return path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def write_markdown(table: ResultsTable, path: str | Path, *, command: str = "", notes: str = "") -> Path:
@@ -791,5 +786,5 @@ def write_markdown(table: ResultsTable, path: str | Path, *, command: str = "", 
         text += "\n" + notes.strip() + "\n"
     for block in kept.values():
         text = text.rstrip() + "\n\n" + block + "\n"
-    _atomic_write(path, text)
+    write_text_atomic(path, text)
     return path

@@ -54,7 +54,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -70,6 +69,11 @@ from typing import Any
 import numpy as np
 
 from hashviz.errors import InvalidInputError, StoreError
+from hashviz.fileio import sha256_file as _sha256_file
+from hashviz.fileio import write_atomic as _write_atomic
+from hashviz.fileio import write_bytes_atomic as _write_bytes
+from hashviz.jsonable import canonical_json, config_key
+from hashviz.jsonable import to_jsonable as _plain
 
 try:
     import fcntl
@@ -79,7 +83,6 @@ except ImportError:  # not POSIX: no advisory locks; readers then report bad ent
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-KEY_LENGTH = 16
 COMPLETE, RUNNING = "complete", "running"
 _RESERVED = {"config.json", "status", "curve.jsonl", "arrays.npz", "extra.json", "weights.pt"}
 LOCK_TIMEOUT = 120.0  # seconds a writer waits for another writer of the same entry before giving up
@@ -90,51 +93,6 @@ WRITABLE_HINT = "set HASHVIZ_HOME to a writable folder (the CLI also takes --hom
 
 class StoreWarning(UserWarning):
     """A store entry was corrupt or partial and has been set aside; it will be recomputed."""
-
-
-# ---- keys ---------------------------------------------------------------------------------------------------
-def _plain(value: Any, *, strict: bool = True) -> Any:
-    """JSON-ready copy: dataclasses/objects with to_dict, tuples → lists, numpy scalars → Python, paths → str.
-
-    ``strict``: a NaN or infinite float is an error (configs); otherwise it becomes ``None`` (results)."""
-    if hasattr(value, "to_dict") and callable(value.to_dict):
-        value = value.to_dict()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v, strict=strict) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v, strict=strict) for v in value]
-    if isinstance(value, np.generic):
-        return _plain(value.item(), strict=strict)
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist(), strict=strict)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        if not strict:
-            return None
-        raise InvalidInputError(f"config values must be finite numbers, got {value}", "use finite numbers")
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    raise InvalidInputError(f"config value {value!r} of type {type(value).__name__} is not JSON-able",
-                            "configs hold strings, numbers, booleans, lists and dicts only")
-
-
-def canonical_json(config: Any) -> str:
-    """The canonical JSON text of a config: sorted keys, no spaces, tuples as lists."""
-    return json.dumps(_plain(config), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def config_key(config: Any) -> str:
-    """Short stable key of a config: the first 16 hex digits of sha256(canonical JSON)."""
-    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:KEY_LENGTH]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -148,28 +106,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    _write_atomic(path, lambda f: f.write(data))
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, ``os.replace``)."""
-    _write_bytes(Path(path), bytes(data))
 
 
 def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
