@@ -19,6 +19,7 @@ from hashviz.defaults import QUANTIZERS as DEFAULT_QUANTIZERS
 from hashviz.errors import HashvizError, InvalidInputError
 from hashviz.jsonable import to_jsonable
 from hashviz.quantize import QUANTIZERS
+from hashviz.validate import is_int
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
@@ -293,7 +294,7 @@ def _check_head_options(method: str, options: dict, *, known_only: bool = False)
         if isinstance(default, bool):
             ok, kind = isinstance(value, bool), "true or false"
         elif isinstance(default, int):
-            ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+            ok, kind = is_int(value), "an integer"
         elif isinstance(default, float):
             ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
             kind = "a finite number"

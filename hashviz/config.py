@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Self
 
 from hashviz.errors import InvalidInputError
 from hashviz.jsonable import config_key, to_jsonable
+from hashviz.validate import check_choice
 
 
 def _frozen_mapping(value: Mapping | None) -> dict:
@@ -187,6 +188,6 @@ STAGE_CONFIGS: dict[str, type[StageConfig]] = {c.stage: c for c in (
 def config_from_dict(data: Mapping) -> StageConfig:
     """Rebuild the right config class from a ``to_dict()`` (e.g. a stored ``config.json``)."""
     stage = data.get("stage")
-    if stage not in STAGE_CONFIGS:
-        raise InvalidInputError(f"unknown stage {stage!r} in config", f"stages: {', '.join(STAGE_CONFIGS)}")
+    check_choice(stage, "stage", STAGE_CONFIGS, hint=f"a stored config names one of the stages "
+                 f"{', '.join(STAGE_CONFIGS)}")
     return STAGE_CONFIGS[stage].from_dict(data)

@@ -47,6 +47,7 @@ from hashviz.data.splits import QUERY, SPLIT_CODES, SPLIT_NAMES, check_split, ma
 from hashviz.errors import InvalidInputError
 from hashviz.fileio import write_atomic
 from hashviz.npyio import HEADER_LOCK
+from hashviz.validate import check_choice, check_int
 
 EXPECTED_LAYOUT = (
     "expected an .npz with 'z' (or 'features') of shape (n, d) float — or one 'z_<bits>' (n, bits) per code length, "
@@ -86,9 +87,9 @@ def default_max_bytes() -> int | None:
 @contextmanager
 def npz_size_limit(max_bytes: int | None) -> Iterator[None]:
     """Within the block (this thread or task), ``Embeddings.load`` defaults to ``max_bytes`` (``None``: no limit)."""
-    if max_bytes is not None and (isinstance(max_bytes, bool) or int(max_bytes) < 0):
-        raise InvalidInputError(f"max_bytes must be None or a size >= 0, got {max_bytes!r}", "e.g. 2**30 for 1 GiB")
-    token = _limit.set(None if max_bytes is None else int(max_bytes))
+    max_bytes = check_int(max_bytes, "max_bytes", lo=0, none=True, expected="None or a size >= 0",
+                          hint="e.g. 2**30 for 1 GiB")
+    token = _limit.set(max_bytes)
     try:
         yield
     finally:
@@ -279,8 +280,7 @@ class Embeddings:
         return self.labels.ndim == 2
 
     def mask(self, name: str) -> np.ndarray:
-        if name not in SPLIT_NAMES:
-            raise InvalidInputError(f"unknown split {name!r}", f"use one of {sorted(SPLIT_NAMES)}")
+        check_choice(name, "split", sorted(SPLIT_NAMES))
         return masks(self.split)[name]
 
     def part(self, name: str) -> Embeddings:

@@ -8,7 +8,6 @@ This is the one function behind ``python -m hashviz evaluate``, ``prepare``'s st
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -17,6 +16,7 @@ from hashviz.data.splits import check_split
 from hashviz.embeddings import Embeddings
 from hashviz.errors import InvalidInputError
 from hashviz.retrieval.report import Evaluation
+from hashviz.validate import check_int
 
 __all__ = ["Evaluation", "check_arguments", "evaluate", "evaluate_many", "evaluate_protocols", "fit_quantizer",
            "results_table"]
@@ -63,11 +63,8 @@ def check_arguments(emb: Embeddings, *, top_k: int = 1000, radius: int = 2, ties
     from hashviz.retrieval.metrics import TIES
 
     _check_dim(emb)
-    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
-        raise InvalidInputError(f"top_k must be a positive integer, got {top_k!r}",
-                                "e.g. top_k=1000 (values above the database size are clipped)")
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Integral) or radius < 0:
-        raise InvalidInputError(f"radius must be a non-negative integer, got {radius!r}", "e.g. radius=2")
+    check_int(top_k, "top_k", lo=1, hint="e.g. top_k=1000 (values above the database size are clipped)")
+    check_int(radius, "radius", lo=0, hint="e.g. radius=2")
     if isinstance(ties, str) and ties not in TIES:
         raise InvalidInputError(f"unknown ties={ties!r}", f"use one of {', '.join(TIES)}")
     check_split(emb.split, "the split", min_train=2 if need_train else 0)

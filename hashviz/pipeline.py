@@ -30,6 +30,7 @@ from hashviz import defaults
 from hashviz.config import EmbeddingsConfig, FeatureConfig, HeadConfig, PrepareConfig, QuantizerConfig
 from hashviz.errors import InvalidInputError, StoppedError, StoreError
 from hashviz.store import Entry, RunStore
+from hashviz.validate import check_choice, is_int
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class PrepareResult:
 # ---- validation ---------------------------------------------------------------------------------------------
 def check_bits(bits, *, head: bool) -> tuple[int, ...]:
     """Bit lengths as a tuple of distinct ints in order; 1..1024 in general, 8..128 for hashing heads."""
-    if isinstance(bits, int | np.integer) and not isinstance(bits, bool):
+    if is_int(bits):
         bits = (bits,)
     try:
         items = list(bits)
@@ -115,7 +116,7 @@ def check_bits(bits, *, head: bool) -> tuple[int, ...]:
         raise InvalidInputError("no bit lengths given", "e.g. --bits 16 32 48 64")
     out: list[int] = []
     for b in items:
-        if isinstance(b, bool) or not isinstance(b, int | np.integer):
+        if not is_int(b):
             raise InvalidInputError(f"bit lengths must be integers, got {b!r}", "e.g. --bits 16 32 48 64")
         if not 1 <= int(b) <= MAX_BITS:
             raise InvalidInputError(f"bit length {int(b)} is out of range 1..{MAX_BITS}", "e.g. --bits 16 32 48 64")
@@ -137,8 +138,7 @@ def _check_quantizers(names: Sequence[str]) -> tuple[str, ...]:
     if not out:
         raise InvalidInputError("no quantizers given", f"choose from: {', '.join(QUANTIZERS)}")
     for n in out:
-        if n not in QUANTIZERS:
-            raise InvalidInputError(f"unknown quantizer {n!r}", f"valid quantizers: {', '.join(QUANTIZERS)}")
+        check_choice(n, "quantizer", QUANTIZERS, hint=f"valid quantizers: {', '.join(QUANTIZERS)}")
     return out
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from hashviz.data.splits import SPLIT_NAMES, masks
 from hashviz.errors import InvalidInputError
+from hashviz.validate import check_choice
 
 
 def digest(*parts) -> str:
@@ -138,8 +139,7 @@ class ImageDataset:
 
     def indices(self, part: str) -> np.ndarray:
         """int64 indices of one split part: ``"train"``, ``"query"`` or ``"database"``."""
-        if part not in SPLIT_NAMES:
-            raise InvalidInputError(f"unknown split {part!r}", f"use one of {sorted(SPLIT_NAMES)}")
+        check_choice(part, "split", sorted(SPLIT_NAMES))
         return np.flatnonzero(self.masks()[part]).astype(np.int64)
 
     def parent_labels(self) -> np.ndarray | None:

@@ -29,6 +29,7 @@ from torch import nn
 from hashviz import defaults
 from hashviz.errors import DataUnavailableError, InvalidInputError
 from hashviz.fileio import sha256_file
+from hashviz.validate import unknown_choice
 
 # Package data (shipped in the wheel): hashviz/features/weights/mnist_cnn.pt, found through importlib.resources so
 # an installed hashviz loads it wherever it lives.
@@ -387,7 +388,7 @@ def get_backbone(name: str = DEFAULT_BACKBONE, weights=None, *, download: bool =
     for b in _REGISTRY:
         if b.name == key:
             return b.with_weights(weights, download=download, label=label)
-    raise InvalidInputError(f"unknown backbone {name!r}", f"choose one of: {', '.join(backbone_names())}")
+    raise unknown_choice(name, "backbone", backbone_names())
 
 
 def state_dict_sha256(state: dict[str, torch.Tensor]) -> str:

@@ -30,6 +30,7 @@ import numpy as np
 
 from hashviz.codes import encode as _encode_codes
 from hashviz.errors import InvalidInputError, NotFittedError
+from hashviz.validate import check_choice, check_int
 
 PREPROCESS = ("sphere", "none")
 
@@ -173,11 +174,8 @@ class BaseQuantizer:
 
     # ------------------------------------------------------------------ validation
     def _validate_n_bits(self) -> int:
-        n_bits = self.n_bits
-        if isinstance(n_bits, bool) or not isinstance(n_bits, int | np.integer) or not 1 <= n_bits <= 4096:
-            raise InvalidInputError(f"n_bits must be an integer between 1 and 4096, got {n_bits!r}",
-                                    "n_bits is the width of the embeddings (one bit per dimension)")
-        return int(n_bits)
+        return check_int(self.n_bits, "n_bits", lo=1, hi=4096,
+                         hint="n_bits is the width of the embeddings (one bit per dimension)")
 
     def _validate_X(self, X, *, what: str = "X", min_rows: int = 1) -> np.ndarray:
         n_bits = self._validate_n_bits()
@@ -216,11 +214,8 @@ class BaseQuantizer:
         return y
 
     def _validate_preprocess(self) -> str:
-        pre = getattr(self, "preprocess", "none")
-        if pre not in PREPROCESS:
-            raise InvalidInputError(f"preprocess must be one of {PREPROCESS}, got {pre!r}",
-                                    "'sphere' rescales rows to norm sqrt(n_bits) (the HQ paper), 'none' keeps them")
-        return pre
+        return check_choice(getattr(self, "preprocess", "none"), "preprocess", PREPROCESS,
+                            hint="'sphere' rescales rows to norm sqrt(n_bits) (the HQ paper), 'none' keeps them")
 
     def _prepare(self, X) -> np.ndarray:
         """Validated float32 training matrix after centring (``mean_``) and the ``preprocess`` rescaling."""

@@ -26,6 +26,7 @@ import numpy as np
 
 from hashviz.codes import hamming_distances
 from hashviz.errors import InvalidInputError
+from hashviz.validate import check_choice, check_int
 
 _HINT = 'give one parent per class, e.g. {"cat": "animal", "dog": "animal", "truck": "vehicle"}'
 
@@ -178,15 +179,12 @@ def mean_semantic_similarity_at_k(q_codes, db_codes, q_labels, db_labels, simila
     if s.ndim != 2 or s.shape[0] != s.shape[1]:
         raise InvalidInputError(f"similarity must be a square (c, c) matrix, got shape {s.shape}",
                                 "use class_similarity_matrix(hierarchy, n_classes)")
-    if ties not in ("expected", "stable"):
-        raise InvalidInputError(f"ties must be 'expected' or 'stable', got {ties!r}", "")
+    check_choice(ties, "ties", ("expected", "stable"))
     d = hamming_distances(q_codes, db_codes)
     nq, ndb = d.shape
     if len(np.asarray(q_labels)) != nq or len(np.asarray(db_labels)) != ndb:
         raise InvalidInputError("labels and codes have different numbers of rows", "give one label per code")
-    if int(k) < 1:
-        raise InvalidInputError(f"k must be >= 1, got {k}", "")
-    k = min(int(k), ndb)
+    k = min(check_int(k, "k", lo=1, hint="e.g. k=100"), ndb)
     if nq == 0:
         return float("nan")
     total = 0.0

@@ -13,7 +13,6 @@ pass that scores every depth at once and fills the same histogram.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from hashviz.errors import InvalidInputError
 from hashviz.retrieval.protocols import Protocol, dataset_family, get_protocol, map_label, protocol_list
+from hashviz.validate import check_int
 
 NAN = math.nan
 
@@ -111,9 +111,7 @@ def _no_relevant_mean(ap: np.ndarray, rule: str) -> float:
 
 
 def _check_radius(radius) -> int:
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Integral) or radius < 0:
-        raise InvalidInputError(f"radius must be a non-negative integer, got {radius!r}", "e.g. radius=2")
-    return int(radius)
+    return check_int(radius, "radius", lo=0, hint="e.g. radius=2")
 
 
 def _tie_policy(protocol: Protocol, ties, q_z, db_z, nq: int, ndb: int):

@@ -11,6 +11,7 @@ import numpy as np
 
 from hashviz.codes import as_codes, hamming_distances
 from hashviz.errors import InvalidInputError
+from hashviz.validate import check_int
 
 __all__ = ["code_words", "distance_counts", "hamming_distances", "top_k"]
 
@@ -56,9 +57,7 @@ def top_k(q_codes, db_codes, k: int):
     from hashviz.retrieval import _kernels as K
 
     qw, dw, nbytes = check_code_pair(q_codes, db_codes)
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}", "ask for at least one neighbour")
-    k = int(min(k, dw.shape[0]))
+    k = min(check_int(k, "k", lo=1, hint="ask for at least one neighbour"), dw.shape[0])
     nq = qw.shape[0]
     idx = np.empty((nq, k), np.int64)
     dst = np.empty((nq, k), np.uint16)

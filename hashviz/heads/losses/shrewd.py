@@ -48,6 +48,7 @@ from hashviz.heads.centers import rng_from_generator
 from hashviz.heads.losses import register
 from hashviz.heads.losses.base import HeadLoss
 from hashviz.retrieval.hierarchical import class_distance_matrix
+from hashviz.validate import check_choice
 
 _HIERARCHY_HINT = ('pass a hierarchy: the dataset\'s own (CIFAR-100 coarse classes, the MNIST shape families) or a '
                    'JSON file {"class": "parent", ...}')
@@ -92,8 +93,7 @@ class ShrewdLoss(HeadLoss):
                  kl_eps: float = 0.1,
                  class_names: list[str] | tuple[str, ...] | None = None, seed: int = 0, **options: Any) -> None:
         super().__init__(n_bits, n_classes, multilabel=multilabel, **options)
-        if kl not in ("marginal", "joint"):
-            raise InvalidInputError(f"unknown SHREWD kl estimator {kl!r}", "choose 'marginal' or 'joint'")
+        check_choice(kl, "SHREWD kl estimator", ("marginal", "joint"))
         if float(kl_weight) < 0 or float(power) <= 0 or float(target_sigma) <= 0:
             raise InvalidInputError("kl_weight must be >= 0, power and target_sigma > 0", "defaults: 0.005, 2, 0.1")
         self.kl_weight = float(kl_weight)
