@@ -30,6 +30,7 @@ import numpy as np
 
 from hashviz.codes import encode as _encode_codes
 from hashviz.errors import InvalidInputError, NotFittedError
+from hashviz.retrieval.metrics import quantization_error  # noqa: F401 - the one definition, re-exported here
 from hashviz.validate import check_choice, check_int
 
 PREPROCESS = ("sphere", "none")
@@ -94,14 +95,6 @@ def sphere_rows(X: np.ndarray, n_bits: int | None = None) -> np.ndarray:
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     scale = np.where(norms > 0, np.sqrt(n_bits) / np.where(norms > 0, norms, 1), 0)
     return (X * scale).astype(X.dtype, copy=False)
-
-
-def quantization_error(Z: np.ndarray, *, rescaled: bool = False, axis: int | None = None):
-    """Mean over entries of (|u| - 1)^2, u = rows of ``Z`` rescaled to norm sqrt(n_bits) (skipped if ``rescaled``).
-    ``axis=1``: one value per row (float64 array) instead of the overall mean."""
-    U = Z if rescaled else sphere_rows(np.asarray(Z, dtype=np.float64))
-    err = np.mean(np.square(np.abs(U) - 1.0), axis=axis, dtype=np.float64)
-    return float(err) if axis is None else err
 
 
 def random_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:

@@ -352,11 +352,17 @@ def _unit_rows(z: np.ndarray) -> np.ndarray:
     return np.divide(z, norm, out=np.zeros_like(z), where=norm > 0)
 
 
-def quantization_error(z, *, rescale: bool = True) -> float:
+def quantization_error(z, *, rescale: bool = True, axis: int | None = None):
     """Mean over entries of ``(|u| - 1)^2`` = ``(u - sgn u)^2``, with ``u`` the rows of ``z`` rescaled to norm
-    ``sqrt(n_bits)`` (``rescale=False``: ``u = z`` as given). Zero rows stay zero (error 1 per entry)."""
+    ``sqrt(n_bits)`` (``rescale=False``: ``u = z`` as given). Zero rows stay zero (error 1 per entry).
+
+    The one definition of the quantization error (DESIGN.md §3): the quantizers' fit curves, the evaluation and
+    the maps all call it. ``axis=1``: one value per row (a float64 array) instead of the overall mean (a float;
+    NaN when ``z`` has no rows)."""
     z = _as_float2d(z, "embeddings")
     u = _unit_rows(z) * np.sqrt(z.shape[1]) if rescale else z
+    if axis is not None:
+        return np.mean((np.abs(u) - 1.0) ** 2, axis=axis)
     return float(np.mean((np.abs(u) - 1.0) ** 2)) if u.size else float("nan")
 
 

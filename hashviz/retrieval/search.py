@@ -9,23 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from hashviz.codes import as_codes, hamming_distances
+from hashviz.codes import as_codes, code_words, hamming_distances
 from hashviz.errors import InvalidInputError
 from hashviz.validate import check_int
 
 __all__ = ["code_words", "distance_counts", "hamming_distances", "top_k"]
 
 MAX_BYTES = 128  # 1024 bits
-
-
-def code_words(codes) -> np.ndarray:
-    """Packed uint8 codes (n, n_bytes) viewed as uint64 words (n, ceil(n_bytes / 8)), zero padded."""
-    codes = as_codes(codes)
-    n, nb = codes.shape
-    pad = (-nb) % 8
-    if pad:
-        codes = np.concatenate([codes, np.zeros((n, pad), np.uint8)], axis=1)
-    return np.ascontiguousarray(codes).view(np.uint64)
 
 
 def check_code_pair(q_codes, db_codes, *, allow_empty_queries: bool = True):

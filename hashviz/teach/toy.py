@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hashviz.errors import InvalidInputError
-from hashviz.quantize.base import quantization_error, sphere_rows
+from hashviz.quantize.base import sphere_rows
+from hashviz.retrieval.metrics import quantization_error
 from hashviz.validate import check_int
 
 #: quantizers the playground learns, by registry name
