@@ -145,8 +145,7 @@ def cmd_evaluate(args) -> int:
     emb = Embeddings.load(args.embeddings, seed=args.seed)
     similarity = None
     if args.hierarchy:
-        from hashviz.data.hierarchy import load_hierarchy_json
-        from hashviz.retrieval.hierarchical import class_similarity_matrix
+        from hashviz.data.hierarchy import class_similarity_matrix, load_hierarchy_json
 
         names = tuple(emb.class_names)
         similarity = class_similarity_matrix(load_hierarchy_json(args.hierarchy, names), len(names), names)

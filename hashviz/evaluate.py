@@ -88,7 +88,7 @@ def evaluate(emb: Embeddings, quantizer: str = "hq", *, options: Mapping | None 
     queries without a relevant item left out); ``family`` picks its depth (default: from the bundle's dataset,
     ``emb.meta``), ``protocol_k`` overrides it, ``ties`` overrides its tie order. mAP@k and P@k use ``top_k``
     (clipped to the database size); P@r uses Hamming ``radius``. ``similarity``: a (c, c) class similarity from a
-    label hierarchy (:func:`hashviz.retrieval.hierarchical.class_similarity_matrix`) adds the hierarchical score:
+    label hierarchy (:func:`hashviz.data.hierarchy.class_similarity_matrix`) adds the hierarchical score:
     the mean semantic similarity of the top k (ties ``stable`` when the tie order is stable, else expected).
     """
     check_arguments(emb, top_k=top_k, radius=radius, ties="expected" if ties is None else ties,

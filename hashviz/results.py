@@ -357,7 +357,7 @@ def score_prepared(res, quantizers: Sequence[str], store: RunStore, *, protocol:
 def _class_similarity(dataset: str, seed: int, dataset_options: Mapping | None):
     """The (c, c) semantic class similarity of the dataset's label hierarchy, or None when it has none."""
     from hashviz.data import get_dataset
-    from hashviz.retrieval.hierarchical import dataset_similarity
+    from hashviz.data.hierarchy import dataset_similarity
 
     return dataset_similarity(get_dataset(dataset, seed=seed, **dict(dataset_options or {})))
 

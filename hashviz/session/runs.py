@@ -232,7 +232,7 @@ class Workspace:
 
     def class_similarity(self, key: str):
         """The run's (c, c) class similarity from its dataset's label hierarchy, or None."""
-        from hashviz.retrieval.hierarchical import dataset_similarity
+        from hashviz.data.hierarchy import dataset_similarity
 
         return dataset_similarity(self.load_dataset(key))
 

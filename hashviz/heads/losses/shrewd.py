@@ -3,8 +3,9 @@
 Paper: H. Arponen, T. E. Bishop, "SHREWD: Semantic Hierarchy-based Relational Embeddings for Weakly-supervised
 Deep Hashing", ICLR 2019 workshop (LLD), arXiv:1908.05602.
 
-Needs a label hierarchy (``setup(..., hierarchy=...)``; see :mod:`hashviz.retrieval.hierarchical` for the forms
-accepted — the parents tuple of :mod:`hashviz.data.hierarchy`, or a ``{child: parent}`` mapping of any depth).
+Needs a label hierarchy (``setup(..., hierarchy=...)``; the forms accepted are those of
+:func:`hashviz.data.hierarchy.class_distance_matrix` — the parents tuple of a dataset, or a ``{child: parent}``
+mapping of any depth).
 
 Formulas implemented, z = raw head outputs (K = n_bits), for every pair i < j of the mini-batch:
 
@@ -43,11 +44,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from hashviz.data.hierarchy import class_distance_matrix
 from hashviz.errors import InvalidInputError, NotFittedError
 from hashviz.heads.centers import rng_from_generator
 from hashviz.heads.losses import register
 from hashviz.heads.losses.base import HeadLoss
-from hashviz.retrieval.hierarchical import class_distance_matrix
 from hashviz.validate import check_choice
 
 _HIERARCHY_HINT = ('pass a hierarchy: the dataset\'s own (CIFAR-100 coarse classes, the MNIST shape families) or a '
