@@ -405,7 +405,7 @@ def _prepare_embeddings_file(ds, *, store, seed, dopts, qnames, prog, t0) -> Pre
     if cached is not None:
         return _with(cached, seconds=time.perf_counter() - t0, cached=True)
     store.require_writable()  # a clear StoreError now rather than an OSError after the work
-    from dataclasses import replace
+    from hashviz.embeddings import Embeddings
 
     entries = {}
     for n_bits in bits_t:
@@ -413,10 +413,10 @@ def _prepare_embeddings_file(ds, *, store, seed, dopts, qnames, prog, t0) -> Pre
         entry = store.get("embeddings", ecfg)
         if entry is None:
             prog.check("storing the embeddings")
-            emb0 = by_bits[n_bits]
-            meta = {**dict(emb0.meta), "dataset": ds.name, "dataset_options": dopts, "seed": seed, "n_bits": n_bits,
-                    "embeddings_key": ecfg.key()}
-            emb = replace(emb0, meta=meta)
+            arrays = by_bits[n_bits]
+            meta = {**dict(arrays.meta), "dataset": ds.name, "dataset_options": dopts, "seed": seed,
+                    "n_bits": n_bits, "embeddings_key": ecfg.key()}
+            emb = Embeddings.from_checked(arrays._replace(meta=meta))
             entry = store.put("embeddings", ecfg, files={"embeddings.npz": emb.save},
                               extra={"n_bits": n_bits, "n": emb.n, "source": "file"})
         entries[n_bits] = entry
