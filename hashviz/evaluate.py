@@ -124,20 +124,15 @@ def evaluate_protocols(emb: Embeddings, quantizer: str = "hq", *, protocols: Ite
 def _score(emb, fitted, query, database, *, protocol, protocol_k, family, ties, top_k, radius, similarity):
     """Encode once; one Evaluation per protocol (a list even for one)."""
     from hashviz.codes import encode
-    from hashviz.retrieval.metrics import _prepare, quantization_error
-    from hashviz.retrieval.protocols import protocol_list
-    from hashviz.retrieval.report import family_of, score_codes
+    from hashviz.retrieval.metrics import quantization_error
+    from hashviz.retrieval.report import family_of, score_protocols
 
     qz, dz = fitted.transform(query.z), fitted.transform(database.z)
     qc, dc = encode(qz), encode(dz)
-    fam = family_of(emb.meta, family)
-    problem = _prepare(qc, dc, query.labels, database.labels)
-    protos = protocol_list(protocol)
     qe = float(quantization_error(dz))
     out = []
-    for proto in protos:
-        ev = score_codes(None, None, None, None, protocol=proto, family=fam, protocol_k=protocol_k, ties=ties,
-                         top_k=top_k, radius=radius, q_z=qz, db_z=dz, _problem=problem)
+    for ev in score_protocols(qc, dc, query.labels, database.labels, protocol, family=family_of(emb.meta, family),
+                              protocol_k=protocol_k, ties=ties, top_k=top_k, radius=radius, q_z=qz, db_z=dz):
         ev = replace(ev, n_bits=emb.dim, quantization_error=qe, n_train=int(emb.mask("train").sum()))
         if similarity is not None:
             from hashviz.retrieval.hierarchical import mean_semantic_similarity_at_k

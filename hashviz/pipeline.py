@@ -129,7 +129,7 @@ def check_bits(bits, *, head: bool) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _check_quantizers(names: Sequence[str]) -> tuple[str, ...]:
+def check_quantizers(names: Sequence[str]) -> tuple[str, ...]:
     from hashviz.quantize import QUANTIZERS
 
     if isinstance(names, str):
@@ -296,7 +296,7 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
     t0 = time.perf_counter()
     prog = _Progress(progress, should_stop)
     seed = int(seed)
-    qnames = _check_quantizers(default_quantizers(head if dataset != "embeddings" else None)
+    qnames = check_quantizers(default_quantizers(head if dataset != "embeddings" else None)
                                if quantizers is None else quantizers)
     dopts = dict(dataset_options or {})
     if "seed" in dopts:
@@ -324,7 +324,7 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
     pcfg = PrepareConfig(dataset=ds.name, dataset_options=dopts, fingerprint=ds.fingerprint, seed=seed,
                          backbone=bb.name, weights_sha256=weights_sha, head=method,
                          head_options={**settings, **loss_opts}, bits=bits_t, quantizers=qnames)
-    cached = _load_prepared(store, store.get("prepared", pcfg))
+    cached = prepared_from_entry(store, store.get("prepared", pcfg))
     if cached is not None:
         return _with(cached, seconds=time.perf_counter() - t0, cached=True)
 
@@ -401,7 +401,7 @@ def _prepare_embeddings_file(ds, *, store, seed, dopts, qnames, prog, t0) -> Pre
     bits_t = check_bits(tuple(by_bits), head=False)
     pcfg = PrepareConfig(dataset=ds.name, dataset_options=dopts, fingerprint=ds.fingerprint, seed=seed,
                          backbone="", weights_sha256="", head="", head_options={}, bits=bits_t, quantizers=qnames)
-    cached = _load_prepared(store, store.get("prepared", pcfg))
+    cached = prepared_from_entry(store, store.get("prepared", pcfg))
     if cached is not None:
         return _with(cached, seconds=time.perf_counter() - t0, cached=True)
     store.require_writable()  # a clear StoreError now rather than an OSError after the work
@@ -469,7 +469,7 @@ def _float(v) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _load_prepared(store: RunStore, entry: Entry | None, *, retries: int = 0) -> PrepareResult | None:
+def prepared_from_entry(store: RunStore, entry: Entry | None, *, retries: int = 0) -> PrepareResult | None:
     """A PrepareResult from a ``prepared`` entry, or None when an entry it refers to is gone, corrupt or holds
     other content than the scores were computed on. ``retries > 0``: read the entries it refers to without ever
     setting one aside (:meth:`RunStore.get_key`)."""
@@ -510,14 +510,14 @@ def _load_prepared(store: RunStore, entry: Entry | None, *, retries: int = 0) ->
 def list_prepared(store: RunStore | str | Path | None = None) -> list[PrepareResult]:
     """Every prepared run in the store whose files are all still sound, newest first (the app's "open again")."""
     store = store if isinstance(store, RunStore) else RunStore(store)
-    out = [r for r in (_load_prepared(store, e) for e in store.list("prepared")) if r is not None]
+    out = [r for r in (prepared_from_entry(store, e) for e in store.list("prepared")) if r is not None]
     return sorted(out, key=lambda r: r.created, reverse=True)
 
 
 def load_prepared(key: str, store: RunStore | str | Path | None = None) -> PrepareResult | None:
     """The prepared run with this key (from :attr:`PrepareResult.key`), or None."""
     store = store if isinstance(store, RunStore) else RunStore(store)
-    return _load_prepared(store, store.get_key("prepared", key))
+    return prepared_from_entry(store, store.get_key("prepared", key))
 
 
 def load_quantizer(key: str, store: RunStore | str | Path | None = None):

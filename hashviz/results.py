@@ -144,7 +144,7 @@ def _heads(heads: Sequence[str] | str, *, has_hierarchy: bool = True) -> tuple[t
     return tuple(names), tuple(left_out)
 
 
-def _warm_up_metrics() -> None:
+def warm_up_metrics() -> None:
     """Compile the metric kernels (numba) on tiny data so the first cell's time does not include compilation."""
     import numpy as np
 
@@ -206,7 +206,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     spread: list[Evaluation] = []
     diagnostics: list[HeadDiagnostics] = []
     summary = ""
-    _warm_up_metrics()
+    warm_up_metrics()
     for head in names:
         def relay(stage, done, total, head=head):
             if progress is not None:
@@ -301,7 +301,7 @@ def file_table(dataset_options: Mapping | None, bits: Sequence[int] | None = Non
     described = (f"{first.n:,} rows, {len(first.class_names)} classes "
                  f"({'multi-label' if first.multilabel else 'single-label'}); {parts['query']:,} query, "
                  f"{parts['database']:,} database, {parts['train']:,} train")
-    _warm_up_metrics()
+    warm_up_metrics()
     at = None
     if spread_bits is not None and chosen:
         at = spread_bits if spread_bits in chosen else chosen[0]

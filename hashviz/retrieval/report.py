@@ -172,13 +172,14 @@ def score_codes(q_codes, db_codes, q_labels, db_labels, *, protocol="hashviz", f
 
 def score_protocols(q_codes, db_codes, q_labels, db_labels, protocols: Iterable | str = "all", *,
                     family: str | None = None, protocol_k=None, top_k: int = 1000, radius: int = 2, q_z=None,
-                    db_z=None) -> list[Evaluation]:
-    """The same codes under several protocols (``"all"``: every preset), sharing one distance count: the
-    "same codes, every protocol" table. ``protocol_k`` (if given) overrides every protocol's depth."""
+                    db_z=None, ties=None) -> list[Evaluation]:
+    """The same codes under several protocols (``"all"``: every preset, or one name), sharing one distance count:
+    the "same codes, every protocol" table. ``protocol_k`` (if given) overrides every protocol's depth, ``ties``
+    (if given) every protocol's tie order."""
     from hashviz.retrieval.metrics import _prepare
 
     p = _prepare(q_codes, db_codes, q_labels, db_labels)
-    return [score_codes(None, None, None, None, protocol=proto, family=family, protocol_k=protocol_k,
+    return [score_codes(None, None, None, None, protocol=proto, family=family, protocol_k=protocol_k, ties=ties,
                         top_k=top_k, radius=radius, q_z=q_z, db_z=db_z, _problem=p)
             for proto in protocol_list(protocols)]
 

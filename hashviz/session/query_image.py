@@ -301,7 +301,7 @@ def stored_inputs(workspace, key: str, bit_lengths: Sequence[int] | None = None,
     the quantizers ``prepare`` stored (all of them by default, in their order), a requested one that was not
     stored fitted now on the train split with default options (as the app does)."""
     from hashviz.evaluate import fit_quantizer
-    from hashviz.pipeline import _check_quantizers
+    from hashviz.pipeline import check_quantizers
     from hashviz.session.runs import stored_fitted
 
     res = workspace.result(key)
@@ -310,7 +310,7 @@ def stored_inputs(workspace, key: str, bit_lengths: Sequence[int] | None = None,
     if missing:
         raise InvalidInputError(f"run {res.key} has no {', '.join(map(str, missing))}-bit codes",
                                 f"its bit lengths: {', '.join(map(str, res.bits))} (or prepare it with --bits …)")
-    wanted = None if not quantizers else _check_quantizers(quantizers)
+    wanted = None if not quantizers else check_quantizers(quantizers)
     embs, fitted = {}, {}
     for b in bits:
         embs[b] = workspace.load_embeddings(res.key, b)
