@@ -523,7 +523,8 @@ def add_table(sub) -> None:
 def cmd_table(args) -> int:
     from pathlib import Path
 
-    from hashviz.results import results_table, write_csv, write_markdown
+    from hashviz.results import results_table
+    from hashviz.results_render import write_csv, write_markdown
     from hashviz.store import RunStore
 
     dataset_options = _dataset_options(args)
@@ -827,7 +828,7 @@ def cmd_penalty(args) -> int:
     finally:
         bars.close()
     if args.out:
-        from hashviz.results import write_section
+        from hashviz.results_render import write_section
 
         for sw in sweeps:
             write_section(args.out, f"penalty-{sw.head}", markdown(sw, command=command_line))
