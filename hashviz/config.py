@@ -85,18 +85,6 @@ class StageConfig:
 
 
 @dataclass(frozen=True, eq=True)
-class DataConfig(StageConfig):
-    """Which dataset, with which options and split seed (``fingerprint`` set once the data is loaded)."""
-
-    stage: ClassVar[str] = "data"
-    name: str = "mnist5k"
-    seed: int = 0
-    options: Mapping = field(default_factory=dict)
-    fingerprint: str = ""
-    __hash__ = StageConfig.__hash__
-
-
-@dataclass(frozen=True, eq=True)
 class FeatureConfig(StageConfig):
     """Backbone features of one dataset (its fingerprint and split seed) under one backbone's weights."""
 
@@ -182,7 +170,7 @@ class PrepareConfig(StageConfig):
 
 
 STAGE_CONFIGS: dict[str, type[StageConfig]] = {c.stage: c for c in (
-    DataConfig, FeatureConfig, HeadConfig, EmbeddingsConfig, QuantizerConfig, PrepareConfig)}
+    FeatureConfig, HeadConfig, EmbeddingsConfig, QuantizerConfig, PrepareConfig)}
 
 
 def config_from_dict(data: Mapping) -> StageConfig:

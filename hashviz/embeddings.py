@@ -88,9 +88,6 @@ class Embeddings:
                        thumbnails=None if self.thumbnails is None else self.thumbnails[m],
                        image_paths=None if self.image_paths is None else tuple(np.asarray(self.image_paths)[m]))
 
-    def with_z(self, z) -> Embeddings:
-        return replace(self, z=z)
-
     def save(self, path) -> Path:
         """Write atomically to ``path`` (.npz, no pickled objects)."""
         path = Path(path)

@@ -18,7 +18,7 @@ from hashviz.errors import InvalidInputError
 from hashviz.retrieval.report import Evaluation
 from hashviz.validate import check_int
 
-__all__ = ["Evaluation", "check_arguments", "evaluate", "evaluate_many", "evaluate_protocols", "fit_quantizer",
+__all__ = ["Evaluation", "check_arguments", "evaluate", "evaluate_protocols", "fit_quantizer",
            "results_table"]
 
 
@@ -142,10 +142,6 @@ def _score(emb, fitted, query, database, *, protocol, protocol_k, family, ties, 
                 ties="stable" if ev.ties == "stable" else "expected")))
         out.append(ev)
     return out
-
-
-def evaluate_many(emb: Embeddings, quantizers: Iterable[str], **kwargs) -> list[Evaluation]:
-    return [evaluate(emb, name, **kwargs) for name in quantizers]
 
 
 def results_table(results: Iterable[Evaluation]):

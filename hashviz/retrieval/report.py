@@ -195,8 +195,4 @@ def family_of(meta: Mapping | None, family: str | None = None) -> str:
     return dataset_family(meta.get("dataset"))
 
 
-def as_dicts(records: Iterable[Evaluation]) -> list[dict]:
-    return [r.to_dict() for r in records]
-
-
-__all__ = ["Evaluation", "as_dicts", "family_of", "score_codes", "score_protocols"]
+__all__ = ["Evaluation", "family_of", "score_codes", "score_protocols"]

@@ -228,10 +228,6 @@ def code_strings(bits: np.ndarray) -> list[str]:
     return ["".join("1" if b else "0" for b in row) for row in np.asarray(bits, dtype=bool)]
 
 
-def corner_code(corner) -> str:
-    return code_strings(np.asarray(corner)[None, :] >= 0)[0]
-
-
 @dataclass(frozen=True)
 class ToyScore:
     """The toy under one rotation: rotated points, codes, the error and mAP (three tie orders), corner counts."""
