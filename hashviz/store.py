@@ -23,7 +23,7 @@ status (state ``running``) is replaced only after that file is complete, so a cr
 previous checkpoint readable; :meth:`RunStore.put` later turns the entry into a complete one.
 
 The curve (``curve.jsonl``) is append-only and outside the checksums; a torn last line (a crash mid-write) is
-ignored by :meth:`RunStore.read_curve`.
+ignored by :meth:`Entry.curve`.
 
 Concurrency (several CLIs, app sessions and threads on one home): every write of an entry (``put``,
 ``checkpoint``, ``delete``) holds an exclusive advisory lock on ``<root>/runs/.locks/<stage>/<key>.lock``
@@ -661,18 +661,6 @@ class RunStore:
         return self._write_entry(stage, config, state=RUNNING, arrays=arrays, extra=extra, state_dict=None,
                                  files=None, arrays_name=f"checkpoint-{time.time_ns()}.npz")
 
-    def put_state_dict(self, stage: str, config: Any, state_dict: Mapping, *, extra: Mapping | None = None) -> Entry:
-        return self.put(stage, config, state_dict=state_dict, extra=extra)
-
-    def get_state_dict(self, stage: str, config: Any) -> dict | None:
-        """The state_dict of a complete entry (``torch.load(weights_only=True)``), or None."""
-        entry = self.get(stage, config)
-        if entry is None or "weights.pt" not in entry.status["files"]:
-            return None
-        import torch
-
-        return torch.load(entry.path / "weights.pt", map_location="cpu", weights_only=True)
-
     def delete(self, stage: str, config: Any) -> bool:
         """Remove the entry of ``config`` (waiting for a writer of it to finish); False when there was none."""
         return self.delete_key(stage, config_key(config))
@@ -715,10 +703,6 @@ class RunStore:
             f.flush()
             os.fsync(f.fileno())
         return len(lines)
-
-    def read_curve(self, stage: str, config: Any) -> list[dict]:
-        """The curve rows saved so far (a torn last line is ignored)."""
-        return read_curve_file(self.path_for(stage, config) / "curve.jsonl")
 
     def clear_curve(self, stage: str, config: Any) -> None:
         with self._writable():
