@@ -13,9 +13,9 @@ Also: mnist_cnn on mnist5k (for scale), mnist_cnn on a folder of JPEGs (images d
 workers may pay), and the cache: writing 60,000 × 512 float32 features with their checksum
 sidecar, and a verified cache hit against a plain ``np.load``.
 
-    python benchmarks/bench_features.py                       # 60,000 images per configuration (hours on 2 cores)
-    python benchmarks/bench_features.py --n 1024              # the first 1,024 images
-    python benchmarks/bench_features.py --n 256 --workers 0 1 --batch-sizes --repeats 3
+    python -m benchmarks.bench_features                       # 60,000 images per configuration (hours on 2 cores)
+    python -m benchmarks.bench_features --n 1024              # the first 1,024 images
+    python -m benchmarks.bench_features --n 256 --workers 0 1 --batch-sizes --repeats 3
 """
 
 from __future__ import annotations
@@ -32,15 +32,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import torch  # noqa: E402
-
-from hashviz.data import ImageDataset, get_dataset  # noqa: E402
-from hashviz.features import extract_features, get_backbone  # noqa: E402
-from hashviz.features.extract import _read_cache, _write_cache, default_batch_size  # noqa: E402
-from tests.data.fakes import write_cifar10  # noqa: E402
+from hashviz.data import ImageDataset, get_dataset
+from hashviz.features import extract_features, get_backbone
+from hashviz.features.extract import _read_cache, _write_cache, default_batch_size
+from tests.data.fakes import write_cifar10
 
 
 def load() -> str:

@@ -17,6 +17,7 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_prepare_json_then_summary(home, capsys):
     rc = main(["prepare", "--dataset", "digits", "--bits", "16", "--epochs", "3", "--json"])
     out = capsys.readouterr()

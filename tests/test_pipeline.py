@@ -170,6 +170,7 @@ def test_skipped_image_files_reach_the_result_and_survive_a_reload(tmp_path):
     assert any("2 dataset files skipped" in line for line in format_summary(res))
 
 
+@pytest.mark.slow
 def test_default_quantizers_add_the_head_papers_own(tmp_path):
     from hashviz.pipeline import default_quantizers
 

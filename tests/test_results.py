@@ -30,6 +30,7 @@ def table(tmp_path_factory):
     return t, store, seen
 
 
+@pytest.mark.slow
 def test_one_cell_per_head_bits_quantizer(table):
     t, _, seen = table
     assert [(c.head, c.n_bits, c.quantizer) for c in t.cells] == [
@@ -44,6 +45,7 @@ def test_one_cell_per_head_bits_quantizer(table):
     assert min(t.best(h, b).map for h in HEADS for b in BITS) > 0.5
 
 
+@pytest.mark.slow
 def test_cells_equal_a_fresh_evaluation_of_the_stored_embeddings(table):
     t, store, _ = table
     res = prepare("digits", "mnist_cnn", "csq", BITS, store=store, seed=0, head_options={"epochs": 3},
@@ -267,6 +269,7 @@ def test_protocol_and_every_protocol_spread(table, tmp_path, capsys):
     assert {r["protocol"] for r in rows} == {"deephash"} and rows[0]["map_k"] == str(c.n_database - 1)
 
 
+@pytest.mark.slow
 def test_training_free_baselines_in_the_table(tmp_path):
     """pca and lsh run like any head; they get their own section against the supervised heads and are not held
     to the supervised target."""

@@ -171,6 +171,7 @@ class LiveRotation:
     shared: bool = False  # shown to every session viewing the run (else only to its owner)
     created: float = 0.0
     saved_status: str = ""  # the status its checkpoint had, for a fit shown from disk
+    clock: Callable[[], float] = time.perf_counter  # seconds; the pacing of probes and checkpoints reads it
 
     def __post_init__(self) -> None:
         self.probe = probe_indices(self.emb, self.probe_queries, self.seed)
@@ -251,7 +252,7 @@ class LiveRotation:
         A resumed fit first replays its saved steps (they count as run, and are not recorded again)."""
         if not self.running or self._it is None:
             return 0
-        t0 = time.perf_counter()
+        t0 = self.clock()
         ran = 0
         self._collect_probe()
         while True:
@@ -268,19 +269,19 @@ class LiveRotation:
                        "quantization_error": float(st.quantization_error)}
                 self.curve.append(row)
                 if self.map_every and st.step % self.map_every == 0 and self._pending is None and (
-                        time.perf_counter() - self._last_map >= self.map_min_seconds):
-                    self._last_map = time.perf_counter()
+                        self.clock() - self._last_map >= self.map_min_seconds):
+                    self._last_map = self.clock()
                     self._score(row)
-            if (max_steps is not None and ran >= max_steps) or time.perf_counter() - t0 >= max_seconds:
+            if (max_steps is not None and ran >= max_steps) or self.clock() - t0 >= max_seconds:
                 break
         self._collect_probe()
-        dt = time.perf_counter() - t0
+        dt = self.clock() - t0
         self._fit_seconds += dt
         if ran and dt > 0:
             self.steps_per_second = ran / dt
         self.rotation = np.asarray(self.quantizer.rotation_, dtype=np.float64)
         every = max(self.checkpoint_seconds, 20 * self._checkpoint_cost)
-        if self.running and not self._skip and time.perf_counter() - self._last_checkpoint >= every:
+        if self.running and not self._skip and self.clock() - self._last_checkpoint >= every:
             self._save()
         return ran
 
@@ -303,7 +304,7 @@ class LiveRotation:
         self._save()
 
     def _save(self) -> None:
-        t0 = time.perf_counter()
+        t0 = self.clock()
         if self.checkpoint is not None:
             try:
                 self.checkpoint(self)
@@ -312,7 +313,7 @@ class LiveRotation:
                 from hashviz.errors import HashvizError
 
                 self.checkpoint_error = e.message if isinstance(e, HashvizError) else f"{type(e).__name__}: {e}"
-        self._last_checkpoint = time.perf_counter()
+        self._last_checkpoint = self.clock()
         self._checkpoint_cost = self._last_checkpoint - t0
 
     # ---- restore from a checkpoint ------------------------------------------------------------------------

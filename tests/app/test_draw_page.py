@@ -17,6 +17,9 @@ from PIL import Image
 from tests.app.conftest import open_app, problems
 from tests.app.test_user_text import hostile_home  # noqa: F401 (fixture)
 
+# AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
+pytestmark = pytest.mark.slow
+
 PAGE = "pages/6_draw.py"
 
 

@@ -15,6 +15,9 @@ import pytest
 from tests.app.conftest import open_app, problems
 from tests.app.test_user_text import PAGES
 
+# AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
+pytestmark = pytest.mark.slow
+
 REFUSAL = "the app opens files only inside its data folders, and this path is not inside one"
 BITS = (16, 32, 64)
 
@@ -88,6 +91,7 @@ def test_paths_inside_the_data_roots_say_what_is_there(fresh, tmp_path, monkeypa
     from hashviz.ui.text import md_escape
 
     assert _caption_for(at, "mine") == "available offline: " + md_escape(f"found {extra / 'mine'}")
+    at.selectbox(key="hv_bb_imagefolder").set_value("mnist_cnn").run()  # weights on disk (resnet18's are not)
     assert not at.button(key="hv_prepare").disabled
     missing = fresh / "data" / "nothing_here"
     assert _caption_for(at, "nothing_here") == "not available: " + md_escape(f"{missing} does not exist")
@@ -198,6 +202,7 @@ def test_a_bad_file_inside_a_root_is_refused_without_quoting_it(fresh):
     (data / "env.txt").write_text("DB_PASSWORD=hunter2\nroot:x:0:0:root:/root:/bin/bash\n")
     at = open_app("pages/1_data.py")
     at.selectbox(key="hv_ds").set_value("listfile").run()
+    at.selectbox(key="hv_bb_listfile").set_value("mnist_cnn").run()
     at.multiselect(key="hv_bits_choice").set_value([16]).run()
     for name, expected in (("binary.txt", "not UTF-8 text: undecodable byte at offset 0"),
                            ("env.txt", "line 1: expected 'image/path.jpg 0 1 0 …', got a path without labels")):

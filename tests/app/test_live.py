@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from hashviz.embeddings import Embeddings
@@ -34,17 +32,40 @@ def test_map_every_steps_when_unbounded_and_at_most_once_per_interval_otherwise(
     assert all(0 <= r["map"] <= 1 for r in slow.curve if r.get("map") is not None)
 
 
+class FakeClock:
+    """Seconds that pass only when the test says so (pacing is tested without depending on the machine's speed)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_checkpoints_back_off_when_they_are_slow():
+    clock = FakeClock()
     saved = []
 
     def checkpoint(t):
         saved.append(t.n_steps)
-        time.sleep(0.02)  # a slow disk: 20× this is 0.4 s between checkpoints
+        clock.now += 0.02  # a slow disk: each checkpoint takes 0.02 s, so the next waits 20× that = 0.4 s
 
-    t = LiveRotation(_emb(), "hq", {"steps": 100_000}, checkpoint=checkpoint, checkpoint_seconds=0.0).start()
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 0.5:
+    t = LiveRotation(_emb(), "hq", {"steps": 100_000}, checkpoint=checkpoint, checkpoint_seconds=0.0,
+                     clock=clock).start()
+    for _ in range(50):  # 50 steps, 0.01 s apart: 0.5 s of fitting
         t.advance(max_steps=1)
+        clock.now += 0.01
     t.stop()
-    assert 2 <= len(saved) <= 4, saved  # the first one, about one more in 0.5 s, and the final one at stop
-    assert saved[-1] == t.n_steps
+    # the first checkpoint, then one at least 0.4 s later (not one per step, as checkpoint_seconds=0 asks),
+    # and the final one at stop
+    assert len(saved) == 3, saved
+    assert saved[0] == 1 and saved[-1] == t.n_steps == 50
+
+
+def test_probe_map_is_paced_by_the_clock():
+    clock = FakeClock()
+    t = LiveRotation(_emb(), "hq", {"steps": 40}, map_every=10, map_min_seconds=1.0, clock=clock).start()
+    while t.running:
+        t.advance(max_steps=1)
+        clock.now += 0.3  # a step every 0.3 s: the multiples of 10 come every 3 s, each gets its score
+    assert _map_steps(t) == [0, 10, 20, 30, 40]

@@ -14,6 +14,9 @@ from hashviz.session.live import LiveRotation, fit_label, unique_name
 from hashviz.session.runs import Workspace
 from tests.app.conftest import open_app, problems
 
+# AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
+pytestmark = pytest.mark.slow
+
 
 def _run(home):
     ws = Workspace(home)

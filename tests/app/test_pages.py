@@ -80,6 +80,7 @@ def test_compare_numbers_equal_the_cli(filled, capsys):
         assert row["quantization error"] == pytest.approx(out["quantization_error"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_rotation_steps_grow_the_curve_and_a_reload_shows_it(filled):
     at = open_app("pages/2_rotation.py")
     at.selectbox(key="hv_rot_q").set_value("hq").run()
@@ -114,6 +115,7 @@ def test_rotation_steps_grow_the_curve_and_a_reload_shows_it(filled):
     SESSION_OBJECTS.prune(lambda s: False)
 
 
+@pytest.mark.slow
 def test_injected_selection_fills_the_grid_and_a_click_rings_neighbours(filled):
     at = open_app("pages/3_embeddings.py")
     assert problems(at) == []
@@ -269,6 +271,7 @@ def _figure(at, key: str) -> dict:
     return json.loads(chart.proto.spec)
 
 
+@pytest.mark.slow
 def test_shc_run_shows_class_and_centre_similarity_side_by_side(shc_home, monkeypatch, app_env):
     from hashviz.session.runs import Workspace
 
@@ -322,6 +325,7 @@ def test_imagefolder_skipped_files_are_listed_after_preparing(fresh, tmp_path, m
     assert table["path"][0].endswith("notes.txt") and table["reason"][0]
 
 
+@pytest.mark.slow
 def test_spherical_run_shows_its_random_search_rotation(tmp_path, monkeypatch, app_env):
     """SDSH is paired with the random-search rotation of its paper: prepare fits it by default and Compare and
     Queries show it next to sign / ITQ / HQ, with the numbers prepare stored."""
@@ -390,6 +394,7 @@ def test_head_options_from_the_form_reach_the_trained_head(fresh):
     assert entry.config["epochs"] == 1
 
 
+@pytest.mark.slow
 def test_data_page_lists_the_heads_with_codebook_accuracy(shc_home, monkeypatch, app_env):
     from hashviz.pipeline import list_prepared
     from hashviz.results import head_diagnostics

@@ -12,6 +12,9 @@ from hashviz.errors import InvalidInputError
 from hashviz.session import penalty as P
 from tests.app.conftest import open_app, problems
 
+# AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
+pytestmark = pytest.mark.slow
+
 LAMBDAS = (0.0, 1.0)
 FAST = {"epochs": 1}
 

@@ -14,6 +14,9 @@ import pytest
 from hashviz.teach import toy as T
 from tests.app.conftest import open_app, problems
 
+# AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
+pytestmark = pytest.mark.slow
+
 PAGE = "pages/0_playground.py"
 
 

@@ -13,6 +13,9 @@ from hashviz.embeddings import Embeddings
 from hashviz.evaluate import evaluate, evaluate_protocols
 from tests.app.conftest import open_app, problems
 
+# AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
+pytestmark = pytest.mark.slow
+
 
 def _run(filled):
     from hashviz.pipeline import list_prepared, load_quantizer

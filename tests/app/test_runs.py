@@ -81,6 +81,7 @@ def test_two_uploads_are_two_runs_and_every_page_and_export_follows_the_run_chos
     assert [m.value for m in at.markdown if m.value.startswith("#### ")] == ["#### 64 bits"]
 
 
+@pytest.mark.slow
 def test_an_import_switches_even_when_a_run_is_selected_in_the_url(fresh):
     from hashviz.session.runs import Workspace
 

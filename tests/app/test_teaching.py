@@ -14,6 +14,9 @@ import pytest
 from hashviz.retrieval.metrics import average_precisions
 from tests.app.conftest import APP, open_app, problems
 
+# AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
+pytestmark = pytest.mark.slow
+
 QUERIES = "pages/4_queries.py"
 
 

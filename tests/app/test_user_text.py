@@ -18,6 +18,9 @@ from google.protobuf.json_format import MessageToDict
 
 from tests.app.conftest import open_app, problems
 
+# AppTests of a whole feature: in `make test`, not in the quick `make test-fast`
+pytestmark = pytest.mark.slow
+
 PAGES = ["pages/1_data.py", "pages/2_rotation.py", "pages/3_embeddings.py", "pages/4_queries.py",
          "pages/5_compare.py"]
 

@@ -104,6 +104,7 @@ def test_training_is_deterministic_and_writes_checksum(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_torchvision_weights_from_hub_cache(hub):
     import torchvision
 

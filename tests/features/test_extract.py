@@ -100,6 +100,7 @@ def test_exception_midway_leaves_no_cache(small, tmp_path):
     assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_corrupt_cache_is_recomputed(small, tmp_path):
     good = extract_features(small, "mnist_cnn", cache_dir=tmp_path)
     path = feature_cache_path(small, "mnist_cnn", tmp_path)
@@ -143,6 +144,7 @@ def _recomputed(small, tmp_path, caplog, good, match):
     assert json.loads(sidecar_path(path).read_text())["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_replaced_cache_of_the_same_shape_is_recomputed(small, tmp_path, caplog):
     """Issue 9 §4: a cache file replaced by other features of the right shape was used as if it were the real one."""
     good = extract_features(small, "mnist_cnn", cache_dir=tmp_path)
@@ -156,6 +158,7 @@ def test_replaced_cache_of_the_same_shape_is_recomputed(small, tmp_path, caplog)
     _recomputed(small, tmp_path, caplog, good, "SHA-256")
 
 
+@pytest.mark.slow
 def test_cache_without_or_with_a_broken_sidecar_is_recomputed(small, tmp_path, caplog):
     good = extract_features(small, "mnist_cnn", cache_dir=tmp_path)
     path = feature_cache_path(small, "mnist_cnn", tmp_path)
@@ -191,6 +194,7 @@ X._write_cache(Path(sys.argv[1]), np.zeros((4, 2), np.float32))
 """
 
 
+@pytest.mark.slow
 def test_a_crashed_write_leaves_a_recognised_leftover(tmp_path):
     target = tmp_path / "ds-mnist_cnn-abc.npy"
     proc = subprocess.run([sys.executable, "-c", _CRASH, str(target)], cwd=Path(__file__).resolve().parents[2],
@@ -231,6 +235,7 @@ def test_default_leftovers_folder_is_the_feature_cache(tmp_path, monkeypatch):
 
 
 # ---- workers, batches, stop --------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_features_do_not_depend_on_the_number_of_workers(small, tmp_path):
     runs = {w: extract_features(small, "mnist_cnn", batch_size=96, num_workers=w, use_cache=False)
             for w in (0, 1, 2)}
@@ -252,6 +257,7 @@ def cifar_resnet(tmp_path_factory):
         get_backbone("resnet18", weights=weights)
 
 
+@pytest.mark.slow
 def test_cifar_with_resnet18_workers_and_direct_forward_agree(cifar_resnet, tmp_path):
     data, bb = cifar_resnet
     seen = []

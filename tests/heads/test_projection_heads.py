@@ -97,6 +97,7 @@ def test_saved_projection_head_loads_back(features):
         loss(torch.zeros(2, 8), torch.zeros(2, 3), torch.arange(2))
 
 
+@pytest.mark.slow
 def test_prepare_stores_a_training_free_head_and_ignores_training_settings(tmp_path):
     from hashviz.pipeline import prepare
     from hashviz.store import RunStore

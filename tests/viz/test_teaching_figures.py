@@ -25,14 +25,14 @@ def test_one_curve_when_the_loss_is_the_quantization_error():
         assert F.loss_is_quantization_error(curve)
         fig = F.training_curves(curve, loss_name="loss (l2)")
         names = [t.name for t in fig.data]
-        assert names == ["quantization error", "mAP (probe)"]
+        assert names == ["quantization error", "probe mAP@all (hashviz)"]
         assert list(fig.data[0].y) == [r["quantization_error"] for r in curve]
         assert "= loss (l2)" in fig.layout.yaxis.title.text and "yaxis2" not in fig.layout.to_plotly_json()
     # a different loss (l1): both curves, quantization error on its own axis
     curve = _curve(make_quantizer("hq", 8, steps=30, loss="l1"), X)
     assert not F.loss_is_quantization_error(curve)
     fig = F.training_curves(curve, loss_name="loss (l1)")
-    assert [t.name for t in fig.data] == ["loss (l1)", "quantization error", "mAP (probe)"]
+    assert [t.name for t in fig.data] == ["loss (l1)", "quantization error", "probe mAP@all (hashviz)"]
     assert fig.data[1].yaxis == "y2"
     assert not F.loss_is_quantization_error([{"step": 0, "loss": None, "quantization_error": 0.3}])
 
