@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from hashviz.errors import InvalidInputError, StoreError
-from hashviz.store import Entry, RunStore, StoreProblem, write_bytes_atomic
+from hashviz.fileio import write_bytes_atomic
+from hashviz.store import Entry, RunStore, StoreProblem
 
 log = logging.getLogger(__name__)
 
@@ -339,14 +340,14 @@ def check(store: RunStore | str | Path | None = None) -> list[StoreProblem]:
       embeddings than the ones stored (``prepare`` with the same choices recomputes it; not removed by clean);
     - ``orphan_rotation`` — a live rotation of a run that no longer exists (removable);
     - ``orphan_name`` — a catalog name of a run that no longer exists (removable)."""
-    from hashviz.pipeline import _load_prepared
+    from hashviz.pipeline import prepared_from_entry
 
     store = _store(store)
     out = list(store.scan())
     entries = store.list(PREPARED, retries=1)  # retried reads never set anything aside
     keys = {e.key for e in entries}
     for e in entries:
-        if _load_prepared(store, e, retries=1) is None:
+        if prepared_from_entry(store, e, retries=1) is None:
             out.append(StoreProblem("broken_run", e.path, f"run {e.key} refers to missing, damaged or replaced "
                                     "entries; prepare it again to recompute them", False))
     for e in _orphan_rotations(store, keys):

@@ -17,7 +17,9 @@ from hashviz.defaults import DATASET as DEFAULT_DATASET
 from hashviz.defaults import HEAD as DEFAULT_HEAD
 from hashviz.defaults import QUANTIZERS as DEFAULT_QUANTIZERS
 from hashviz.errors import HashvizError, InvalidInputError
+from hashviz.jsonable import to_jsonable
 from hashviz.quantize import QUANTIZERS
+from hashviz.validate import is_int
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
 
@@ -143,8 +145,7 @@ def cmd_evaluate(args) -> int:
     emb = Embeddings.load(args.embeddings, seed=args.seed)
     similarity = None
     if args.hierarchy:
-        from hashviz.data.hierarchy import load_hierarchy_json
-        from hashviz.retrieval.hierarchical import class_similarity_matrix
+        from hashviz.data.hierarchy import class_similarity_matrix, load_hierarchy_json
 
         names = tuple(emb.class_names)
         similarity = class_similarity_matrix(load_hierarchy_json(args.hierarchy, names), len(names), names)
@@ -183,7 +184,7 @@ def cmd_evaluate(args) -> int:
                "results": [r.to_dict() for r in results]}
         if len(results) == 1:
             out.update(r0.to_dict())
-        print(json.dumps(_json_safe(out), indent=2))
+        print(json.dumps(to_jsonable(out, strict=False), indent=2))
         return 0
     print(f"{args.embeddings}: {emb.n} rows, {emb.dim} bits; {r0.n_query} queries vs {r0.n_database} "
           f"database, quantizers fit on {r0.n_train} train rows; {r0.n_no_relevant} queries without a relevant item")
@@ -244,16 +245,6 @@ class _StageBars:
         self.bar = None
 
 
-def _json_safe(x):
-    if isinstance(x, float) and x != x:  # NaN → null
-        return None
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_json_safe(v) for v in x]
-    return x
-
-
 def _add_source_args(p) -> None:
     """--dataset, --path, --root, --backbone: shared by every command that starts from a dataset."""
     p.add_argument("--dataset", default=DEFAULT_DATASET, choices=_dataset_choices(),
@@ -302,7 +293,7 @@ def _check_head_options(method: str, options: dict, *, known_only: bool = False)
         if isinstance(default, bool):
             ok, kind = isinstance(value, bool), "true or false"
         elif isinstance(default, int):
-            ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+            ok, kind = is_int(value), "an integer"
         elif isinstance(default, float):
             ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
             kind = "a finite number"
@@ -380,7 +371,7 @@ def cmd_prepare(args) -> int:
                         for r in result.runs],
                "key": result.key, "store": str(result.root / "runs"), "seconds": result.seconds,
                "cached": result.cached}
-        print(json.dumps(_json_safe(out), indent=2))
+        print(json.dumps(to_jsonable(out, strict=False), indent=2))
     else:
         print("\n".join(format_summary(result)))
     return 0
@@ -532,7 +523,8 @@ def add_table(sub) -> None:
 def cmd_table(args) -> int:
     from pathlib import Path
 
-    from hashviz.results import results_table, write_csv, write_markdown
+    from hashviz.results import results_table
+    from hashviz.results_render import write_csv, write_markdown
     from hashviz.store import RunStore
 
     dataset_options = _dataset_options(args)
@@ -574,9 +566,9 @@ def cmd_table(args) -> int:
     if args.json:
         from dataclasses import asdict
 
-        print(json.dumps(_json_safe({"protocol": table.protocol, "cells": [c.to_dict() for c in table.cells],
-                                     "checks": table.checks(), "heads": [asdict(d) for d in table.diagnostics],
-                                     "spread": [c.to_dict() for c in table.spread]}), indent=2))
+        print(json.dumps(to_jsonable({"protocol": table.protocol, "cells": [c.to_dict() for c in table.cells],
+                                      "checks": table.checks(), "heads": [asdict(d) for d in table.diagnostics],
+                                      "spread": [c.to_dict() for c in table.spread]}, strict=False), indent=2))
     else:
         for n in table.bits:
             print(f"{n} bits, {table.map_label}: " + "  ".join(
@@ -762,8 +754,8 @@ def cmd_query(args) -> int:
     result = query_image(model, data, embs, fitted, k=args.top_k, name=args.image)
     names = next(iter(embs.values())).class_names
     if args.json:
-        print(json.dumps(_json_safe({"image": str(args.image), "name": ws.names().get(key, ""),
-                                     **result.to_dict(names)}), indent=2))
+        print(json.dumps(to_jsonable({"image": str(args.image), "name": ws.names().get(key, ""),
+                                      **result.to_dict(names)}, strict=False), indent=2))
         return 0
     h, w = result.image.shape[:2]
     print(f"{args.image} → run {key} ({ws.names().get(key, '')}); the network sees {w}×{h}: "
@@ -836,12 +828,12 @@ def cmd_penalty(args) -> int:
     finally:
         bars.close()
     if args.out:
-        from hashviz.results import write_section
+        from hashviz.results_render import write_section
 
         for sw in sweeps:
             write_section(args.out, f"penalty-{sw.head}", markdown(sw, command=command_line))
     if args.json:
-        print(json.dumps(_json_safe({"sweeps": [sw.to_dict() for sw in sweeps]}), indent=2))
+        print(json.dumps(to_jsonable({"sweeps": [sw.to_dict() for sw in sweeps]}, strict=False), indent=2))
         return 0
     for sw in sweeps:
         print(markdown(sw))

@@ -67,8 +67,10 @@ def popcount(a) -> np.ndarray:
     return np.bitwise_count(np.asarray(a))
 
 
-def _as_words(codes: np.ndarray) -> np.ndarray:
-    """View packed codes as uint64 words (zero-padded to a multiple of 8 bytes)."""
+def code_words(codes) -> np.ndarray:
+    """Packed uint8 codes (n, n_bytes) viewed as uint64 words (n, ceil(n_bytes / 8)), zero padded — the one word
+    view of packed codes (Hamming kernels, label words)."""
+    codes = as_codes(codes)
     n, nb = codes.shape
     pad = (-nb) % 8
     if pad:
@@ -86,7 +88,7 @@ def hamming_distances(q_codes, db_codes, *, chunk_bytes: int = CHUNK_BYTES) -> n
     if q.shape[1] != db.shape[1]:
         raise InvalidInputError(f"query codes have {q.shape[1]} bytes but database codes {db.shape[1]}",
                                 "encode query and database with the same n_bits")
-    qw, dw = _as_words(q), _as_words(db)
+    qw, dw = code_words(q), code_words(db)
     nq, ndb, nw = qw.shape[0], dw.shape[0], qw.shape[1]
     out = np.empty((nq, ndb), dtype=np.uint16)
     if nw == 1:

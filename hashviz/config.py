@@ -1,6 +1,6 @@
 """Frozen configs, one per pipeline stage; each knows its store stage name and its key.
 
-``key()`` is :func:`hashviz.store.config_key` of ``to_dict()`` — the first 16 hex digits of the SHA-256 of the
+``key()`` is :func:`hashviz.jsonable.config_key` of ``to_dict()`` — the first 16 hex digits of the SHA-256 of the
 canonical JSON (sorted keys, tuples as lists) — and ``to_dict()`` includes the stage's ``version``, so changing
 how a stage computes its result (bumping ``version``) gives new keys and old entries are simply not found.
 Configs refer to their inputs by the inputs' keys, so a key pins down the whole chain that produced a result.
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Self
 
 from hashviz.errors import InvalidInputError
-from hashviz.store import _plain, config_key
+from hashviz.jsonable import config_key, to_jsonable
+from hashviz.validate import check_choice
 
 
 def _frozen_mapping(value: Mapping | None) -> dict:
@@ -33,7 +34,7 @@ def _frozen_mapping(value: Mapping | None) -> dict:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"options must be a mapping, got {type(value).__name__}", "pass a dict of options")
-    return _plain(dict(value))
+    return to_jsonable(dict(value))
 
 
 class StageConfig:
@@ -53,10 +54,10 @@ class StageConfig:
                     raise InvalidInputError(f"{f.name} must be an integer, got {v!r}", "")
                 object.__setattr__(self, f.name, int(v) if f.type == "int" else float(v))
             elif isinstance(v, list | tuple):
-                object.__setattr__(self, f.name, tuple(_plain(list(v))))
+                object.__setattr__(self, f.name, tuple(to_jsonable(list(v))))
 
     def to_dict(self) -> dict:
-        d = {f.name: _plain(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        d = {f.name: to_jsonable(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
         d["stage"] = self.stage
         d["version"] = self.version
         return d
@@ -81,18 +82,6 @@ class StageConfig:
 
     def __hash__(self) -> int:
         return hash(self.key())
-
-
-@dataclass(frozen=True, eq=True)
-class DataConfig(StageConfig):
-    """Which dataset, with which options and split seed (``fingerprint`` set once the data is loaded)."""
-
-    stage: ClassVar[str] = "data"
-    name: str = "mnist5k"
-    seed: int = 0
-    options: Mapping = field(default_factory=dict)
-    fingerprint: str = ""
-    __hash__ = StageConfig.__hash__
 
 
 @dataclass(frozen=True, eq=True)
@@ -181,12 +170,12 @@ class PrepareConfig(StageConfig):
 
 
 STAGE_CONFIGS: dict[str, type[StageConfig]] = {c.stage: c for c in (
-    DataConfig, FeatureConfig, HeadConfig, EmbeddingsConfig, QuantizerConfig, PrepareConfig)}
+    FeatureConfig, HeadConfig, EmbeddingsConfig, QuantizerConfig, PrepareConfig)}
 
 
 def config_from_dict(data: Mapping) -> StageConfig:
     """Rebuild the right config class from a ``to_dict()`` (e.g. a stored ``config.json``)."""
     stage = data.get("stage")
-    if stage not in STAGE_CONFIGS:
-        raise InvalidInputError(f"unknown stage {stage!r} in config", f"stages: {', '.join(STAGE_CONFIGS)}")
+    check_choice(stage, "stage", STAGE_CONFIGS, hint=f"a stored config names one of the stages "
+                 f"{', '.join(STAGE_CONFIGS)}")
     return STAGE_CONFIGS[stage].from_dict(data)

@@ -8,7 +8,6 @@ This is the one function behind ``python -m hashviz evaluate``, ``prepare``'s st
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -17,8 +16,9 @@ from hashviz.data.splits import check_split
 from hashviz.embeddings import Embeddings
 from hashviz.errors import InvalidInputError
 from hashviz.retrieval.report import Evaluation
+from hashviz.validate import check_int
 
-__all__ = ["Evaluation", "check_arguments", "evaluate", "evaluate_many", "evaluate_protocols", "fit_quantizer",
+__all__ = ["Evaluation", "check_arguments", "evaluate", "evaluate_protocols", "fit_quantizer",
            "results_table"]
 
 
@@ -63,11 +63,8 @@ def check_arguments(emb: Embeddings, *, top_k: int = 1000, radius: int = 2, ties
     from hashviz.retrieval.metrics import TIES
 
     _check_dim(emb)
-    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
-        raise InvalidInputError(f"top_k must be a positive integer, got {top_k!r}",
-                                "e.g. top_k=1000 (values above the database size are clipped)")
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Integral) or radius < 0:
-        raise InvalidInputError(f"radius must be a non-negative integer, got {radius!r}", "e.g. radius=2")
+    check_int(top_k, "top_k", lo=1, hint="e.g. top_k=1000 (values above the database size are clipped)")
+    check_int(radius, "radius", lo=0, hint="e.g. radius=2")
     if isinstance(ties, str) and ties not in TIES:
         raise InvalidInputError(f"unknown ties={ties!r}", f"use one of {', '.join(TIES)}")
     check_split(emb.split, "the split", min_train=2 if need_train else 0)
@@ -91,7 +88,7 @@ def evaluate(emb: Embeddings, quantizer: str = "hq", *, options: Mapping | None 
     queries without a relevant item left out); ``family`` picks its depth (default: from the bundle's dataset,
     ``emb.meta``), ``protocol_k`` overrides it, ``ties`` overrides its tie order. mAP@k and P@k use ``top_k``
     (clipped to the database size); P@r uses Hamming ``radius``. ``similarity``: a (c, c) class similarity from a
-    label hierarchy (:func:`hashviz.retrieval.hierarchical.class_similarity_matrix`) adds the hierarchical score:
+    label hierarchy (:func:`hashviz.data.hierarchy.class_similarity_matrix`) adds the hierarchical score:
     the mean semantic similarity of the top k (ties ``stable`` when the tie order is stable, else expected).
     """
     check_arguments(emb, top_k=top_k, radius=radius, ties="expected" if ties is None else ties,
@@ -127,20 +124,15 @@ def evaluate_protocols(emb: Embeddings, quantizer: str = "hq", *, protocols: Ite
 def _score(emb, fitted, query, database, *, protocol, protocol_k, family, ties, top_k, radius, similarity):
     """Encode once; one Evaluation per protocol (a list even for one)."""
     from hashviz.codes import encode
-    from hashviz.retrieval.metrics import _prepare, quantization_error
-    from hashviz.retrieval.protocols import protocol_list
-    from hashviz.retrieval.report import family_of, score_codes
+    from hashviz.retrieval.metrics import quantization_error
+    from hashviz.retrieval.report import family_of, score_protocols
 
     qz, dz = fitted.transform(query.z), fitted.transform(database.z)
     qc, dc = encode(qz), encode(dz)
-    fam = family_of(emb.meta, family)
-    problem = _prepare(qc, dc, query.labels, database.labels)
-    protos = protocol_list(protocol)
     qe = float(quantization_error(dz))
     out = []
-    for proto in protos:
-        ev = score_codes(None, None, None, None, protocol=proto, family=fam, protocol_k=protocol_k, ties=ties,
-                         top_k=top_k, radius=radius, q_z=qz, db_z=dz, _problem=problem)
+    for ev in score_protocols(qc, dc, query.labels, database.labels, protocol, family=family_of(emb.meta, family),
+                              protocol_k=protocol_k, ties=ties, top_k=top_k, radius=radius, q_z=qz, db_z=dz):
         ev = replace(ev, n_bits=emb.dim, quantization_error=qe, n_train=int(emb.mask("train").sum()))
         if similarity is not None:
             from hashviz.retrieval.hierarchical import mean_semantic_similarity_at_k
@@ -150,10 +142,6 @@ def _score(emb, fitted, query, database, *, protocol, protocol_k, family, ties, 
                 ties="stable" if ev.ties == "stable" else "expected")))
         out.append(ev)
     return out
-
-
-def evaluate_many(emb: Embeddings, quantizers: Iterable[str], **kwargs) -> list[Evaluation]:
-    return [evaluate(emb, name, **kwargs) for name in quantizers]
 
 
 def results_table(results: Iterable[Evaluation]):

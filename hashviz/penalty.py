@@ -59,7 +59,7 @@ def penalty_option(head: str) -> str:
     return str(cls.quantization_option)
 
 
-def _check_lambdas(lambdas) -> tuple[float, ...]:
+def check_lambdas(lambdas) -> tuple[float, ...]:
     try:
         vals = [float(x) for x in lambdas]
     except (TypeError, ValueError):
@@ -247,7 +247,7 @@ def penalty_sweep(head: str = "dpsh", lambdas: Sequence[float] = DEFAULT_LAMBDAS
     t0 = time.perf_counter()
     method = get_method(head).name
     option = penalty_option(method)
-    lams = _check_lambdas(lambdas)
+    lams = check_lambdas(lambdas)
     bits_t = check_bits(bits, head=True)
     protocol = get_protocol(protocol).name
     extra = dict(head_options or {})
@@ -259,9 +259,9 @@ def penalty_sweep(head: str = "dpsh", lambdas: Sequence[float] = DEFAULT_LAMBDAS
     cells: list[Evaluation] = []
     run_keys: list[str] = []
     summary = ""
-    from hashviz.results import _warm_up_metrics
+    from hashviz.results import warm_up_metrics
 
-    _warm_up_metrics()
+    warm_up_metrics()
     for lam in lams:
         def relay(stage, done, total, lam=lam):
             if progress is not None:

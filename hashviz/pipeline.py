@@ -30,6 +30,7 @@ from hashviz import defaults
 from hashviz.config import EmbeddingsConfig, FeatureConfig, HeadConfig, PrepareConfig, QuantizerConfig
 from hashviz.errors import InvalidInputError, StoppedError, StoreError
 from hashviz.store import Entry, RunStore
+from hashviz.validate import check_choice, is_int
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class PrepareResult:
 # ---- validation ---------------------------------------------------------------------------------------------
 def check_bits(bits, *, head: bool) -> tuple[int, ...]:
     """Bit lengths as a tuple of distinct ints in order; 1..1024 in general, 8..128 for hashing heads."""
-    if isinstance(bits, int | np.integer) and not isinstance(bits, bool):
+    if is_int(bits):
         bits = (bits,)
     try:
         items = list(bits)
@@ -115,7 +116,7 @@ def check_bits(bits, *, head: bool) -> tuple[int, ...]:
         raise InvalidInputError("no bit lengths given", "e.g. --bits 16 32 48 64")
     out: list[int] = []
     for b in items:
-        if isinstance(b, bool) or not isinstance(b, int | np.integer):
+        if not is_int(b):
             raise InvalidInputError(f"bit lengths must be integers, got {b!r}", "e.g. --bits 16 32 48 64")
         if not 1 <= int(b) <= MAX_BITS:
             raise InvalidInputError(f"bit length {int(b)} is out of range 1..{MAX_BITS}", "e.g. --bits 16 32 48 64")
@@ -128,7 +129,7 @@ def check_bits(bits, *, head: bool) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _check_quantizers(names: Sequence[str]) -> tuple[str, ...]:
+def check_quantizers(names: Sequence[str]) -> tuple[str, ...]:
     from hashviz.quantize import QUANTIZERS
 
     if isinstance(names, str):
@@ -137,8 +138,7 @@ def _check_quantizers(names: Sequence[str]) -> tuple[str, ...]:
     if not out:
         raise InvalidInputError("no quantizers given", f"choose from: {', '.join(QUANTIZERS)}")
     for n in out:
-        if n not in QUANTIZERS:
-            raise InvalidInputError(f"unknown quantizer {n!r}", f"valid quantizers: {', '.join(QUANTIZERS)}")
+        check_choice(n, "quantizer", QUANTIZERS, hint=f"valid quantizers: {', '.join(QUANTIZERS)}")
     return out
 
 
@@ -296,7 +296,7 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
     t0 = time.perf_counter()
     prog = _Progress(progress, should_stop)
     seed = int(seed)
-    qnames = _check_quantizers(default_quantizers(head if dataset != "embeddings" else None)
+    qnames = check_quantizers(default_quantizers(head if dataset != "embeddings" else None)
                                if quantizers is None else quantizers)
     dopts = dict(dataset_options or {})
     if "seed" in dopts:
@@ -324,7 +324,7 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
     pcfg = PrepareConfig(dataset=ds.name, dataset_options=dopts, fingerprint=ds.fingerprint, seed=seed,
                          backbone=bb.name, weights_sha256=weights_sha, head=method,
                          head_options={**settings, **loss_opts}, bits=bits_t, quantizers=qnames)
-    cached = _load_prepared(store, store.get("prepared", pcfg))
+    cached = prepared_from_entry(store, store.get("prepared", pcfg))
     if cached is not None:
         return _with(cached, seconds=time.perf_counter() - t0, cached=True)
 
@@ -401,11 +401,11 @@ def _prepare_embeddings_file(ds, *, store, seed, dopts, qnames, prog, t0) -> Pre
     bits_t = check_bits(tuple(by_bits), head=False)
     pcfg = PrepareConfig(dataset=ds.name, dataset_options=dopts, fingerprint=ds.fingerprint, seed=seed,
                          backbone="", weights_sha256="", head="", head_options={}, bits=bits_t, quantizers=qnames)
-    cached = _load_prepared(store, store.get("prepared", pcfg))
+    cached = prepared_from_entry(store, store.get("prepared", pcfg))
     if cached is not None:
         return _with(cached, seconds=time.perf_counter() - t0, cached=True)
     store.require_writable()  # a clear StoreError now rather than an OSError after the work
-    from dataclasses import replace
+    from hashviz.embeddings import Embeddings
 
     entries = {}
     for n_bits in bits_t:
@@ -413,10 +413,10 @@ def _prepare_embeddings_file(ds, *, store, seed, dopts, qnames, prog, t0) -> Pre
         entry = store.get("embeddings", ecfg)
         if entry is None:
             prog.check("storing the embeddings")
-            emb0 = by_bits[n_bits]
-            meta = {**dict(emb0.meta), "dataset": ds.name, "dataset_options": dopts, "seed": seed, "n_bits": n_bits,
-                    "embeddings_key": ecfg.key()}
-            emb = replace(emb0, meta=meta)
+            arrays = by_bits[n_bits]
+            meta = {**dict(arrays.meta), "dataset": ds.name, "dataset_options": dopts, "seed": seed,
+                    "n_bits": n_bits, "embeddings_key": ecfg.key()}
+            emb = Embeddings.from_checked(arrays._replace(meta=meta))
             entry = store.put("embeddings", ecfg, files={"embeddings.npz": emb.save},
                               extra={"n_bits": n_bits, "n": emb.n, "source": "file"})
         entries[n_bits] = entry
@@ -469,7 +469,7 @@ def _float(v) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _load_prepared(store: RunStore, entry: Entry | None, *, retries: int = 0) -> PrepareResult | None:
+def prepared_from_entry(store: RunStore, entry: Entry | None, *, retries: int = 0) -> PrepareResult | None:
     """A PrepareResult from a ``prepared`` entry, or None when an entry it refers to is gone, corrupt or holds
     other content than the scores were computed on. ``retries > 0``: read the entries it refers to without ever
     setting one aside (:meth:`RunStore.get_key`)."""
@@ -510,14 +510,14 @@ def _load_prepared(store: RunStore, entry: Entry | None, *, retries: int = 0) ->
 def list_prepared(store: RunStore | str | Path | None = None) -> list[PrepareResult]:
     """Every prepared run in the store whose files are all still sound, newest first (the app's "open again")."""
     store = store if isinstance(store, RunStore) else RunStore(store)
-    out = [r for r in (_load_prepared(store, e) for e in store.list("prepared")) if r is not None]
+    out = [r for r in (prepared_from_entry(store, e) for e in store.list("prepared")) if r is not None]
     return sorted(out, key=lambda r: r.created, reverse=True)
 
 
 def load_prepared(key: str, store: RunStore | str | Path | None = None) -> PrepareResult | None:
     """The prepared run with this key (from :attr:`PrepareResult.key`), or None."""
     store = store if isinstance(store, RunStore) else RunStore(store)
-    return _load_prepared(store, store.get_key("prepared", key))
+    return prepared_from_entry(store, store.get_key("prepared", key))
 
 
 def load_quantizer(key: str, store: RunStore | str | Path | None = None):

@@ -25,7 +25,7 @@ status (state ``running``) is replaced only after that file is complete, so a cr
 previous checkpoint readable; :meth:`RunStore.put` later turns the entry into a complete one.
 
 The curve (``curve.jsonl``) is append-only and outside the checksums; a torn last line (a crash mid-write) is
-ignored by :meth:`RunStore.read_curve`.
+ignored by :meth:`Entry.curve`.
 
 Concurrency (several CLIs, app sessions and threads on one home): every write of an entry (``put``,
 ``checkpoint``, ``delete``) holds an exclusive advisory lock on ``<root>/runs/.locks/<stage>/<key>.lock``
@@ -56,7 +56,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -73,6 +72,11 @@ from typing import Any
 import numpy as np
 
 from hashviz.errors import InvalidInputError, StoreError
+from hashviz.fileio import sha256_file
+from hashviz.fileio import write_atomic as _write_atomic
+from hashviz.fileio import write_bytes_atomic as _write_bytes
+from hashviz.jsonable import canonical_json, config_key
+from hashviz.jsonable import to_jsonable as _plain
 
 try:
     import fcntl
@@ -82,7 +86,6 @@ except ImportError:  # not POSIX: no advisory locks; readers then report bad ent
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-KEY_LENGTH = 16
 COMPLETE, RUNNING = "complete", "running"
 _RESERVED = {"config.json", "status", "curve.jsonl", "arrays.npz", "extra.json", "weights.pt"}
 LOCK_TIMEOUT = 120.0  # seconds a writer waits for another writer of the same entry before giving up
@@ -95,49 +98,7 @@ class StoreWarning(UserWarning):
     """A store entry was corrupt or partial and has been set aside; it will be recomputed."""
 
 
-# ---- keys ---------------------------------------------------------------------------------------------------
-def _plain(value: Any, *, strict: bool = True) -> Any:
-    """JSON-ready copy: dataclasses/objects with to_dict, tuples → lists, numpy scalars → Python, paths → str.
-
-    ``strict``: a NaN or infinite float is an error (configs); otherwise it becomes ``None`` (results)."""
-    if hasattr(value, "to_dict") and callable(value.to_dict):
-        value = value.to_dict()
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v, strict=strict) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v, strict=strict) for v in value]
-    if isinstance(value, np.generic):
-        return _plain(value.item(), strict=strict)
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist(), strict=strict)
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        if not strict:
-            return None
-        raise InvalidInputError(f"config values must be finite numbers, got {value}", "use finite numbers")
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    raise InvalidInputError(f"config value {value!r} of type {type(value).__name__} is not JSON-able",
-                            "configs hold strings, numbers, booleans, lists and dicts only")
-
-
-def canonical_json(config: Any) -> str:
-    """The canonical JSON text of a config: sorted keys, no spaces, tuples as lists."""
-    return json.dumps(_plain(config), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def config_key(config: Any) -> str:
-    """Short stable key of a config: the first 16 hex digits of sha256(canonical JSON)."""
-    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:KEY_LENGTH]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+_sha256_file = sha256_file  # the one file checksum (hashviz.fileio), under the name the store's code uses
 
 
 # ---- verification memo -------------------------------------------------------------------------------------
@@ -209,28 +170,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    _write_atomic(path, lambda f: f.write(data))
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, fsync, ``os.replace``)."""
-    _write_bytes(Path(path), bytes(data))
 
 
 def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -802,18 +741,6 @@ class RunStore:
         return self._write_entry(stage, config, state=RUNNING, arrays=arrays, extra=extra, state_dict=None,
                                  files=None, arrays_name=f"checkpoint-{time.time_ns()}.npz")
 
-    def put_state_dict(self, stage: str, config: Any, state_dict: Mapping, *, extra: Mapping | None = None) -> Entry:
-        return self.put(stage, config, state_dict=state_dict, extra=extra)
-
-    def get_state_dict(self, stage: str, config: Any) -> dict | None:
-        """The state_dict of a complete entry (``torch.load(weights_only=True)``), or None."""
-        entry = self.get(stage, config)
-        if entry is None or "weights.pt" not in entry.status["files"]:
-            return None
-        import torch
-
-        return torch.load(entry.path / "weights.pt", map_location="cpu", weights_only=True)
-
     def delete(self, stage: str, config: Any) -> bool:
         """Remove the entry of ``config`` (waiting for a writer of it to finish); False when there was none."""
         return self.delete_key(stage, config_key(config))
@@ -856,10 +783,6 @@ class RunStore:
             f.flush()
             os.fsync(f.fileno())
         return len(lines)
-
-    def read_curve(self, stage: str, config: Any) -> list[dict]:
-        """The curve rows saved so far (a torn last line is ignored)."""
-        return read_curve_file(self.path_for(stage, config) / "curve.jsonl")
 
     def clear_curve(self, stage: str, config: Any) -> None:
         with self._writable():

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -122,7 +123,7 @@ def test_prepare_prints_the_score_of_what_is_stored_after_a_replaced_input(home,
     entry = [e for e in store.list("embeddings")][0]
     emb = Embeddings.load(entry.file("embeddings.npz"))
     noise = np.random.default_rng(3).standard_normal(emb.z.shape).astype(np.float32)
-    store.put("embeddings", entry.config, files={"embeddings.npz": emb.with_z(noise).save}, extra=entry.extra)
+    store.put("embeddings", entry.config, files={"embeddings.npz": replace(emb, z=noise).save}, extra=entry.extra)
     assert main(argv) == 0
     again = json.loads(capsys.readouterr().out)
     stored = Embeddings.load(again["runs"][0]["embeddings"])

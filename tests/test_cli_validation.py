@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hashviz import embeddings as emb_module
 from hashviz.cli import main
+from hashviz.data import embeddings_file as emb_module
 from hashviz.embeddings import Embeddings
 from hashviz.errors import InvalidInputError
 from hashviz.evaluate import evaluate, fit_quantizer

@@ -9,7 +9,6 @@ import pytest
 
 from hashviz.config import (
     STAGE_CONFIGS,
-    DataConfig,
     EmbeddingsConfig,
     FeatureConfig,
     HeadConfig,
@@ -63,10 +62,10 @@ def test_different_configs_give_different_keys():
 
 
 def test_configs_are_frozen_and_usable_as_dict_keys():
-    cfg = DataConfig(name="digits", options={"path": "x"})
+    cfg = PrepareConfig(dataset="digits", dataset_options={"path": "x"})
     with pytest.raises(AttributeError):
-        cfg.name = "mnist5k"  # type: ignore[misc]
-    assert {cfg: 1}[DataConfig(name="digits", options={"path": "x"})] == 1
+        cfg.dataset = "mnist5k"  # type: ignore[misc]
+    assert {cfg: 1}[PrepareConfig(dataset="digits", dataset_options={"path": "x"})] == 1
 
 
 def test_train_kwargs():

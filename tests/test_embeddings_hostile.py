@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from hashviz import embeddings as emb_module
+from hashviz.data import embeddings_file as emb_module
 from hashviz.embeddings import (
     MAX_NPZ_BYTES,
     ArrayInfo,

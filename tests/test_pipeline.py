@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -198,7 +199,7 @@ def test_replaced_embeddings_are_scored_again_never_stale(prepared, tmp_path):
     entry = store.get_key("embeddings", first.run(16).embeddings_key)
     emb = Embeddings.load(entry.file("embeddings.npz"))
     noise = np.random.default_rng(5).standard_normal(emb.z.shape).astype(np.float32)
-    store.put("embeddings", entry.config, files={"embeddings.npz": emb.with_z(noise).save}, extra=entry.extra)
+    store.put("embeddings", entry.config, files={"embeddings.npz": replace(emb, z=noise).save}, extra=entry.extra)
     again = prepare("digits", bits=(16, 8), store=copy, head_options=FAST)  # another writer replaced the input
     assert not again.cached
     fresh = _fresh_scores(copy, again.run(16))

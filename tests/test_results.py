@@ -12,7 +12,8 @@ from hashviz.cli import main
 from hashviz.embeddings import Embeddings
 from hashviz.evaluate import Evaluation, evaluate
 from hashviz.pipeline import load_quantizer, prepare
-from hashviz.results import CSV_COLUMNS, MAP_TARGET, ResultsTable, markdown, results_table, write_csv
+from hashviz.results import MAP_TARGET, ResultsTable, results_table
+from hashviz.results_render import CSV_COLUMNS, markdown, write_csv
 from hashviz.store import RunStore
 
 HEADS = ("cel", "csq")
@@ -145,7 +146,7 @@ def test_cli_table_unknown_names_list_the_valid_ones(tmp_path, capsys, argv):
 
 
 def test_nan_time_renders_as_dash():
-    from hashviz.results import _s
+    from hashviz.results_render import _s
 
     assert _s(math.nan) == "—" and _s(0.123) == "0.12" and _s(12.34) == "12.3"
 

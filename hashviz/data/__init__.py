@@ -6,7 +6,5 @@ their offline status. See docs/data.md for sources, protocols and where to put f
 
 from hashviz.data.dataset import ImageDataset
 from hashviz.data.registry import DEFAULT_DATASET, DatasetEntry, dataset_names, get_dataset, list_datasets
-from hashviz.data.sources import load_embeddings_source
 
-__all__ = ["DEFAULT_DATASET", "DatasetEntry", "ImageDataset", "dataset_names", "get_dataset", "list_datasets",
-           "load_embeddings_source"]
+__all__ = ["DEFAULT_DATASET", "DatasetEntry", "ImageDataset", "dataset_names", "get_dataset", "list_datasets"]

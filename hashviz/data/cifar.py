@@ -35,6 +35,7 @@ from hashviz.data.dataset import ImageDataset, digest
 from hashviz.data.hierarchy import from_label_pairs, resolve
 from hashviz.data.sources import make_split, protocol_with
 from hashviz.errors import DataUnavailableError, InvalidInputError
+from hashviz.validate import check_choice
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 SPECS = {
@@ -200,13 +201,9 @@ def load_cifar(name: str = "cifar10", *, root=None, download: bool = False, seed
                hierarchy=None, split_preset: str | None = None) -> ImageDataset:
     """CIFAR-10 or CIFAR-100, train and test pooled (60,000 images of 32×32×3), with the standard protocol or,
     for CIFAR-10, a paper's split (``split_preset``: ``deephash`` or ``h2q``, see :data:`SPLIT_PRESETS`)."""
-    if name not in SPECS:
-        raise InvalidInputError(f"unknown CIFAR variant {name!r}", "use cifar10 or cifar100")
+    check_choice(name, "CIFAR variant", SPECS)
     if split_preset is not None:
-        split_preset = str(split_preset).strip().lower()
-        if split_preset not in SPLIT_PRESETS:
-            raise InvalidInputError(f"unknown split preset {split_preset!r}",
-                                    f"choose one of: {', '.join(SPLIT_PRESETS)}")
+        split_preset = check_choice(str(split_preset).strip().lower(), "split preset", SPLIT_PRESETS)
         if name != "cifar10":
             raise InvalidInputError(f"the split presets are CIFAR-10's; {name} has none",
                                     "leave split_preset out, or set n_query_per_class / n_train_per_class")

@@ -10,6 +10,7 @@ import numpy as np
 
 from hashviz.data.splits import SPLIT_NAMES, masks
 from hashviz.errors import InvalidInputError
+from hashviz.validate import check_choice
 
 
 def digest(*parts) -> str:
@@ -40,8 +41,10 @@ class ImageDataset:
     - ``skipped``: ``(path, reason)`` for every file that could not be used (listed, never fatal).
     - ``fingerprint``: a stable hex string over the content (pixels or file list, labels, preprocessing); it
       does not include the split — cache keys combine it with ``seed``.
-    - ``embeddings``: set only by the ``embeddings`` source (a user's ``.npz``): the pipeline skips backbone
-      and head and uses it directly; ``images`` then holds the file's thumbnails, if any.
+    - ``embeddings``: set only by the ``embeddings`` source (a user's ``.npz``): its checked arrays
+      (:class:`~hashviz.data.embeddings_file.FileEmbeddings`, or ``{bits: FileEmbeddings}`` for a file with
+      several code lengths); the pipeline skips backbone and head and uses them directly; ``images`` then holds
+      the file's thumbnails, if any.
     """
 
     name: str
@@ -57,7 +60,7 @@ class ImageDataset:
     fingerprint: str = ""
     protocol: Mapping = field(default_factory=dict)
     description: str = ""
-    embeddings: object | None = None  # the embeddings source: an Embeddings, or {bits: Embeddings} (z_<bits> file)
+    embeddings: object | None = None  # the embeddings source: FileEmbeddings, or {bits: FileEmbeddings}
     loader: Callable[[str, int], np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -138,8 +141,7 @@ class ImageDataset:
 
     def indices(self, part: str) -> np.ndarray:
         """int64 indices of one split part: ``"train"``, ``"query"`` or ``"database"``."""
-        if part not in SPLIT_NAMES:
-            raise InvalidInputError(f"unknown split {part!r}", f"use one of {sorted(SPLIT_NAMES)}")
+        check_choice(part, "split", sorted(SPLIT_NAMES))
         return np.flatnonzero(self.masks()[part]).astype(np.int64)
 
     def parent_labels(self) -> np.ndarray | None:

@@ -11,6 +11,7 @@ from hashviz import defaults
 from hashviz.data import cifar, files, sources
 from hashviz.data.dataset import ImageDataset
 from hashviz.errors import InvalidInputError
+from hashviz.validate import unknown_choice
 
 DEFAULT_DATASET = defaults.DATASET
 
@@ -112,7 +113,7 @@ def get_entry(name: str) -> DatasetEntry:
     for e in _ENTRIES:
         if e.name == key:
             return e
-    raise InvalidInputError(f"unknown dataset {name!r}", f"choose one of: {', '.join(dataset_names())}")
+    raise unknown_choice(name, "dataset", dataset_names())
 
 
 def get_dataset(name: str = DEFAULT_DATASET, **options) -> ImageDataset:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hashviz.data.dataset import ImageDataset, digest
+from hashviz.data.embeddings_file import read_embeddings_file
 from hashviz.data.hierarchy import digit_hierarchy, resolve
 from hashviz.data.splits import check_seed, check_split, stratified_split
 from hashviz.errors import DataUnavailableError, InvalidInputError
@@ -111,26 +112,15 @@ def load_digits(*, seed: int = 0, n_query_per_class: int | None = None, n_train_
                         description="1,797 scikit-learn digits (8×8 grey, scaled to 0..255)")
 
 
-def load_embeddings_source(path, *, seed: int = 0):
-    """A user's embeddings ``.npz`` (DESIGN.md §3 layout) as an :class:`~hashviz.embeddings.Embeddings`.
-
-    The pipeline uses it as is: no backbone, no head. A file without ``split`` gets a seeded split."""
-    from hashviz.embeddings import Embeddings
-
-    if path is None:
-        raise InvalidInputError("the embeddings source needs path=FILE.npz", "give the path of an embeddings file")
-    return Embeddings.load(Path(path), seed=int(seed))
-
-
 def load_embeddings_dataset(path=None, *, seed: int = 0, hierarchy=None) -> ImageDataset:
-    """The embeddings file wrapped as an :class:`ImageDataset` whose ``embeddings`` field holds the bundle — or,
-    for a file with several code lengths (``z_16``, ``z_32``, …), a ``{bits: Embeddings}`` dict in increasing
-    bits; ``images`` are the file's thumbnails if it has them."""
-    from hashviz.embeddings import load_lengths
-
+    """A user's embeddings ``.npz`` (DESIGN.md §3 layout) wrapped as an :class:`ImageDataset` whose ``embeddings``
+    field holds the file's checked arrays (:class:`~hashviz.data.embeddings_file.FileEmbeddings`; the pipeline
+    builds an :class:`~hashviz.embeddings.Embeddings` from them and runs no backbone, no head) — or, for a file
+    with several code lengths (``z_16``, ``z_32``, …), a ``{bits: FileEmbeddings}`` dict in increasing bits.
+    ``images`` are the file's thumbnails if it has them. A file without ``split`` gets a seeded split."""
     if path is None:
         raise InvalidInputError("the embeddings source needs path=FILE.npz", "give the path of an embeddings file")
-    by_bits = load_lengths(Path(path), seed=int(seed))
+    by_bits = read_embeddings_file(Path(path), seed=int(seed), every_length=True)
     emb = next(iter(by_bits.values()))
     thumbs = emb.thumbnails
     if thumbs is not None and thumbs.ndim == 4 and thumbs.shape[-1] != 3:

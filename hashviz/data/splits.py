@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hashviz.errors import InvalidInputError
+from hashviz.validate import check_int
 
 TRAIN, QUERY, DATABASE, TRAIN_ONLY, HELD_OUT = 0, 1, 2, 3, 4
 SPLIT_CODES = (TRAIN, QUERY, DATABASE, TRAIN_ONLY, HELD_OUT)
@@ -47,9 +48,7 @@ def check_split(split, source: str = "the split", *, min_train: int = 2,
 
 def check_seed(seed) -> int:
     """A seed for numpy's generators: an integer >= 0."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or int(seed) < 0:
-        raise InvalidInputError(f"seed must be an integer >= 0, got {seed!r}", "e.g. seed=0")
-    return int(seed)
+    return check_int(seed, "seed", lo=0, expected="an integer >= 0", hint="e.g. seed=0")
 
 
 def _primary_label(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:

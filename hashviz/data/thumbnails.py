@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hashviz.errors import InvalidInputError
+from hashviz.validate import check_int
 
 PLACEHOLDER_GREY = 128
 
@@ -32,10 +33,7 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def _check_size(size) -> int:
-    if not isinstance(size, int | np.integer) or not 4 <= int(size) <= 1024:
-        raise InvalidInputError(f"thumbnail size must be an integer between 4 and 1024, got {size!r}",
-                                "e.g. size=64")
-    return int(size)
+    return check_int(size, "thumbnail size", lo=4, hi=1024, hint="e.g. size=64")
 
 
 def thumbnails(dataset, indices: Sequence[int] | np.ndarray, size: int = 64) -> np.ndarray:

@@ -13,9 +13,9 @@ from hashviz.features.backbones import (
     incompatibility,
     list_backbones,
     readiness,
-    train_mnist_cnn,
 )
 from hashviz.features.extract import extract_features, feature_cache_leftovers, feature_cache_path, feature_key
+from hashviz.features.train_cnn import train_mnist_cnn
 
 __all__ = ["DEFAULT_BACKBONE", "Backbone", "backbone_names", "compatible_backbones", "extract_features",
            "feature_cache_leftovers", "feature_cache_path", "feature_key", "get_backbone", "image_kind",

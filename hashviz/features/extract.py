@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from hashviz.errors import HashvizError, InvalidInputError, StoppedError
+from hashviz.fileio import sha256_file, write_atomic, write_bytes_atomic
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,6 @@ class _HashingWriter:
 
 def _write_cache(path: Path, arr: np.ndarray) -> None:
     """The array, then its sidecar (size, SHA-256 of the bytes written, shape, dtype), each atomically."""
-    from hashviz.store import _write_atomic, _write_bytes
-
     path.parent.mkdir(parents=True, exist_ok=True)
     box = {}
 
@@ -101,16 +100,14 @@ def _write_cache(path: Path, arr: np.ndarray) -> None:
         np.save(w, arr, allow_pickle=False)
         box["sha256"], box["size"] = w.sha.hexdigest(), w.size
 
-    _write_atomic(path, write)
+    write_atomic(path, write)
     meta = {"sha256": box["sha256"], "size": box["size"], "shape": list(arr.shape), "dtype": arr.dtype.str,
             "version": FEATURES_VERSION}
-    _write_bytes(sidecar_path(path), (json.dumps(meta, sort_keys=True) + "\n").encode("ascii"))
+    write_bytes_atomic(sidecar_path(path), (json.dumps(meta, sort_keys=True) + "\n").encode("ascii"))
 
 
 def _read_cache(path: Path, n: int, d: int) -> np.ndarray | None:
     """The cached array if it matches its sidecar and the expected (n, d) float32; else ``None`` (logged)."""
-    from hashviz.store import _sha256_file
-
     def reject(reason: str) -> None:
         log.warning("feature cache %s %s; recomputing the features", path.name, reason)
 
@@ -129,7 +126,7 @@ def _read_cache(path: Path, n: int, d: int) -> np.ndarray | None:
     try:
         if path.stat().st_size != size:
             return reject("does not have the size its sidecar records (replaced or truncated)")
-        if _sha256_file(path) != sha:
+        if sha256_file(path) != sha:
             return reject("does not match its SHA-256 checksum (replaced or corrupt)")
         from hashviz.npyio import HEADER_LOCK
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from hashviz.errors import InvalidInputError
+from hashviz.validate import unknown_choice
 
 
 def _check(n_classes: int, n_bits: int) -> None:
@@ -198,7 +199,7 @@ def make_centers(method: str, n_classes: int, n_bits: int, *, rng: np.random.Gen
                "max_hamming": "max_distance", "balanced": "random_balanced"}
     key = aliases.get(str(method).lower(), str(method).lower())
     if key not in makers:
-        raise InvalidInputError(f"unknown centre generator {method!r}", f"choose one of {', '.join(makers)}")
+        raise unknown_choice(method, "centre generator", makers)
     return makers[key](n_classes, n_bits, rng=rng, **kwargs)
 
 

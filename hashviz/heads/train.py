@@ -32,6 +32,7 @@ from hashviz import defaults
 from hashviz.errors import InvalidInputError
 from hashviz.heads.losses import HeadLoss, get_loss, get_method
 from hashviz.heads.model import HashHead
+from hashviz.validate import check_choice, check_int
 
 DEFAULT_METHOD = defaults.HEAD
 DEFAULT_EPOCHS = defaults.HEAD_EPOCHS
@@ -82,11 +83,9 @@ def labels_to_targets(labels, n_classes: int | None = None) -> torch.Tensor:
 
 def check_head_bits(n_bits) -> int:
     """n_bits for a hashing head: an integer in 8..128 (else InvalidInputError)."""
-    if isinstance(n_bits, bool) or not isinstance(n_bits, int | np.integer) or not (
-            MIN_HEAD_BITS <= int(n_bits) <= MAX_HEAD_BITS):
-        raise InvalidInputError(f"hashing heads take {MIN_HEAD_BITS}..{MAX_HEAD_BITS} bits, got {n_bits!r}",
-                                "the usual lengths are 16, 32, 48 and 64 bits")
-    return int(n_bits)
+    return check_int(n_bits, "the n_bits of a hashing head", lo=MIN_HEAD_BITS, hi=MAX_HEAD_BITS,
+                     expected=f"an integer in {MIN_HEAD_BITS}..{MAX_HEAD_BITS}",
+                     hint="the usual lengths are 16, 32, 48 and 64 bits")
 
 
 def _as_features(features) -> torch.Tensor:
@@ -295,16 +294,13 @@ def fit_head_steps(features_train, labels_train, *, method: str = DEFAULT_METHOD
                             batch_size=max(1, len(x)), lr=0.0, weight_decay=0.0, seed=int(seed), hidden=(),
                             dropout=0.0, options=dict(options or {}), multilabel=multilabel, schedule="constant",
                             progress=progress, num_threads=num_threads)
-    for nm, v, lo in (("epochs", epochs, 1), ("batch_size", batch_size, 2)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or int(v) < lo:
-            raise InvalidInputError(f"{nm} must be an integer >= {lo}, got {v!r}", f"the default is "
-                                    f"{DEFAULT_EPOCHS if nm == 'epochs' else DEFAULT_BATCH_SIZE}")
+    check_int(epochs, "epochs", lo=1, hint=f"the default is {DEFAULT_EPOCHS}")
+    check_int(batch_size, "batch_size", lo=2, hint=f"the default is {DEFAULT_BATCH_SIZE}")
     if not float(lr) > 0 or not math.isfinite(float(lr)):
         raise InvalidInputError(f"lr must be a positive number, got {lr!r}", f"the default is {DEFAULT_LR}")
     if not float(weight_decay) >= 0:
         raise InvalidInputError(f"weight_decay must be >= 0, got {weight_decay!r}", "the default is 1e-4")
-    if schedule not in ("cosine", "constant"):
-        raise InvalidInputError(f"schedule must be 'cosine' or 'constant', got {schedule!r}", "the default is cosine")
+    check_choice(schedule, "schedule", ("cosine", "constant"), hint="choose 'cosine' (the default) or 'constant'")
     return HeadTraining(x, y, method=str(method), n_bits=n_bits, hierarchy=hierarchy, epochs=int(epochs),
                         batch_size=int(batch_size), lr=float(lr), weight_decay=float(weight_decay), seed=int(seed),
                         hidden=tuple(int(h) for h in hidden), dropout=float(dropout), options=dict(options or {}),

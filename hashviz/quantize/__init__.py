@@ -18,6 +18,7 @@ from hashviz.quantize.itq import ITQQuantizer
 from hashviz.quantize.random_rotation import RandomRotationQuantizer
 from hashviz.quantize.random_search import RandomSearchQuantizer
 from hashviz.quantize.sign import SignQuantizer
+from hashviz.validate import unknown_choice
 
 QUANTIZERS: dict[str, type[BaseQuantizer]] = {
     "sign": SignQuantizer,
@@ -38,7 +39,7 @@ def _lookup(name: str) -> type[BaseQuantizer]:
     try:
         return QUANTIZERS[name]
     except (KeyError, TypeError):
-        raise InvalidInputError(f"unknown quantizer {name!r}", f"valid quantizers: {', '.join(QUANTIZERS)}") from None
+        raise unknown_choice(name, "quantizer", QUANTIZERS, hint=f"valid quantizers: {', '.join(QUANTIZERS)}") from None
 
 
 def quantizer_label(name: str) -> str:

@@ -30,6 +30,8 @@ import numpy as np
 
 from hashviz.codes import encode as _encode_codes
 from hashviz.errors import InvalidInputError, NotFittedError
+from hashviz.retrieval.metrics import quantization_error  # noqa: F401 - the one definition, re-exported here
+from hashviz.validate import check_choice, check_int
 
 PREPROCESS = ("sphere", "none")
 
@@ -93,14 +95,6 @@ def sphere_rows(X: np.ndarray, n_bits: int | None = None) -> np.ndarray:
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     scale = np.where(norms > 0, np.sqrt(n_bits) / np.where(norms > 0, norms, 1), 0)
     return (X * scale).astype(X.dtype, copy=False)
-
-
-def quantization_error(Z: np.ndarray, *, rescaled: bool = False, axis: int | None = None):
-    """Mean over entries of (|u| - 1)^2, u = rows of ``Z`` rescaled to norm sqrt(n_bits) (skipped if ``rescaled``).
-    ``axis=1``: one value per row (float64 array) instead of the overall mean."""
-    U = Z if rescaled else sphere_rows(np.asarray(Z, dtype=np.float64))
-    err = np.mean(np.square(np.abs(U) - 1.0), axis=axis, dtype=np.float64)
-    return float(err) if axis is None else err
 
 
 def random_orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -173,11 +167,8 @@ class BaseQuantizer:
 
     # ------------------------------------------------------------------ validation
     def _validate_n_bits(self) -> int:
-        n_bits = self.n_bits
-        if isinstance(n_bits, bool) or not isinstance(n_bits, int | np.integer) or not 1 <= n_bits <= 4096:
-            raise InvalidInputError(f"n_bits must be an integer between 1 and 4096, got {n_bits!r}",
-                                    "n_bits is the width of the embeddings (one bit per dimension)")
-        return int(n_bits)
+        return check_int(self.n_bits, "n_bits", lo=1, hi=4096,
+                         hint="n_bits is the width of the embeddings (one bit per dimension)")
 
     def _validate_X(self, X, *, what: str = "X", min_rows: int = 1) -> np.ndarray:
         n_bits = self._validate_n_bits()
@@ -216,11 +207,8 @@ class BaseQuantizer:
         return y
 
     def _validate_preprocess(self) -> str:
-        pre = getattr(self, "preprocess", "none")
-        if pre not in PREPROCESS:
-            raise InvalidInputError(f"preprocess must be one of {PREPROCESS}, got {pre!r}",
-                                    "'sphere' rescales rows to norm sqrt(n_bits) (the HQ paper), 'none' keeps them")
-        return pre
+        return check_choice(getattr(self, "preprocess", "none"), "preprocess", PREPROCESS,
+                            hint="'sphere' rescales rows to norm sqrt(n_bits) (the HQ paper), 'none' keeps them")
 
     def _prepare(self, X) -> np.ndarray:
         """Validated float32 training matrix after centring (``mean_``) and the ``preprocess`` rescaling."""

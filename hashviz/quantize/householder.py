@@ -38,6 +38,7 @@ import numpy as np
 
 from hashviz.errors import InvalidInputError, NotFittedError
 from hashviz.quantize.base import BaseQuantizer, FitStep
+from hashviz.validate import check_choice, check_int
 
 LOSS_NAMES = ("l2", "l1", "bit_var", "min_entry")
 SCHEDULES = ("fast", "paper")
@@ -67,14 +68,6 @@ def householder_rotation(V: np.ndarray) -> np.ndarray:
         if not float((R.T @ R - eye).abs().max()) <= 1e-10:   # ill-conditioned T: multiply the reflections out
             R = householder_product_sequential(Vt)
         return R.numpy()
-
-
-def _positive_int(value, name: str, hint: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-        raise InvalidInputError(f"{name} must be a non-negative integer or None, got {value!r}", hint)
-    return int(value)
 
 
 class HouseholderQuantizer(BaseQuantizer):
@@ -137,14 +130,12 @@ class HouseholderQuantizer(BaseQuantizer):
 
     # ------------------------------------------------------------------ options
     def _resolve(self, n: int) -> dict:
-        if self.loss not in LOSS_NAMES:
-            raise InvalidInputError(f"unknown HQ loss {self.loss!r}", f"valid losses: {', '.join(LOSS_NAMES)}")
-        if self.schedule not in SCHEDULES:
-            raise InvalidInputError(f"unknown HQ schedule {self.schedule!r}",
-                                    f"valid schedules: {', '.join(SCHEDULES)} ('paper' = the authors' SGD runs)")
-        batch = _positive_int(self.batch_size, "batch_size", "rows per optimiser step, e.g. 128")
-        epochs = _positive_int(self.epochs, "epochs", "passes over the training rows")
-        steps = _positive_int(self.steps, "steps", "optimiser updates")
+        check_choice(self.loss, "HQ loss", LOSS_NAMES, hint=f"valid losses: {', '.join(LOSS_NAMES)}")
+        check_choice(self.schedule, "HQ schedule", SCHEDULES,
+                     hint=f"valid schedules: {', '.join(SCHEDULES)} ('paper' = the authors' SGD runs)")
+        batch = check_int(self.batch_size, "batch_size", lo=0, none=True, hint="rows per optimiser step, e.g. 128")
+        epochs = check_int(self.epochs, "epochs", lo=0, none=True, hint="passes over the training rows")
+        steps = check_int(self.steps, "steps", lo=0, none=True, hint="optimiser updates")
         if batch == 0:
             raise InvalidInputError("batch_size must be at least 1", "leave it None for the schedule's default")
         if epochs is not None and steps is not None:

@@ -23,8 +23,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from hashviz.errors import InvalidInputError
-from hashviz.quantize.base import BaseQuantizer, FitStep, quantization_error, random_orthogonal
+from hashviz.quantize.base import BaseQuantizer, FitStep, random_orthogonal
+from hashviz.retrieval.metrics import quantization_error
+from hashviz.validate import check_int
 
 
 class ITQQuantizer(BaseQuantizer):
@@ -48,8 +49,7 @@ class ITQQuantizer(BaseQuantizer):
         self.random_state = random_state
 
     def _steps(self, X: np.ndarray, y) -> Iterator[FitStep]:
-        if isinstance(self.n_iter, bool) or not isinstance(self.n_iter, int | np.integer) or self.n_iter < 0:
-            raise InvalidInputError(f"n_iter must be a non-negative integer, got {self.n_iter!r}", "the paper uses 50")
+        check_int(self.n_iter, "n_iter", lo=0, hint="the paper uses 50")
         rng = np.random.default_rng(self.random_state)
         self.rotation_ = random_orthogonal(X.shape[1], rng)
         self.n_iter_ = 0

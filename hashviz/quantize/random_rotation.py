@@ -14,7 +14,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from hashviz.quantize.base import BaseQuantizer, FitStep, quantization_error, random_orthogonal
+from hashviz.quantize.base import BaseQuantizer, FitStep, random_orthogonal
+from hashviz.retrieval.metrics import quantization_error
 
 
 class RandomRotationQuantizer(BaseQuantizer):

@@ -21,8 +21,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from hashviz.codes import encode as _encode
-from hashviz.errors import InvalidInputError
-from hashviz.quantize.base import BaseQuantizer, FitStep, quantization_error, random_orthogonal
+from hashviz.quantize.base import BaseQuantizer, FitStep, random_orthogonal
+from hashviz.retrieval.metrics import quantization_error
+from hashviz.validate import check_int
 
 
 class RandomSearchQuantizer(BaseQuantizer):
@@ -47,10 +48,8 @@ class RandomSearchQuantizer(BaseQuantizer):
 
     def _steps(self, X: np.ndarray, y) -> Iterator[FitStep]:
         for name in ("steps", "n_queries", "n_database"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < (0 if name == "steps" else 1):
-                raise InvalidInputError(f"{name} must be a {'non-negative' if name == 'steps' else 'positive'} "
-                                        f"integer, got {v!r}", "see RandomSearchQuantizer's defaults")
+            check_int(getattr(self, name), name, lo=0 if name == "steps" else 1,
+                      hint="see RandomSearchQuantizer's defaults")
         rng = np.random.default_rng(self.random_state)
         n = X.shape[0]
         if n >= self.n_queries + self.n_database:

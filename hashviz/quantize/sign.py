@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from hashviz.quantize.base import BaseQuantizer, FitStep, quantization_error
+from hashviz.quantize.base import BaseQuantizer, FitStep
+from hashviz.retrieval.metrics import quantization_error
 
 
 class SignQuantizer(BaseQuantizer):

@@ -42,7 +42,6 @@ relevant-first/-last orders, not bounds.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +49,7 @@ import numpy as np
 from hashviz.errors import InvalidInputError
 from hashviz.retrieval.relevance import LabelPair, check_labels
 from hashviz.retrieval.search import check_code_pair, histogram_words
+from hashviz.validate import check_int, is_int
 
 __all__ = [
     "TIES", "SecondaryDistances", "average_precisions", "bit_balance", "bit_correlation", "mean_average_precision",
@@ -99,10 +99,8 @@ def _prepare(q_codes, db_codes, q_labels, db_labels) -> _Problem:
 
 
 def _check_k(k, ndb: int, name: str) -> int:
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise InvalidInputError(f"{name} must be a positive integer, got {k!r}",
-                                f"pass e.g. {name}=1000 (values above the database size are clipped)")
-    return int(min(int(k), ndb))
+    k = check_int(k, name, lo=1, hint=f"pass e.g. {name}=1000 (values above the database size are clipped)")
+    return min(k, ndb)
 
 
 def _resolve_ties(ties, seed, nq: int, ndb: int):
@@ -115,9 +113,8 @@ def _resolve_ties(ties, seed, nq: int, ndb: int):
         if ties == "stable":
             return "order", np.zeros((0, 0), np.int64), ties
         if ties == "random":
-            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-                raise InvalidInputError(f'ties="random" needs an integer seed, got {seed!r}', "pass seed=0")
-            perm = np.random.default_rng(int(seed)).permutation(ndb).astype(np.int64)
+            seed = check_int(seed, 'the seed of ties="random"', hint="pass seed=0")
+            perm = np.random.default_rng(seed).permutation(ndb).astype(np.int64)
             return "order", perm[None, :], f"random(seed={int(seed)})"
         raise InvalidInputError(f"unknown ties={ties!r}", _TIES_HINT)
     if isinstance(ties, SecondaryDistances):
@@ -277,7 +274,7 @@ def _n_bits(p: _Problem, n_bits: int | None) -> int:
     top = 8 * p.n_bytes
     if n_bits is None:
         return top
-    if isinstance(n_bits, bool) or not isinstance(n_bits, numbers.Integral) or not top - 8 < n_bits <= top:
+    if not is_int(n_bits) or not top - 8 < n_bits <= top:
         raise InvalidInputError(f"n_bits={n_bits!r} does not match codes of {p.n_bytes} bytes",
                                 f"give the n_bits the codes were packed with ({top - 7} to {top})")
     if p.counts()[:, 0, n_bits + 1:].any():
@@ -304,8 +301,7 @@ def precision_recall_by_radius(q_codes, db_codes, q_labels, db_labels, *, n_bits
 def precision_within_radius(q_codes, db_codes, q_labels, db_labels, radius: int = 2) -> float:
     """Mean over queries of the precision of the items within Hamming distance ``radius`` (a query with no item
     within the radius counts 0) — "P@r<=2" of deep-hashing papers."""
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Integral) or radius < 0:
-        raise InvalidInputError(f"radius must be a non-negative integer, got {radius!r}", "e.g. radius=2")
+    radius = check_int(radius, "radius", lo=0, hint="e.g. radius=2")
     p = _prepare(q_codes, db_codes, q_labels, db_labels)
     if p.nq == 0:
         return float("nan")
@@ -356,11 +352,17 @@ def _unit_rows(z: np.ndarray) -> np.ndarray:
     return np.divide(z, norm, out=np.zeros_like(z), where=norm > 0)
 
 
-def quantization_error(z, *, rescale: bool = True) -> float:
+def quantization_error(z, *, rescale: bool = True, axis: int | None = None):
     """Mean over entries of ``(|u| - 1)^2`` = ``(u - sgn u)^2``, with ``u`` the rows of ``z`` rescaled to norm
-    ``sqrt(n_bits)`` (``rescale=False``: ``u = z`` as given). Zero rows stay zero (error 1 per entry)."""
+    ``sqrt(n_bits)`` (``rescale=False``: ``u = z`` as given). Zero rows stay zero (error 1 per entry).
+
+    The one definition of the quantization error (DESIGN.md §3): the quantizers' fit curves, the evaluation and
+    the maps all call it. ``axis=1``: one value per row (a float64 array) instead of the overall mean (a float;
+    NaN when ``z`` has no rows)."""
     z = _as_float2d(z, "embeddings")
     u = _unit_rows(z) * np.sqrt(z.shape[1]) if rescale else z
+    if axis is not None:
+        return np.mean((np.abs(u) - 1.0) ** 2, axis=axis)
     return float(np.mean((np.abs(u) - 1.0) ** 2)) if u.size else float("nan")
 
 

@@ -26,11 +26,11 @@ without a known dataset the preset's default applies, or pass ``protocol_k``.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hashviz.errors import InvalidInputError
+from hashviz.validate import is_int, unknown_choice
 
 FAMILIES = ("cifar10", "nuswide", "coco", "imagenet")
 DEPTH_WORDS = ("all", "all_but_last")
@@ -87,8 +87,8 @@ def get_protocol(name) -> Protocol:
         return name
     key = str(name).strip().lower()
     if key not in PROTOCOLS:
-        raise InvalidInputError(f"unknown protocol {name!r}", f"choose one of: {', '.join(PROTOCOL_NAMES)} "
-                                "(or 'all' where every protocol is scored)")
+        raise unknown_choice(name, "protocol", PROTOCOL_NAMES, hint=f"choose one of: {', '.join(PROTOCOL_NAMES)} "
+                             "(or 'all' where every protocol is scored)")
     return PROTOCOLS[key]
 
 
@@ -120,7 +120,7 @@ def parse_protocol_k(value) -> int | str:
         except ValueError:
             raise InvalidInputError(f"protocol k must be a positive integer, 'all' or -1, got {value!r}",
                                     "e.g. --protocol-k 5000, --protocol-k all, or -1 (all but the last)") from None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if not is_int(value):
         raise InvalidInputError(f"protocol k must be a positive integer, 'all' or -1, got {value!r}",
                                 "e.g. protocol_k=5000")
     if int(value) == -1:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hashviz.codes import code_words
 from hashviz.errors import InvalidInputError
 
 _LABEL_HINT = "give (n,) integer class ids or an (n, c) multi-hot 0/1 matrix, one row per item"
@@ -82,10 +83,9 @@ def check_labels(q_labels, db_labels, n_query: int | None = None, n_database: in
 def pack_label_words(multi_hot: np.ndarray) -> np.ndarray:
     """Pack a bool (n, c) multi-hot matrix into uint64 words (n, ceil(c / 64)), zero padded."""
     packed = np.packbits(np.asarray(multi_hot, dtype=bool), axis=1)
-    pad = (-packed.shape[1]) % 8 if packed.shape[1] else 8
-    if pad:
-        packed = np.concatenate([packed, np.zeros((packed.shape[0], pad), np.uint8)], axis=1)
-    return np.ascontiguousarray(packed).view(np.uint64)
+    if not packed.shape[1]:  # no class at all: one empty word per row
+        return np.zeros((packed.shape[0], 1), np.uint64)
+    return code_words(packed)
 
 
 def iter_relevance(q_labels, db_labels, *, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, np.ndarray]]:

@@ -13,7 +13,6 @@ pass that scores every depth at once and fills the same histogram.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from hashviz.errors import InvalidInputError
 from hashviz.retrieval.protocols import Protocol, dataset_family, get_protocol, map_label, protocol_list
+from hashviz.validate import check_int
 
 NAN = math.nan
 
@@ -111,9 +111,7 @@ def _no_relevant_mean(ap: np.ndarray, rule: str) -> float:
 
 
 def _check_radius(radius) -> int:
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Integral) or radius < 0:
-        raise InvalidInputError(f"radius must be a non-negative integer, got {radius!r}", "e.g. radius=2")
-    return int(radius)
+    return check_int(radius, "radius", lo=0, hint="e.g. radius=2")
 
 
 def _tie_policy(protocol: Protocol, ties, q_z, db_z, nq: int, ndb: int):
@@ -174,13 +172,14 @@ def score_codes(q_codes, db_codes, q_labels, db_labels, *, protocol="hashviz", f
 
 def score_protocols(q_codes, db_codes, q_labels, db_labels, protocols: Iterable | str = "all", *,
                     family: str | None = None, protocol_k=None, top_k: int = 1000, radius: int = 2, q_z=None,
-                    db_z=None) -> list[Evaluation]:
-    """The same codes under several protocols (``"all"``: every preset), sharing one distance count: the
-    "same codes, every protocol" table. ``protocol_k`` (if given) overrides every protocol's depth."""
+                    db_z=None, ties=None) -> list[Evaluation]:
+    """The same codes under several protocols (``"all"``: every preset, or one name), sharing one distance count:
+    the "same codes, every protocol" table. ``protocol_k`` (if given) overrides every protocol's depth, ``ties``
+    (if given) every protocol's tie order."""
     from hashviz.retrieval.metrics import _prepare
 
     p = _prepare(q_codes, db_codes, q_labels, db_labels)
-    return [score_codes(None, None, None, None, protocol=proto, family=family, protocol_k=protocol_k,
+    return [score_codes(None, None, None, None, protocol=proto, family=family, protocol_k=protocol_k, ties=ties,
                         top_k=top_k, radius=radius, q_z=q_z, db_z=db_z, _problem=p)
             for proto in protocol_list(protocols)]
 
@@ -196,8 +195,4 @@ def family_of(meta: Mapping | None, family: str | None = None) -> str:
     return dataset_family(meta.get("dataset"))
 
 
-def as_dicts(records: Iterable[Evaluation]) -> list[dict]:
-    return [r.to_dict() for r in records]
-
-
-__all__ = ["Evaluation", "as_dicts", "family_of", "score_codes", "score_protocols"]
+__all__ = ["Evaluation", "family_of", "score_codes", "score_protocols"]

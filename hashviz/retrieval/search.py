@@ -9,22 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from hashviz.codes import as_codes, hamming_distances
+from hashviz.codes import as_codes, code_words, hamming_distances
 from hashviz.errors import InvalidInputError
+from hashviz.validate import check_int
 
 __all__ = ["code_words", "distance_counts", "hamming_distances", "top_k"]
 
 MAX_BYTES = 128  # 1024 bits
-
-
-def code_words(codes) -> np.ndarray:
-    """Packed uint8 codes (n, n_bytes) viewed as uint64 words (n, ceil(n_bytes / 8)), zero padded."""
-    codes = as_codes(codes)
-    n, nb = codes.shape
-    pad = (-nb) % 8
-    if pad:
-        codes = np.concatenate([codes, np.zeros((n, pad), np.uint8)], axis=1)
-    return np.ascontiguousarray(codes).view(np.uint64)
 
 
 def check_code_pair(q_codes, db_codes, *, allow_empty_queries: bool = True):
@@ -56,9 +47,7 @@ def top_k(q_codes, db_codes, k: int):
     from hashviz.retrieval import _kernels as K
 
     qw, dw, nbytes = check_code_pair(q_codes, db_codes)
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}", "ask for at least one neighbour")
-    k = int(min(k, dw.shape[0]))
+    k = min(check_int(k, "k", lo=1, hint="ask for at least one neighbour"), dw.shape[0])
     nq = qw.shape[0]
     idx = np.empty((nq, k), np.int64)
     dst = np.empty((nq, k), np.uint16)

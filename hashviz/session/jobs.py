@@ -54,10 +54,6 @@ class PrepareJob:
         self._stop.set()
 
     @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    @property
     def running(self) -> bool:
         return self.status == "running"
 

@@ -197,7 +197,7 @@ class LiveRotation:
         return train
 
     def start(self) -> LiveRotation:
-        from hashviz.quantize.base import quantization_error
+        from hashviz.retrieval.metrics import quantization_error
 
         train = self._begin()
         self.curve = [{"step": 0, "epoch": 0.0, "loss": None,

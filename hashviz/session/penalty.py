@@ -18,7 +18,7 @@ MAX_LAMBDAS = 12
 
 def parse_lambdas(text: str) -> tuple[float, ...]:
     """λ values typed by a user (``"0, 0.01, 0.1 1"``): finite, ≥ 0, distinct, at most :data:`MAX_LAMBDAS`."""
-    from hashviz.penalty import _check_lambdas
+    from hashviz.penalty import check_lambdas
 
     items = [t for t in str(text).replace(",", " ").replace(";", " ").split() if t]
     vals = []
@@ -28,7 +28,7 @@ def parse_lambdas(text: str) -> tuple[float, ...]:
         except ValueError:
             raise InvalidInputError(f"λ values must be numbers; {t[:20]!r} is not one",
                                     "e.g. 0, 0.01, 0.1, 1, 10") from None
-    out = _check_lambdas(vals)
+    out = check_lambdas(vals)
     if len(out) > MAX_LAMBDAS:
         raise InvalidInputError(f"{len(out)} λ values: the page runs at most {MAX_LAMBDAS} in one sweep",
                                 "use fewer values, or the CLI: hashviz penalty --lambdas …")
@@ -40,7 +40,7 @@ def sweep_params(run, head: str, lambdas: Sequence[float], bit_lengths: Sequence
     """The arguments of a sweep on the current run's dataset and backbone (``run``: a
     :class:`~hashviz.session.runs.RunInfo`), checked now — a head without a quantization weight, a bad λ or bit
     length is refused before anything starts."""
-    from hashviz.penalty import _check_lambdas, penalty_option
+    from hashviz.penalty import check_lambdas, penalty_option
     from hashviz.pipeline import check_bits
     from hashviz.retrieval.protocols import get_protocol
 
@@ -50,7 +50,7 @@ def sweep_params(run, head: str, lambdas: Sequence[float], bit_lengths: Sequence
                                 "pick or prepare a run from images (Data & model), then sweep on its dataset")
     penalty_option(head)
     config = dict(run.config or {})
-    return {"head": str(head), "lambdas": list(_check_lambdas(lambdas)),
+    return {"head": str(head), "lambdas": list(check_lambdas(lambdas)),
             "bits": list(check_bits(tuple(int(b) for b in bit_lengths), head=True)), "dataset": run.dataset,
             "backbone": run.backbone, "dataset_options": dict(config.get("dataset_options") or {}),
             "seed": int(run.seed), "protocol": get_protocol(protocol).name,

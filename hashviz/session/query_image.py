@@ -26,6 +26,7 @@ import numpy as np
 from hashviz.embeddings import Embeddings
 from hashviz.errors import DataUnavailableError, InvalidInputError, StoreError
 from hashviz.store import RunStore
+from hashviz.validate import check_int
 
 DEFAULT_TOP_K = 10
 
@@ -236,8 +237,7 @@ def neighbours(z: np.ndarray, emb: Embeddings, fitted, k: int = DEFAULT_TOP_K, *
     from hashviz.codes import unpack_bits
     from hashviz.retrieval.search import top_k
 
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or int(k) < 1:
-        raise InvalidInputError(f"top-k must be a positive integer, got {k!r}", "e.g. --top-k 10")
+    check_int(k, "top-k", lo=1, hint="e.g. --top-k 10")
     rows, codes = db if db is not None else database_codes(emb, fitted.quantizer)
     q = fitted.quantizer.encode(np.asarray(z, dtype=np.float32).reshape(1, -1))
     idx, dist = top_k(q, codes, int(k))
@@ -301,7 +301,7 @@ def stored_inputs(workspace, key: str, bit_lengths: Sequence[int] | None = None,
     the quantizers ``prepare`` stored (all of them by default, in their order), a requested one that was not
     stored fitted now on the train split with default options (as the app does)."""
     from hashviz.evaluate import fit_quantizer
-    from hashviz.pipeline import _check_quantizers
+    from hashviz.pipeline import check_quantizers
     from hashviz.session.runs import stored_fitted
 
     res = workspace.result(key)
@@ -310,7 +310,7 @@ def stored_inputs(workspace, key: str, bit_lengths: Sequence[int] | None = None,
     if missing:
         raise InvalidInputError(f"run {res.key} has no {', '.join(map(str, missing))}-bit codes",
                                 f"its bit lengths: {', '.join(map(str, res.bits))} (or prepare it with --bits …)")
-    wanted = None if not quantizers else _check_quantizers(quantizers)
+    wanted = None if not quantizers else check_quantizers(quantizers)
     embs, fitted = {}, {}
     for b in bits:
         embs[b] = workspace.load_embeddings(res.key, b)

@@ -21,6 +21,7 @@ import numpy as np
 
 from hashviz.embeddings import Embeddings, load_lengths
 from hashviz.errors import InvalidInputError, StoreError
+from hashviz.fileio import write_bytes_atomic
 from hashviz.pipeline import DEFAULT_BACKBONE, DEFAULT_BITS, DEFAULT_DATASET, DEFAULT_HEAD
 from hashviz.quantize.base import Quantizer
 from hashviz.store import RunStore
@@ -231,7 +232,7 @@ class Workspace:
 
     def class_similarity(self, key: str):
         """The run's (c, c) class similarity from its dataset's label hierarchy, or None."""
-        from hashviz.retrieval.hierarchical import dataset_similarity
+        from hashviz.data.hierarchy import dataset_similarity
 
         return dataset_similarity(self.load_dataset(key))
 
@@ -313,9 +314,7 @@ class Workspace:
         path = self.app_root / "uploads" / f"{digest}{suffix}"
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file():
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            write_bytes_atomic(path, data)
         return path
 
     def save_upload(self, data: bytes, name: str, max_bytes: int | None = None) -> Path:

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hashviz.errors import InvalidInputError
-from hashviz.quantize.base import quantization_error, sphere_rows
+from hashviz.quantize.base import sphere_rows
+from hashviz.retrieval.metrics import quantization_error
+from hashviz.validate import check_int
 
 #: quantizers the playground learns, by registry name
 LEARNERS = ("hq", "itq", "random")
@@ -147,18 +149,15 @@ class ToySpec:
             raise InvalidInputError(f"the toy has 2 or 3 bits, got n_bits={self.n_bits!r}",
                                     "use n_bits=2 (a plane) or 3 (space)")
         top = 2 ** self.n_bits
-        if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int) or not 2 <= self.n_classes <= top:
-            raise InvalidInputError(f"the {self.n_bits}-bit toy has 2 to {top} classes (one per corner), got "
-                                    f"{self.n_classes!r}", f"choose between 2 and {top} classes")
+        check_int(self.n_classes, f"n_classes of the {self.n_bits}-bit toy (one class per corner)", lo=2, hi=top,
+                  hint=f"choose between 2 and {top} classes")
         if not (isinstance(self.spread, int | float) and 0 <= self.spread <= 3):
             raise InvalidInputError(f"spread must be a number from 0 to 3, got {self.spread!r}",
                                     "0.3 gives clusters that overlap a little")
         if not (isinstance(self.offset, int | float) and math.isfinite(self.offset)):
             raise InvalidInputError(f"offset must be an angle in degrees, got {self.offset!r}", "e.g. 30")
-        if isinstance(self.n_per_class, bool) or not isinstance(self.n_per_class, int) or \
-                not 5 <= self.n_per_class <= 2000:
-            raise InvalidInputError(f"n_per_class must be an integer from 5 to 2000, got {self.n_per_class!r}",
-                                    "a few dozen points per class keep the picture readable")
+        check_int(self.n_per_class, "n_per_class", lo=5, hi=2000,
+                  hint="a few dozen points per class keep the picture readable")
         if not (isinstance(self.query_share, int | float) and 0 < self.query_share < 1):
             raise InvalidInputError(f"query_share must be between 0 and 1, got {self.query_share!r}", "e.g. 0.2")
         return self
@@ -227,10 +226,6 @@ def make_toy(spec: ToySpec) -> Toy:
 def code_strings(bits: np.ndarray) -> list[str]:
     """"10"-style code of each row of bool ``bits`` (bit i = 1 where coordinate i ≥ 0)."""
     return ["".join("1" if b else "0" for b in row) for row in np.asarray(bits, dtype=bool)]
-
-
-def corner_code(corner) -> str:
-    return code_strings(np.asarray(corner)[None, :] >= 0)[0]
 
 
 @dataclass(frozen=True)

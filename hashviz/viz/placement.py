@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hashviz.errors import InvalidInputError
+from hashviz.validate import check_int
 
 DEFAULT_K = 5
 
@@ -46,8 +47,7 @@ def place_by_neighbours(bits, map_bits, layout, k: int = DEFAULT_K) -> Placement
     if map_bits.ndim != 2 or map_bits.shape[1] != bits.shape[1] or len(layout) != len(map_bits) or len(map_bits) < 1:
         raise InvalidInputError(f"cannot place a {bits.shape[1]}-bit code on a map of {map_bits.shape} codes and "
                                 f"{layout.shape} positions", "give the map's own codes and layout")
-    if isinstance(k, bool) or int(k) < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}", f"the default is {DEFAULT_K}")
+    check_int(k, "k", lo=1, hint=f"the default is {DEFAULT_K}")
     same = np.flatnonzero((map_bits == bits).all(axis=1))
     if len(same):
         return Placement(xy=layout[same].mean(axis=0), rows=same, distances=np.zeros(len(same), np.int64))

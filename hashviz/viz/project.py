@@ -93,12 +93,11 @@ def load_cached(key: str, cache_dir=None, n: int | None = None) -> np.ndarray | 
 
 def save_cached(key: str, Y: np.ndarray, cache_dir=None) -> Path:
     """Write atomically (temp file + rename) so a crash never leaves half a layout."""
+    from hashviz.fileio import write_atomic
+
     path = _cache_path(key, cache_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, np.asarray(Y, dtype=np.float32), allow_pickle=False)
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: np.save(f, np.asarray(Y, dtype=np.float32), allow_pickle=False))
     return path
 
 
@@ -587,7 +586,6 @@ def request_layout(X, *, method: str = "umap", metric: str = "euclidean", seed: 
 
 
 def save_cached_array(path: Path, a: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, a, allow_pickle=False)
-    os.replace(tmp, path)
+    from hashviz.fileio import write_atomic
+
+    write_atomic(path, lambda f: np.save(f, a, allow_pickle=False))

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from hashviz.data import ImageDataset, get_dataset, list_datasets, load_embeddings_source
+from hashviz.data import ImageDataset, get_dataset, list_datasets
 from hashviz.data.hierarchy import DIGIT_FAMILIES, load_hierarchy_json
 from hashviz.data.splits import QUERY, TRAIN
 from hashviz.embeddings import Embeddings
@@ -120,7 +120,7 @@ def test_embeddings_source_skips_backbone(tmp_path, blobs):
     thumbs = np.random.default_rng(0).integers(0, 256, size=(len(z), 6, 6, 3), dtype=np.uint8)
     path = tmp_path / "emb.npz"
     np.savez(path, z=z, labels=labels, thumbnails=thumbs, class_names=np.array(list("abcde")))
-    emb = load_embeddings_source(path, seed=2)
+    emb = Embeddings.load(path, seed=2)
     assert isinstance(emb, Embeddings)
     np.testing.assert_array_equal(emb.z, z)
     d = get_dataset("embeddings", path=str(path), seed=2)

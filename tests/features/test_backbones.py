@@ -20,10 +20,9 @@ from hashviz.features.backbones import (
     file_sha256,
     get_backbone,
     list_backbones,
-    mnist_cnn_accuracy,
     state_dict_sha256,
-    train_mnist_cnn,
 )
+from hashviz.features.train_cnn import mnist_cnn_accuracy, train_mnist_cnn
 from tests.data.fakes import MarkerPayload
 
 DIMS = {"mnist_cnn": 128, "resnet18": 512, "resnet50": 2048, "vgg16": 4096, "alexnet": 4096,

@@ -128,6 +128,20 @@ def test_quantization_error_definition():
         quantization_error(np.ones(3))
 
 
+def test_quantization_error_per_row_is_one_function_for_quantizers_and_metrics():
+    from hashviz.quantize import base
+
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((12, 6))
+    rows = quantization_error(z, axis=1)
+    for i in range(len(z)):  # brute force, row by row: the definition written out
+        u = z[i] / np.sqrt(np.sum(z[i] ** 2)) * np.sqrt(6)
+        assert rows[i] == pytest.approx(sum((abs(v) - 1) ** 2 for v in u) / 6, rel=1e-12)
+    assert rows.mean() == pytest.approx(quantization_error(z), rel=1e-12)
+    assert quantization_error(z, rescale=False, axis=1) == pytest.approx(np.mean((np.abs(z) - 1) ** 2, axis=1))
+    assert base.quantization_error is quantization_error  # the quantizers' curves use the same definition
+
+
 def test_bit_balance_from_codes_and_bits():
     rng = np.random.default_rng(1)
     bits = rng.random((40, 13)) < np.linspace(0.05, 0.95, 13)

@@ -13,8 +13,8 @@ import inspect
 import json
 from typing import Any
 
-from hashviz.errors import InvalidInputError
 from hashviz.heads.losses.base import HeadLoss, shared_label_similarity
+from hashviz.validate import unknown_choice
 
 __all__ = [
     "HEAD_METHODS",
@@ -91,10 +91,8 @@ def get_method(name: str) -> type[HeadLoss]:
     key = str(name).strip().lower()
     key = _ALIASES.get(key, key)
     if key not in HEAD_METHODS:
-        raise InvalidInputError(
-            f"unknown head method {name!r}",
-            hint=f"valid head methods: {', '.join(list_methods())}",
-        )
+        raise unknown_choice(name, "head method", list_methods(),
+                             hint=f"valid head methods: {', '.join(list_methods())}")
     return HEAD_METHODS[key]
 
 

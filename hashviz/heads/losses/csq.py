@@ -33,6 +33,7 @@ from hashviz.errors import InvalidInputError
 from hashviz.heads.centers import hadamard_centers, min_pairwise_distance, multilabel_centers, rng_from_generator
 from hashviz.heads.losses import register
 from hashviz.heads.losses.base import HeadLoss
+from hashviz.validate import check_choice
 
 
 def center_bce(h: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
@@ -63,8 +64,7 @@ class CSQLoss(HeadLoss):
     def __init__(self, n_bits: int, n_classes: int, *, multilabel: bool = False, lambda_q: float = 1e-4,
                  quantization: str = "l2", min_distance: int | None = None, seed: int = 0, **options: Any) -> None:
         super().__init__(n_bits, n_classes, multilabel=multilabel, **options)
-        if quantization not in ("l2", "logcosh"):
-            raise InvalidInputError(f"unknown CSQ quantization {quantization!r}", "choose 'l2' or 'logcosh'")
+        check_choice(quantization, "CSQ quantization", ("l2", "logcosh"))
         if float(lambda_q) < 0:
             raise InvalidInputError(f"lambda_q must be >= 0, got {lambda_q}", "the authors use 1e-4")
         self.lambda_q = float(lambda_q)

@@ -36,6 +36,7 @@ from hashviz.errors import InvalidInputError
 from hashviz.heads.centers import make_centers, min_pairwise_distance, rng_from_generator
 from hashviz.heads.losses import register
 from hashviz.heads.losses.base import HeadLoss
+from hashviz.validate import unknown_choice
 
 CODEBOOKS = ("bernoulli", "hadamard", "max_distance")
 
@@ -54,8 +55,7 @@ class OrthoHashLoss(HeadLoss):
                  **options: Any) -> None:
         super().__init__(n_bits, n_classes, multilabel=multilabel, **options)
         if str(codebook).lower() not in CODEBOOKS:
-            raise InvalidInputError(f"unknown OrthoHash codebook {codebook!r}",
-                                    f"choose one of {', '.join(CODEBOOKS)}")
+            raise unknown_choice(codebook, "OrthoHash codebook", CODEBOOKS)
         if not 0.0 <= float(margin) < 2.0:
             raise InvalidInputError(f"OrthoHash margin must be in [0, 2), got {margin}", "the paper uses 0.2")
         if scale is not None and float(scale) <= 0:

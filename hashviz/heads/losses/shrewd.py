@@ -3,8 +3,9 @@
 Paper: H. Arponen, T. E. Bishop, "SHREWD: Semantic Hierarchy-based Relational Embeddings for Weakly-supervised
 Deep Hashing", ICLR 2019 workshop (LLD), arXiv:1908.05602.
 
-Needs a label hierarchy (``setup(..., hierarchy=...)``; see :mod:`hashviz.retrieval.hierarchical` for the forms
-accepted — the parents tuple of :mod:`hashviz.data.hierarchy`, or a ``{child: parent}`` mapping of any depth).
+Needs a label hierarchy (``setup(..., hierarchy=...)``; the forms accepted are those of
+:func:`hashviz.data.hierarchy.class_distance_matrix` — the parents tuple of a dataset, or a ``{child: parent}``
+mapping of any depth).
 
 Formulas implemented, z = raw head outputs (K = n_bits), for every pair i < j of the mini-batch:
 
@@ -43,11 +44,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from hashviz.data.hierarchy import class_distance_matrix
 from hashviz.errors import InvalidInputError, NotFittedError
 from hashviz.heads.centers import rng_from_generator
 from hashviz.heads.losses import register
 from hashviz.heads.losses.base import HeadLoss
-from hashviz.retrieval.hierarchical import class_distance_matrix
+from hashviz.validate import check_choice
 
 _HIERARCHY_HINT = ('pass a hierarchy: the dataset\'s own (CIFAR-100 coarse classes, the MNIST shape families) or a '
                    'JSON file {"class": "parent", ...}')
@@ -92,8 +94,7 @@ class ShrewdLoss(HeadLoss):
                  kl_eps: float = 0.1,
                  class_names: list[str] | tuple[str, ...] | None = None, seed: int = 0, **options: Any) -> None:
         super().__init__(n_bits, n_classes, multilabel=multilabel, **options)
-        if kl not in ("marginal", "joint"):
-            raise InvalidInputError(f"unknown SHREWD kl estimator {kl!r}", "choose 'marginal' or 'joint'")
+        check_choice(kl, "SHREWD kl estimator", ("marginal", "joint"))
         if float(kl_weight) < 0 or float(power) <= 0 or float(target_sigma) <= 0:
             raise InvalidInputError("kl_weight must be >= 0, power and target_sigma > 0", "defaults: 0.005, 2, 0.1")
         self.kl_weight = float(kl_weight)
