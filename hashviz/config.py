@@ -113,6 +113,7 @@ class HeadConfig(StageConfig):
     dropout: float = 0.1
     seed: int = 0
     options: Mapping = field(default_factory=dict)
+    train_rows: str = ""  # digest of the train rows and their labels: a split option that changes them gives a new head
     __hash__ = StageConfig.__hash__
 
     def train_kwargs(self) -> dict[str, Any]:

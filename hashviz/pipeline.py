@@ -332,8 +332,12 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
 
     # which heads still need training (so the progress total is right). The embeddings of a head are keyed by the
     # content hash of the features the head was trained on and applied to (recorded with the head).
+    from hashviz.data.dataset import digest
+
+    train_idx = ds.indices("train")
+    train_rows = digest("train rows", np.asarray(train_idx, dtype=np.int64), np.asarray(ds.labels)[train_idx])
     head_cfgs = {b: HeadConfig(features=fcfg.key(), method=method, n_bits=b, seed=seed, options=loss_opts,
-                               **settings) for b in bits_t}
+                               train_rows=train_rows, **settings) for b in bits_t}
     head_entries = {b: store.get("heads", head_cfgs[b]) for b in bits_t}
 
     def emb_cfg(b: int, features_sha: str) -> EmbeddingsConfig:
@@ -345,13 +349,10 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
 
     features, features_sha = None, ""
     if todo:
-        from hashviz.data.dataset import digest
-
         prog.check("feature extraction")
         features = extract_features(ds, bb, progress=lambda d, n: prog("features", d, n),
                                     cache_dir=store.root / "cache" / "features", should_stop=should_stop)
         features_sha = digest("features", np.asarray(features))
-    train_idx = ds.indices("train")
     thumbs = _thumbnails(ds)
     base_meta = {"dataset": ds.name, "dataset_options": dopts, "backbone": bb.name, "weights_sha256": weights_sha,
                  "head": method, "head_options": {**settings, **loss_opts}, "seed": seed,

@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from hashviz.session.maps import MapData, point_errors
 from hashviz.ui import cache, maps, page, sidebar, views
 from hashviz.ui.errors import attempt
 from hashviz.ui.params import init_from_param, set_params
@@ -32,7 +31,7 @@ shown = c3.multiselect("Show only these classes (others grey)", classes, format_
 set_params(after=after)
 views.purity_note(key, n_bits, after)
 q_before, q_after = qs["sign"].quantizer, qs[after].quantizer
-data = MapData.build(emb, q_before, q_after)
+data = maps.MapData.build(emb, q_before, q_after)
 if data.subsampled:
     st.caption(f"Maps show a seeded subsample of {len(data.rows):,} of {emb.n:,} points (the same rows in every "
                "map; a UMAP's cost grows with its points). Scores on the other pages use every row.")
@@ -63,7 +62,7 @@ def maps_and_selection():
          sel, anchor)
     values = value_range = None
     if colour != "class":
-        values = (point_errors(q_before, data.z), point_errors(q_after, data.z))
+        values = (maps.point_errors(q_before, data.z), maps.point_errors(q_after, data.z))
         value_range = (float(min(v.min() for v in values)), float(max(v.max() for v in values)))
     left, right = st.columns(2)
     with left:

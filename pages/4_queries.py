@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from hashviz.session.browse import DISPLAY_TIES, QUERY_MODES, choose_query
 from hashviz.ui import cache, maps, page, sidebar, views, widgets
 from hashviz.ui.errors import attempt
 from hashviz.ui.params import init_from_param, set_params
@@ -20,8 +19,8 @@ key, run = ctx.key, ctx.run
 emb = attempt(cache.embeddings, key, ctx.n_bits, what="loading the embeddings")
 
 c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
-init_from_param("hv_q_mode", "mode", str, list(QUERY_MODES))
-mode = c1.radio("Query", list(QUERY_MODES), format_func=QUERY_MODES.get, key="hv_q_mode")
+init_from_param("hv_q_mode", "mode", str, list(views.QUERY_MODES))
+mode = c1.radio("Query", list(views.QUERY_MODES), format_func=views.QUERY_MODES.get, key="hv_q_mode")
 init_from_param("hv_q_seed", "seed", int, lo=0, hi=100_000)
 st.session_state.setdefault("hv_q_seed", 0)
 seed = int(c2.number_input("Query number (changes the pick)", 0, 100_000, key="hv_q_seed",
@@ -33,14 +32,14 @@ init_from_param("hv_q_k", "k", int, lo=1, hi=100)
 st.session_state.setdefault("hv_q_k", 10)
 k = int(c3.number_input("k", 1, 100, key="hv_q_k"))
 protocol, ties = views.protocol_selector(c4, key="hv_q_protocol", ties_key="hv_q_ties",
-                                        tie_choices=(views.OWN_TIES, *DISPLAY_TIES))
+                                        tie_choices=(views.OWN_TIES, *views.DISPLAY_TIES))
 selected, anchor = maps.selection(emb.n)
 if mode == "selected" and anchor is None and not selected:
     st.info("No point is selected: click a point on **Codes & embeddings** first. Showing a random query.")
 if mode == "differ":
     query = widgets.differ_query(key, ctx.n_bits, seed, st.columns([1, 1, 2])[:2])
 else:
-    query = choose_query(emb, mode, seed=seed, class_index=cls, selected=selected, anchor=anchor)
+    query = views.choose_query(emb, mode, seed=seed, class_index=cls, selected=selected, anchor=anchor)
 set_params(mode=mode, seed=seed, k=k, ties=ties, query=query)
 
 qc1, qc2 = st.columns([1, 6])

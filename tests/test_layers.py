@@ -111,3 +111,33 @@ def test_only_the_ui_imports_streamlit():
             if any(m.split(".")[0] == "streamlit" for m in mods) and not in_ui:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not found, found
+
+
+@pytest.mark.parametrize("path", [*sorted((ROOT / "pages").glob("*.py")), ROOT / "app.py"], ids=lambda p: p.name)
+def test_pages_import_only_streamlit_the_ui_and_the_standard_library(path):
+    import sys
+
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+        for m in mods:
+            top = m.split(".")[0]
+            ok = top == "streamlit" or m == "hashviz.ui" or m.startswith("hashviz.ui.") or top == "__future__" \
+                or top in sys.stdlib_module_names
+            if not ok:
+                bad.append(f"line {node.lineno}: {m}")
+    assert not bad, "\n".join(bad)
+
+
+def test_every_ui_module_imports_streamlit():
+    missing = []
+    for path in sorted((PACKAGE / "ui").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        mods = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names] + \
+            [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        if not any(m.split(".")[0] == "streamlit" for m in mods):
+            missing.append(path.name)
+    assert not missing, missing

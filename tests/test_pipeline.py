@@ -74,6 +74,17 @@ def test_rerun_is_read_back(prepared):
     assert sub.runs[0].map == first.run(8).map
 
 
+def test_a_split_option_that_changes_the_train_rows_trains_a_new_head(prepared):
+    """Heads are keyed by the rows they were fitted on: another n_train_per_class is another head, never the
+    cached one (a split preset or option must not silently reuse a head trained on other rows)."""
+    root, first, _ = prepared
+    other = prepare("digits", bits=(8,), store=root, head_options=FAST, dataset_options={"n_train_per_class": 40})
+    assert not other.cached and other.run(8).head_key != first.run(8).head_key
+    assert other.run(8).map != first.run(8).map
+    same = prepare("digits", bits=(8,), store=root, head_options=FAST, dataset_options={"n_train_per_class": 100})
+    assert same.run(8).head_key == first.run(8).head_key  # the default split, spelled out: the same rows
+
+
 def test_list_and_load_prepared(prepared):
     root, first, _ = prepared
     found = list_prepared(root)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from hashviz.session.maps import MapData as MapData  # re-exported for the pages
+from hashviz.session.maps import point_errors as point_errors
 from hashviz.ui.errors import attempt
 from hashviz.viz import project as P
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 import streamlit as st
 
 from hashviz.session import compare
+from hashviz.session.browse import DISPLAY_TIES as DISPLAY_TIES  # re-exported for the pages
+from hashviz.session.browse import QUERY_MODES as QUERY_MODES
+from hashviz.session.browse import choose_query as choose_query
 from hashviz.ui import cache
 from hashviz.ui.params import init_from_param, set_params
 from hashviz.ui.text import md_escape

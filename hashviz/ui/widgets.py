@@ -17,7 +17,6 @@ from hashviz.ui.text import html_escape, md_escape
 from hashviz.viz.images import image_grid_html
 
 JOB = "hv_prepare_job"
-STARTED = "hv_prepare_started"  # the last job this session started (kept after its end is shown)
 UPLOADED = "hv_uploaded"  # (upload file id, run key or None while it is imported)
 ENDED = "hv_prepare_ended"  # the job whose end was already shown (stop ticking)
 BIT_CHOICES = (8, 16, 24, 32, 48, 64, 96, 128)
@@ -33,7 +32,7 @@ def start_prepare(params: dict, *, own: bool = False) -> None:
                      sort_keys=True, default=str)
     sid = sessions.session_id()
     PREPARE_JOBS.start(key, params, home=home, alive=(lambda: sessions.alive(sid)) if own else None)
-    st.session_state[JOB] = st.session_state[STARTED] = key
+    st.session_state[JOB] = key  # kept after the job ends
     st.session_state.pop(ENDED, None)
     st.rerun()  # redraw with the progress fragment ticking
 
@@ -70,18 +69,15 @@ def _prepare_progress() -> None:
             show_error(job.error)
         elif job.message:
             st.error(f"Preparation failed ({md_escape(job.message)}); details in the server log.")
-    if job.running:
+    if job.running or st.session_state.get(ENDED) == key:
         return
+    st.session_state[ENDED] = key  # the end is acted on once; the collapsed status stays as the record of it
     if job.status == "done" and job.result is not None:
-        st.session_state.pop(JOB, None)
         imported = job.params.get("dataset") == "embeddings"
         if imported:
             remember_import(job.result.key)
         sidebar.select_run(job.result.key, "imported" if imported else "prepared")
-        st.rerun()  # full rerun: the sidebar lists the new run and switches to it
-    elif st.session_state.get(ENDED) != key:
-        st.session_state[ENDED] = key
-        st.rerun()  # full rerun once: the fragment stops ticking, the message stays
+    st.rerun()  # full rerun once: the sidebar lists (and switches to) a new run; the fragment stops ticking
 
 
 def prepare_form() -> None:

@@ -97,13 +97,13 @@ def problems(at) -> list[str]:
 
 
 def started_job(at):
-    """The last preparation or import this AppTest session started. Read from its own key, not from the
-    running-job key: a small import can finish, and its end be shown, within the run that started it."""
+    """The last preparation or import this AppTest session started (it may already have ended: a small import can
+    finish, and the app switch to its run, within the script run that started it)."""
     from hashviz.session.jobs import PREPARE_JOBS
-    from hashviz.ui.widgets import STARTED
+    from hashviz.ui.widgets import JOB
 
-    assert STARTED in at.session_state, "no preparation was started"
-    return PREPARE_JOBS.get(at.session_state[STARTED])
+    assert JOB in at.session_state, "no preparation was started"
+    return PREPARE_JOBS.get(at.session_state[JOB])
 
 
 def compare_long(at):

@@ -109,12 +109,12 @@ def test_uploader_says_the_limit_and_how_to_open_bigger_files(fresh):
 
 def _open_by_path(at, typed: str):
     """The import the Open button started, or None when it was refused."""
-    from hashviz.ui.widgets import STARTED
+    from hashviz.ui.widgets import JOB
 
-    before = at.session_state[STARTED] if STARTED in at.session_state else None
+    before = at.session_state[JOB] if JOB in at.session_state else None
     at.text_input(key="hv_npz_path").input(typed).run()
     at.button(key="hv_npz_open").click().run()
-    if STARTED not in at.session_state or at.session_state[STARTED] == before:
+    if JOB not in at.session_state or at.session_state[JOB] == before:
         return None
     return started_job(at)
 
