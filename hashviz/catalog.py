@@ -93,7 +93,7 @@ def _facts(run: Any) -> dict:
                 "created": float(x.get("created", run.status.get("written", 0.0))),
                 "path": (config.get("dataset_options") or {}).get("path")}
     return {"key": run.key, "dataset": run.dataset, "backbone": run.backbone or None, "head": run.head or None,
-            "bit_lengths": tuple(run.bits), "quantizers": tuple(run.config.get("quantizers", ())),
+            "bit_lengths": tuple(run.bit_lengths), "quantizers": tuple(run.config.get("quantizers", ())),
             "seed": int(run.seed), "created": float(run.created),
             "path": (run.config.get("dataset_options") or {}).get("path")}
 

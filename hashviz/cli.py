@@ -326,7 +326,8 @@ def add_prepare(sub) -> None:
     p.add_argument("--weights", default=None, help="a state_dict file for the backbone (default: bundled/hub)")
     p.add_argument("--head", default=DEFAULT_HEAD, type=_head_name, choices=_head_choices(),
                    help=f"hashing head method (default {DEFAULT_HEAD}; `hashviz heads` describes them)")
-    p.add_argument("--bits", type=int, nargs="+", default=None, help="bit lengths (default 16 32 48 64)")
+    p.add_argument("--bits", dest="bit_lengths", type=int, nargs="+", default=None,
+                   help="bit lengths (default 16 32 48 64)")
     p.add_argument("--quantizers", "-q", nargs="+", default=None, choices=list(QUANTIZERS),
                    help="quantizers to fit (sign itq hq random rr; default sign itq hq + the head's paired ones, "
                         "e.g. random search for spherical, rr for pca)")
@@ -361,7 +362,7 @@ def cmd_prepare(args) -> int:
         head_options.update(opts)
     bars = _StageBars(enabled=True)
     try:
-        result = prepare(args.dataset, args.backbone, args.head, args.bits, store=RunStore(args.home),
+        result = prepare(args.dataset, args.backbone, args.head, args.bit_lengths, store=RunStore(args.home),
                          seed=args.seed, dataset_options=dataset_options, head_options=head_options,
                          progress=bars, quantizers=args.quantizers, weights=args.weights)
     finally:
@@ -501,7 +502,7 @@ def add_table(sub) -> None:
     _add_source_args(p)
     p.add_argument("--heads", nargs="+", default=["all"], type=_head_name, choices=_head_choices(allow_all=True),
                    help="head methods, or all (default; not for an embeddings file, which has no head)")
-    p.add_argument("--bits", type=int, nargs="+", default=None,
+    p.add_argument("--bits", dest="bit_lengths", type=int, nargs="+", default=None,
                    help="bit lengths (default 16 32 64; for an embeddings file: every length in the file)")
     p.add_argument("--quantizers", "-q", nargs="+", default=["sign", "itq", "hq", "random", "rr"],
                    choices=list(QUANTIZERS))
@@ -551,7 +552,7 @@ def cmd_table(args) -> int:
         bars(stage, done, total)
 
     try:
-        table = results_table(args.dataset, args.backbone, args.heads, args.bits, args.quantizers,
+        table = results_table(args.dataset, args.backbone, args.heads, args.bit_lengths, args.quantizers,
                               store=RunStore(args.home), seed=args.seed, dataset_options=dataset_options,
                               head_options=head_options, method_options=per_method, protocol=args.protocol,
                               protocol_k=args.protocol_k, progress=progress)
@@ -570,7 +571,7 @@ def cmd_table(args) -> int:
                                       "checks": table.checks(), "heads": [asdict(d) for d in table.diagnostics],
                                       "spread": [c.to_dict() for c in table.spread]}, strict=False), indent=2))
     else:
-        for n in table.bits:
+        for n in table.bit_lengths:
             print(f"{n} bits, {table.map_label}: " + "  ".join(
                 f"{h or 'file'} {table.best(h, n).map:.3f} ({table.best(h, n).quantizer})" for h in table.row_heads))
         bad = [c for c in table.checks() if not c["ok"]]
@@ -697,7 +698,7 @@ def add_query(sub) -> None:
     p.add_argument("--head", default=DEFAULT_HEAD, type=_head_name, choices=_head_choices(),
                    help=f"hashing head method when preparing (default {DEFAULT_HEAD})")
     p.add_argument("--weights", default=None, help="the backbone's state_dict file, if the run used one")
-    p.add_argument("--bits", type=_int_at_least(1, "--bits 16 32"), nargs="+", default=None,
+    p.add_argument("--bits", dest="bit_lengths", type=_int_at_least(1, "--bits 16 32"), nargs="+", default=None,
                    help="bit lengths (default: all of the run's; when preparing, 16 32 48 64)")
     p.add_argument("--quantizer", "-q", nargs="+", default=None, choices=list(QUANTIZERS),
                    help="quantizers (default: those the run stored, e.g. sign itq hq)")
@@ -745,12 +746,12 @@ def cmd_query(args) -> int:
 
         bars = _StageBars(enabled=True)
         try:
-            key = prepare(args.dataset, args.backbone, args.head, args.bits, store=ws.store, seed=args.seed,
+            key = prepare(args.dataset, args.backbone, args.head, args.bit_lengths, store=ws.store, seed=args.seed,
                           dataset_options=_dataset_options(args), progress=bars, weights=args.weights).key
         finally:
             bars.close()
     model = load_run_model(ws.store, key, weights=args.weights)
-    embs, fitted = stored_inputs(ws, key, args.bits, args.quantizer)
+    embs, fitted = stored_inputs(ws, key, args.bit_lengths, args.quantizer)
     result = query_image(model, data, embs, fitted, k=args.top_k, name=args.image)
     names = next(iter(embs.values())).class_names
     if args.json:
@@ -782,7 +783,7 @@ def add_penalty(sub) -> None:
     p.add_argument("--head", nargs="+", default=["dpsh"], type=_head_name, choices=_head_choices(),
                    help="head method(s) with a quantization weight")
     p.add_argument("--lambdas", type=float, nargs="+", default=[0, 0.01, 0.1, 1, 10], help="λ values (0 included)")
-    p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
+    p.add_argument("--bits", dest="bit_lengths", type=int, nargs="+", default=[16, 32, 64], help="bit lengths")
     p.add_argument("--quantizers", "-q", nargs="+", default=list(DEFAULT_QUANTIZERS), choices=list(QUANTIZERS))
     p.add_argument("--epochs", type=_int_at_least(1, "--epochs 20"), default=None,
                    help="head training epochs (default: prepare's)")
@@ -820,7 +821,7 @@ def cmd_penalty(args) -> int:
                         print(f"{h} λ={lam:g}", file=sys.stderr)
                 bars(stage, done, total)
 
-            sweeps.append(penalty_sweep(h, args.lambdas, args.bits, dataset=args.dataset, backbone=args.backbone,
+            sweeps.append(penalty_sweep(h, args.lambdas, args.bit_lengths, dataset=args.dataset, backbone=args.backbone,
                                         quantizers=args.quantizers, protocol=args.protocol,
                                         protocol_k=args.protocol_k, store=RunStore(args.home), seed=args.seed,
                                         dataset_options=_dataset_options(args), head_options=head_options,

@@ -165,7 +165,7 @@ class PrepareConfig(StageConfig):
     weights_sha256: str = ""
     head: str = "cel"
     head_options: Mapping = field(default_factory=dict)
-    bits: tuple[int, ...] = (16, 32, 48, 64)
+    bit_lengths: tuple[int, ...] = (16, 32, 48, 64)
     quantizers: tuple[str, ...] = ("sign", "itq", "hq")
     __hash__ = StageConfig.__hash__
 

@@ -75,12 +75,13 @@ def check_lambdas(lambdas) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class PenaltySweep:
-    """One head method's λ × bits × quantizer cells (each an :class:`Evaluation`; λ = ``head_options[option]``)."""
+    """One head method's λ × bit length × quantizer cells (each an :class:`Evaluation`;
+    λ = ``head_options[option]``)."""
 
     head: str
     option: str
     lambdas: tuple[float, ...]
-    bits: tuple[int, ...]
+    bit_lengths: tuple[int, ...]
     quantizers: tuple[str, ...]
     protocol: str
     dataset: str
@@ -116,7 +117,7 @@ class PenaltySweep:
         positive = [lam for lam in self.lambdas if lam > 0]
         if 0.0 not in self.lambdas or not positive or "sign" not in self.quantizers:
             return out
-        for n in self.bits:
+        for n in self.bit_lengths:
             best = max((self.cell(lam, n, "sign") for lam in positive), key=lambda c: c.map)
             row = {"n_bits": n, "best_penalised_lambda": self.lam(best), "best_penalised_sign": best.map,
                    "zero_sign": self.cell(0.0, n, "sign").map}
@@ -156,10 +157,11 @@ class PenaltySweep:
                 f"{agree} (difference {r['difference']:+.4f}).")
 
     def to_dict(self) -> dict:
-        return {"head": self.head, "option": self.option, "lambdas": list(self.lambdas), "bits": list(self.bits),
-                "quantizers": list(self.quantizers), "protocol": self.protocol, "dataset": self.dataset,
-                "backbone": self.backbone, "seed": self.seed, "seconds": self.seconds, "summary": self.summary,
-                "dataset_options": dict(self.dataset_options), "head_options": dict(self.head_options),
+        return {"head": self.head, "option": self.option, "lambdas": list(self.lambdas),
+                "bit_lengths": list(self.bit_lengths), "quantizers": list(self.quantizers), "protocol": self.protocol,
+                "dataset": self.dataset, "backbone": self.backbone, "seed": self.seed, "seconds": self.seconds,
+                "summary": self.summary, "dataset_options": dict(self.dataset_options),
+                "head_options": dict(self.head_options),
                 "protocol_k": self.protocol_k, "run_keys": list(self.run_keys), "created": self.created,
                 "key": self.key, "map_label": self.map_label, "headline": self.headline(), "verdict": self.verdict(),
                 "cells": [{**c.to_dict(), "lambda": self.lam(c)} for c in self.cells]}
@@ -168,7 +170,7 @@ class PenaltySweep:
     def from_dict(cls, d: Mapping) -> PenaltySweep:
         """Rebuild from :meth:`to_dict` (the stored record)."""
         return cls(head=str(d["head"]), option=str(d["option"]), lambdas=tuple(float(x) for x in d["lambdas"]),
-                   bits=tuple(int(b) for b in d["bits"]), quantizers=tuple(d["quantizers"]),
+                   bit_lengths=tuple(int(b) for b in d["bit_lengths"]), quantizers=tuple(d["quantizers"]),
                    protocol=str(d["protocol"]), dataset=str(d["dataset"]), backbone=str(d["backbone"]),
                    seed=int(d.get("seed", 0)), cells=tuple(Evaluation.from_dict(c) for c in d["cells"]),
                    seconds=float(d.get("seconds", 0.0)), summary=str(d.get("summary", "")),
@@ -179,19 +181,19 @@ class PenaltySweep:
 
     def config(self) -> dict:
         """What the sweep was asked for (its run-store config: the same settings give the same key)."""
-        return sweep_config(head=self.head, lambdas=self.lambdas, bits=self.bits, dataset=self.dataset,
-                            backbone=self.backbone, quantizers=self.quantizers, protocol=self.protocol,
-                            protocol_k=self.protocol_k, seed=self.seed, dataset_options=self.dataset_options,
-                            head_options=self.head_options)
+        return sweep_config(head=self.head, lambdas=self.lambdas, bit_lengths=self.bit_lengths,
+                            dataset=self.dataset, backbone=self.backbone, quantizers=self.quantizers,
+                            protocol=self.protocol, protocol_k=self.protocol_k, seed=self.seed,
+                            dataset_options=self.dataset_options, head_options=self.head_options)
 
 
-def sweep_config(*, head, lambdas, bits, dataset, backbone, quantizers, protocol, protocol_k, seed,
+def sweep_config(*, head, lambdas, bit_lengths, dataset, backbone, quantizers, protocol, protocol_k, seed,
                  dataset_options, head_options) -> dict:
     return {"stage": SWEEP_STAGE, "version": SWEEP_VERSION, "head": str(head),
-            "lambdas": [float(x) for x in lambdas], "bits": [int(b) for b in bits], "dataset": str(dataset),
-            "backbone": str(backbone), "quantizers": list(quantizers), "protocol": str(protocol),
-            "protocol_k": protocol_k, "seed": int(seed), "dataset_options": dict(dataset_options or {}),
-            "head_options": dict(head_options or {})}
+            "lambdas": [float(x) for x in lambdas], "bit_lengths": [int(b) for b in bit_lengths],
+            "dataset": str(dataset), "backbone": str(backbone), "quantizers": list(quantizers),
+            "protocol": str(protocol), "protocol_k": protocol_k, "seed": int(seed),
+            "dataset_options": dict(dataset_options or {}), "head_options": dict(head_options or {})}
 
 
 def save_sweep(sweep: PenaltySweep, store: RunStore | str | Path | None = None) -> PenaltySweep:
@@ -226,7 +228,7 @@ def stored_sweeps(store: RunStore | str | Path | None = None, *, dataset: str | 
 
 
 def penalty_sweep(head: str = "dpsh", lambdas: Sequence[float] = DEFAULT_LAMBDAS,
-                  bits: Sequence[int] = DEFAULT_BITS, *, dataset: str = "mnist5k", backbone: str = "mnist_cnn",
+                  bit_lengths: Sequence[int] = DEFAULT_BITS, *, dataset: str = "mnist5k", backbone: str = "mnist_cnn",
                   quantizers: Sequence[str] = DEFAULT_QUANTIZERS, protocol: str = "hashviz", protocol_k=None,
                   store: RunStore | str | Path | None = None, seed: int = 0, dataset_options: Mapping | None = None,
                   head_options: Mapping | None = None,
@@ -240,7 +242,7 @@ def penalty_sweep(head: str = "dpsh", lambdas: Sequence[float] = DEFAULT_LAMBDAS
     store the finished sweep in the run store (:func:`save_sweep`; the app's Penalty page lists it).
     """
     from hashviz.heads.losses import get_method
-    from hashviz.pipeline import check_bits, prepare
+    from hashviz.pipeline import check_bit_lengths, prepare
     from hashviz.results import score_prepared
     from hashviz.retrieval.protocols import get_protocol
 
@@ -248,7 +250,7 @@ def penalty_sweep(head: str = "dpsh", lambdas: Sequence[float] = DEFAULT_LAMBDAS
     method = get_method(head).name
     option = penalty_option(method)
     lams = check_lambdas(lambdas)
-    bits_t = check_bits(bits, head=True)
+    bits_t = check_bit_lengths(bit_lengths, head=True)
     protocol = get_protocol(protocol).name
     extra = dict(head_options or {})
     if option in extra:
@@ -273,7 +275,7 @@ def penalty_sweep(head: str = "dpsh", lambdas: Sequence[float] = DEFAULT_LAMBDAS
         summary = res.summary
         run_keys.append(res.key)
         cells += score_prepared(res, qnames, store, protocol=protocol, protocol_k=protocol_k)[0]
-    sweep = PenaltySweep(head=method, option=option, lambdas=lams, bits=bits_t, quantizers=qnames,
+    sweep = PenaltySweep(head=method, option=option, lambdas=lams, bit_lengths=bits_t, quantizers=qnames,
                          protocol=protocol, dataset=dataset, backbone=backbone, seed=int(seed), cells=tuple(cells),
                          seconds=time.perf_counter() - t0, summary=summary,
                          dataset_options=dict(dataset_options or {}), head_options=extra, protocol_k=protocol_k,
@@ -320,7 +322,7 @@ def markdown(sweep: PenaltySweep, *, command: str = "") -> str:
               "| bits | λ | " + " | ".join(f"{quantizer_label(q)} mAP | QE" for q in qs)
               + " | head training (s) | cell time (s) |",
               "|---:|---:|" + "---:|---:|" * len(qs) + "---:|---:|"]
-    for n in sweep.bits:
+    for n in sweep.bit_lengths:
         for lam in sweep.lambdas:
             row = [sweep.cell(lam, n, q) for q in qs]
             vals = " | ".join(f"{_f(c.map)} | {_f(c.quantization_error)}" for c in row)

@@ -92,7 +92,7 @@ class PrepareResult:
         raise InvalidInputError(f"no run with {n_bits} bits", f"prepared bit lengths: {[r.n_bits for r in self.runs]}")
 
     @property
-    def bits(self) -> tuple[int, ...]:
+    def bit_lengths(self) -> tuple[int, ...]:
         return tuple(r.n_bits for r in self.runs)
 
     def to_dict(self) -> dict:
@@ -103,15 +103,15 @@ class PrepareResult:
 
 
 # ---- validation ---------------------------------------------------------------------------------------------
-def check_bits(bits, *, head: bool) -> tuple[int, ...]:
+def check_bit_lengths(bit_lengths, *, head: bool) -> tuple[int, ...]:
     """Bit lengths as a tuple of distinct ints in order; 1..1024 in general, 8..128 for hashing heads."""
-    if is_int(bits):
-        bits = (bits,)
+    if is_int(bit_lengths):
+        bit_lengths = (bit_lengths,)
     try:
-        items = list(bits)
+        items = list(bit_lengths)
     except TypeError:
-        raise InvalidInputError(f"bits must be a list of integers, got {bits!r}",
-                                "e.g. bits=(16, 32, 48, 64)") from None
+        raise InvalidInputError(f"bit lengths must be a list of integers, got {bit_lengths!r}",
+                                "e.g. bit_lengths=(16, 32, 48, 64)") from None
     if not items:
         raise InvalidInputError("no bit lengths given", "e.g. --bits 16 32 48 64")
     out: list[int] = []
@@ -253,8 +253,8 @@ def _quantizer_config(emb_entry: Entry, name: str, n_bits: int, seed: int) -> Qu
 
 
 def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, head: str = DEFAULT_HEAD,
-            bits: Sequence[int] | None = DEFAULT_BITS, *, store: RunStore | str | Path | None = None, seed: int = 0,
-            dataset_options: Mapping | None = None, head_options: Mapping | None = None,
+            bit_lengths: Sequence[int] | None = DEFAULT_BITS, *, store: RunStore | str | Path | None = None,
+            seed: int = 0, dataset_options: Mapping | None = None, head_options: Mapping | None = None,
             progress: ProgressFn | None = None, should_stop: Callable[[], bool] | None = None,
             quantizers: Sequence[str] | None = None, weights: str | Path | None = None,
             source_name: str | None = None) -> PrepareResult:
@@ -262,7 +262,7 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
 
     ``dataset``: a registry name (``hashviz.data.list_datasets()``) with ``dataset_options`` (e.g. ``path``); the
     ``embeddings`` source skips backbone and head, and its code lengths are the file's (the width of ``z``, or one
-    per ``z_<bits>`` array; ``bits`` is then ignored). ``seed`` drives the split, head initialisation/order and
+    per ``z_<bits>`` array; ``bit_lengths`` is then ignored). ``seed`` drives the split, head initialisation/order and
     quantizer starts. ``head_options``: the training settings ``epochs, batch_size, lr, weight_decay, hidden,
     dropout`` and any loss option (e.g. ``margin``). ``store``: a RunStore or its root (default: the hashviz home
     folder). ``weights``: a user state_dict file for the backbone. ``quantizers``: default sign, ITQ, HQ plus the
@@ -277,7 +277,7 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
     :class:`~hashviz.errors.StoreError` before any work (a fully stored run is still read back).
     """
     store = store if isinstance(store, RunStore) else RunStore(store)
-    result = _prepare(dataset, backbone, head, bits, store=store, seed=seed, dataset_options=dataset_options,
+    result = _prepare(dataset, backbone, head, bit_lengths, store=store, seed=seed, dataset_options=dataset_options,
                       head_options=head_options, progress=progress, should_stop=should_stop, quantizers=quantizers,
                       weights=weights)
     from hashviz.catalog import register_run
@@ -289,7 +289,7 @@ def prepare(dataset: str = DEFAULT_DATASET, backbone: str = DEFAULT_BACKBONE, he
     return result
 
 
-def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_options, head_options, progress,
+def _prepare(dataset, backbone, head, bit_lengths, *, store: RunStore, seed, dataset_options, head_options, progress,
              should_stop, quantizers, weights) -> PrepareResult:
     from hashviz.data import get_dataset
 
@@ -313,7 +313,7 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
     from hashviz.heads.losses import get_loss, get_method
     from hashviz.heads.train import fit_head_steps
 
-    bits_t = check_bits(DEFAULT_BITS if bits is None else bits, head=True)
+    bits_t = check_bit_lengths(DEFAULT_BITS if bit_lengths is None else bit_lengths, head=True)
     method = get_method(head).name
     settings, loss_opts = split_head_options(head_options, method)
     get_loss(method, bits_t[0], max(ds.n_classes, 2), multilabel=ds.multilabel, **loss_opts)  # bad options: now
@@ -323,7 +323,7 @@ def _prepare(dataset, backbone, head, bits, *, store: RunStore, seed, dataset_op
                          weights_sha256=weights_sha)
     pcfg = PrepareConfig(dataset=ds.name, dataset_options=dopts, fingerprint=ds.fingerprint, seed=seed,
                          backbone=bb.name, weights_sha256=weights_sha, head=method,
-                         head_options={**settings, **loss_opts}, bits=bits_t, quantizers=qnames)
+                         head_options={**settings, **loss_opts}, bit_lengths=bits_t, quantizers=qnames)
     cached = prepared_from_entry(store, store.get("prepared", pcfg))
     if cached is not None:
         return _with(cached, seconds=time.perf_counter() - t0, cached=True)
@@ -399,9 +399,10 @@ def _prepare_embeddings_file(ds, *, store, seed, dopts, qnames, prog, t0) -> Pre
     """A user's embeddings file as a run: one bit length per code length in the file (its ``z`` width, or each
     ``z_<bits>`` array), each stored as an embeddings entry and given the quantizers."""
     by_bits = ds.embeddings if isinstance(ds.embeddings, Mapping) else {ds.embeddings.dim: ds.embeddings}
-    bits_t = check_bits(tuple(by_bits), head=False)
+    bits_t = check_bit_lengths(tuple(by_bits), head=False)
     pcfg = PrepareConfig(dataset=ds.name, dataset_options=dopts, fingerprint=ds.fingerprint, seed=seed,
-                         backbone="", weights_sha256="", head="", head_options={}, bits=bits_t, quantizers=qnames)
+                         backbone="", weights_sha256="", head="", head_options={}, bit_lengths=bits_t,
+                         quantizers=qnames)
     cached = prepared_from_entry(store, store.get("prepared", pcfg))
     if cached is not None:
         return _with(cached, seconds=time.perf_counter() - t0, cached=True)

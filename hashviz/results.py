@@ -50,7 +50,7 @@ class ResultsTable:
     dataset: str
     backbone: str
     heads: tuple[str, ...]
-    bits: tuple[int, ...]
+    bit_lengths: tuple[int, ...]
     quantizers: tuple[str, ...]
     seed: int
     cells: tuple[Evaluation, ...]
@@ -98,7 +98,7 @@ class ResultsTable:
         head and bit length (when both were run). Each row: ``check, head, n_bits, value, ok``."""
         out = []
         label = self.map_label
-        if TARGET_BITS in self.bits:
+        if TARGET_BITS in self.bit_lengths:
             for h in self.heads:
                 if h in self.baselines:
                     continue
@@ -108,7 +108,7 @@ class ResultsTable:
                             "ok": bool(b.map >= MAP_TARGET)})
         if "hq" in self.quantizers and "sign" in self.quantizers:
             for h in self.row_heads:
-                for n in self.bits:
+                for n in self.bit_lengths:
                     d = self.cell(h, n, "hq").map - self.cell(h, n, "sign").map
                     out.append({"check": f"HQ − sign {label} ≥ 0", "head": h, "n_bits": n, "value": d,
                                 "detail": "", "ok": bool(d >= 0)})
@@ -152,7 +152,7 @@ def warm_up_metrics() -> None:
 
 
 def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: Sequence[str] | str = "all",
-                  bits: Sequence[int] | None = None,
+                  bit_lengths: Sequence[int] | None = None,
                   quantizers: Sequence[str] = ("sign", "itq", "hq", "random", "rr"),
                   *, store: RunStore | str | Path | None = None, seed: int = 0,
                   dataset_options: Mapping | None = None, head_options: Mapping | None = None,
@@ -162,7 +162,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
                   should_stop: Callable[[], bool] | None = None) -> ResultsTable:
     """Prepare every head (cached per config key) and score one :class:`Evaluation` per head × bits × quantizer.
 
-    ``bits``: default :data:`TABLE_BITS`. ``head_options`` apply to every head, ``method_options[method]`` to one
+    ``bit_lengths``: default :data:`TABLE_BITS`. ``head_options`` apply to every head, ``method_options[method]`` to one
     (e.g. ``{"dpsh": {"lambda_q": 0}}``).
     ``progress(head, stage, done, total)`` relays :func:`hashviz.pipeline.prepare`'s progress per head.
     Protocol: the dataset's query vs database split, quantizers fitted on its train split, mAP under ``protocol``
@@ -175,7 +175,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     ``heads`` must stay ``"all"``, and head options are refused).
     """
     from hashviz.heads.losses import get_method
-    from hashviz.pipeline import check_bits, prepare
+    from hashviz.pipeline import check_bit_lengths, prepare
     from hashviz.retrieval.protocols import get_protocol
 
     t0 = time.perf_counter()
@@ -183,7 +183,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     protocol = get_protocol(protocol).name
     if str(dataset).strip().lower() == FILE_DATASET:
         _no_heads_for_a_file(heads, head_options, method_options)
-        return file_table(dataset_options, bits, quantizers, store=store, seed=seed, protocol=protocol,
+        return file_table(dataset_options, bit_lengths, quantizers, store=store, seed=seed, protocol=protocol,
                           protocol_k=protocol_k, spread_bits=spread_bits, should_stop=should_stop,
                           progress=None if progress is None else (lambda stage, d, n: progress("", stage, d, n)))
     similarity = _class_similarity(dataset, seed, dataset_options)
@@ -193,7 +193,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
     if unused:
         raise InvalidInputError(f"options given for head(s) not in the table: {', '.join(unused)}",
                                 f"heads in this table: {', '.join(names)}")
-    bits_t = check_bits(TABLE_BITS if bits is None else bits, head=True)
+    bits_t = check_bit_lengths(TABLE_BITS if bit_lengths is None else bit_lengths, head=True)
     qnames = tuple(dict.fromkeys(str(q).strip().lower() for q in quantizers))
     cells: list[Evaluation] = []
     spread: list[Evaluation] = []
@@ -215,7 +215,7 @@ def results_table(dataset: str = "mnist5k", backbone: str = "mnist_cnn", heads: 
         diagnostics += diags
         spread += rows
     baselines = tuple(h for h in names if not get_method(h).trainable)
-    return ResultsTable(dataset=dataset, backbone=backbone, heads=names, bits=bits_t, quantizers=qnames,
+    return ResultsTable(dataset=dataset, backbone=backbone, heads=names, bit_lengths=bits_t, quantizers=qnames,
                         seed=int(seed), cells=tuple(cells), seconds=time.perf_counter() - t0, summary=summary,
                         head_options=dict(head_options or {}), diagnostics=tuple(diagnostics),
                         method_options=per_method, left_out=left_out, protocol=protocol, baselines=baselines,
@@ -246,7 +246,7 @@ def _file_has_split(path) -> bool:
         return False
 
 
-def file_table(dataset_options: Mapping | None, bits: Sequence[int] | None = None,
+def file_table(dataset_options: Mapping | None, bit_lengths: Sequence[int] | None = None,
                quantizers: Sequence[str] = ("sign", "itq", "hq", "random", "rr"), *,
                store: RunStore | str | Path | None = None, seed: int = 0, protocol: str = "hashviz",
                protocol_k=None, spread_bits: int | None = TARGET_BITS,
@@ -255,7 +255,7 @@ def file_table(dataset_options: Mapping | None, bits: Sequence[int] | None = Non
     """The results table of an embeddings file (``dataset_options={"path": FILE}``): no backbone and no head —
     :func:`hashviz.pipeline.prepare` stores the file's embeddings (one run per code length in the file), fits the
     quantizers on its train split, and each run × quantizer is scored like any cell (one :class:`Evaluation`,
-    ``head`` empty). ``bits``: a subset of the file's code lengths (default: all). ``spread_bits``: the length
+    ``head`` empty). ``bit_lengths``: a subset of the file's code lengths (default: all). ``spread_bits``: the length
     scored under every protocol when the file has it, else the file's first length (None: skip)."""
     from hashviz.pipeline import prepare
     from hashviz.retrieval.protocols import get_protocol
@@ -271,13 +271,13 @@ def file_table(dataset_options: Mapping | None, bits: Sequence[int] | None = Non
     similarity = _class_similarity(FILE_DATASET, seed, dopts)
     res = prepare(FILE_DATASET, None, None, None, store=store, seed=seed, dataset_options=dopts,
                   quantizers=qnames, progress=progress, should_stop=should_stop)
-    available = tuple(res.bits)
-    if bits is None:
+    available = tuple(res.bit_lengths)
+    if bit_lengths is None:
         chosen = available
     else:
-        from hashviz.pipeline import check_bits
+        from hashviz.pipeline import check_bit_lengths
 
-        chosen = check_bits(bits, head=False)
+        chosen = check_bit_lengths(bit_lengths, head=False)
         missing = [b for b in chosen if b not in available]
         if missing:
             have = ", ".join(map(str, available))
@@ -300,7 +300,7 @@ def file_table(dataset_options: Mapping | None, bits: Sequence[int] | None = Non
         at = spread_bits if spread_bits in chosen else chosen[0]
     cells, _, spread = score_prepared(res, qnames, store, protocol=protocol, protocol_k=protocol_k,
                                       similarity=similarity, spread_bits=at)
-    return ResultsTable(dataset=FILE_DATASET, backbone="", heads=(), bits=tuple(chosen), quantizers=qnames,
+    return ResultsTable(dataset=FILE_DATASET, backbone="", heads=(), bit_lengths=tuple(chosen), quantizers=qnames,
                         seed=int(seed), cells=tuple(cells), seconds=time.perf_counter() - t0, summary=described,
                         protocol=protocol, spread=tuple(spread), source_file=Path(str(dopts["path"])).name,
                         split_from_file=_file_has_split(dopts["path"]), multilabel=first.multilabel)

@@ -114,7 +114,7 @@ def markdown(table: ResultsTable, *, command: str = "") -> str:
     lines += _headline(table)
     ties = c0.ties if c0 else "expected"
     lines += [f"## {label} — ties {ties}", ""]
-    for n in table.bits:
+    for n in table.bit_lengths:
         lines += [f"**{n} bits**", "", "| head | " + " | ".join(qlab) + " | HQ − sign |",
                   "|---|" + "---:|" * (len(qlab) + 1)]
         for h in table.heads:
@@ -133,7 +133,7 @@ def markdown(table: ResultsTable, *, command: str = "") -> str:
         lines += ["## Sanity checks", "",
                   f"{len(checks) - len(bad)} of {len(checks)} hold"
                   + (f" (the training-free heads {', '.join(table.baselines)} are not held to the "
-                     f"{MAP_TARGET} target)." if table.baselines and TARGET_BITS in table.bits else ".")]
+                     f"{MAP_TARGET} target)." if table.baselines and TARGET_BITS in table.bit_lengths else ".")]
         if bad:
             lines += ["", "| check | head | bits | value |", "|---|---|---:|---:|"]
             lines += [f"| {c['check']} | {c['head']} | {c['n_bits']} | {_f(c['value'])} {c['detail']} |"
@@ -162,11 +162,11 @@ def markdown(table: ResultsTable, *, command: str = "") -> str:
                   f"averages it over each query's {k} nearest database items (ties expected) — SHREWD's measure. "
                   "With 400 database items per class, most of a top 1000 must come from other classes, so the score "
                   "rewards putting the same family next.", "",
-                  "| head | " + " | ".join(f"{n} bits {quantizer_label(q)}" for n in table.bits
+                  "| head | " + " | ".join(f"{n} bits {quantizer_label(q)}" for n in table.bit_lengths
                                           for q in ("sign", "hq") if q in table.quantizers) + " |",
-                  "|---|" + "---:|" * (len(table.bits) * len({"sign", "hq"} & set(table.quantizers)))]
+                  "|---|" + "---:|" * (len(table.bit_lengths) * len({"sign", "hq"} & set(table.quantizers)))]
         for h in table.heads:
-            vals = [_f(table.cell(h, n, q).hierarchical_at_k) for n in table.bits for q in ("sign", "hq")
+            vals = [_f(table.cell(h, n, q).hierarchical_at_k) for n in table.bit_lengths for q in ("sign", "hq")
                     if q in table.quantizers]
             lines.append(f"| {h} | " + " | ".join(vals) + " |")
         lines.append("")
@@ -196,7 +196,7 @@ def file_markdown(table: ResultsTable, *, command: str = "") -> str:
     c0 = table.cells[0] if table.cells else None
     label = table.map_label
     lines = _preamble(table, command)
-    lengths = ", ".join(map(str, table.bits))
+    lengths = ", ".join(map(str, table.bit_lengths))
     split = ("its own split" if table.split_from_file else
              f"a seeded stratified split (the file has none; seed {table.seed})")
     if c0 is not None:
@@ -209,15 +209,15 @@ def file_markdown(table: ResultsTable, *, command: str = "") -> str:
             + _scores_text(c0, label, _protocol_rules(table)) + " Time: quantizer fit + scoring per cell. "
             "Protocols: docs/metrics.md.", ""]
     lines += ["## Headline", ""]
-    if {"hq", "sign"} <= set(qs) and table.bits:
-        d = [(table.cell("", n, "hq").map - table.cell("", n, "sign").map, n) for n in table.bits]
+    if {"hq", "sign"} <= set(qs) and table.bit_lengths:
+        d = [(table.cell("", n, "hq").map - table.cell("", n, "sign").map, n) for n in table.bit_lengths]
         top = max(d)
         lines.append(f"- HQ ≥ sign at {sum(x >= 0 for x, _ in d)} of {len(d)} code lengths; mean gain "
                      f"{sum(x for x, _ in d) / len(d):+.4f} {label}, largest {top[0]:+.4f} ({top[1]} bits).")
-    if {"hq", "itq"} <= set(qs) and table.bits:
-        d = [table.cell("", n, "hq").map - table.cell("", n, "itq").map for n in table.bits]
+    if {"hq", "itq"} <= set(qs) and table.bit_lengths:
+        d = [table.cell("", n, "hq").map - table.cell("", n, "itq").map for n in table.bit_lengths]
         lines.append(f"- HQ − ITQ: mean {sum(d) / len(d):+.4f}, range {min(d):+.4f} … {max(d):+.4f}.")
-    for n in table.bits:
+    for n in table.bit_lengths:
         b = table.best("", n)
         lines.append(f"- {n} bits: best {quantizer_label(b.quantizer)} {b.map:.4f}.")
     if table.spread:
@@ -235,7 +235,7 @@ def file_markdown(table: ResultsTable, *, command: str = "") -> str:
     lines += [f"## {label} — ties {ties}", "",
               "| bits | " + " | ".join(qlab) + (" | HQ − sign |" if diff_col else " |"),
               "|---:|" + "---:|" * (len(qlab) + diff_col)]
-    for n in table.bits:
+    for n in table.bit_lengths:
         vals = [table.cell("", n, q).map for q in qs]
         best = max(vals)
         row = [f"**{_f(v)}**" if v == best else _f(v) for v in vals]
@@ -257,7 +257,7 @@ def file_markdown(table: ResultsTable, *, command: str = "") -> str:
         lines += [f"## Hierarchical retrieval: mean semantic similarity of the top {k}", "",
                   "| bits | " + " | ".join(qlab) + " |", "|---:|" + "---:|" * len(qlab)]
         lines += [f"| {n} | " + " | ".join(_f(table.cell("", n, q).hierarchical_at_k) for q in qs) + " |"
-                  for n in table.bits]
+                  for n in table.bit_lengths]
         lines.append("")
     lines += spread_markdown(table.spread)
     short = label.split(" (")[0]
@@ -315,7 +315,7 @@ def _baselines_section(table: ResultsTable) -> list[str]:
            "| head | bits | " + " | ".join(quantizer_label(q) for q in qs)
            + " | best supervised head (its best quantizer) |", "|---|---:|" + "---:|" * (len(qs) + 1)]
     for h in base:
-        for n in table.bits:
+        for n in table.bit_lengths:
             vals = [_f(table.cell(h, n, q).map) for q in qs]
             if sup:
                 b = max((table.best(s, n) for s in sup), key=lambda c: c.map)
@@ -333,7 +333,7 @@ def _headline(table: ResultsTable) -> list[str]:
     qs = set(table.quantizers)
     label = table.map_label
     heads = [h for h in table.heads if h not in table.baselines]
-    pairs = [(h, n) for h in heads for n in table.bits]
+    pairs = [(h, n) for h in heads for n in table.bit_lengths]
     if pairs and {"hq", "sign"} <= qs:
         d = [(table.cell(h, n, "hq").map - table.cell(h, n, "sign").map, h, n) for h, n in pairs]
         top = max(d)
@@ -348,7 +348,7 @@ def _headline(table: ResultsTable) -> list[str]:
         d = [table.cell(h, n, "hq").map - table.cell(h, n, "random").map for h, n in pairs]
         out.append(f"- HQ − random search: mean {sum(d) / len(d):+.4f}; HQ higher in {sum(x > 0 for x in d)} of "
                    f"{len(d)} cells.")
-    for n in table.bits:
+    for n in table.bit_lengths:
         best = sorted(((table.best(h, n).map, h, table.best(h, n).quantizer) for h in table.heads), reverse=True)
         if best:
             out.append(f"- {n} bits: best {best[0][1]} {best[0][0]:.4f} "
@@ -356,13 +356,13 @@ def _headline(table: ResultsTable) -> list[str]:
                        f"{best[-1][0]:.4f}.")
     for h in (h for h in table.heads if h in table.baselines):
         parts = []
-        for n in table.bits:
+        for n in table.bit_lengths:
             vals = ", ".join(f"{quantizer_label(q)} {table.cell(h, n, q).map:.4f}"
                              for q in ("sign", "rr", "itq", "hq") if q in qs)
             parts.append(f"{n} bits {vals}")
         out.append(f"- Training-free `{h}`: " + "; ".join(parts) + ".")
     if "hq" in qs and any(not math.isnan(c.hierarchical_at_k) for c in table.cells):
-        for n in table.bits:
+        for n in table.bit_lengths:
             r = sorted(((table.cell(h, n, "hq").hierarchical_at_k, h) for h in table.heads), reverse=True)
             out.append(f"- Hierarchical score (top {table.cells[0].top_k}, HQ), {n} bits: "
                        + ", ".join(f"{h} {v:.4f}" for v, h in r) + ".")

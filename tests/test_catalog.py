@@ -50,7 +50,7 @@ def test_default_names_are_readable_and_unique(tmp_path):
     assert _prepare_file(tmp_path / "a" / "mine.npz", home, source_name="other.npz").cached
     assert catalog.run_name(home, a.key) == "mine.npz"
     # a head run: dataset · backbone · head · bits · date
-    head = prepare("digits", bits=(8,), store=home, head_options={"epochs": 1}, quantizers=("sign",))
+    head = prepare("digits", bit_lengths=(8,), store=home, head_options={"epochs": 1}, quantizers=("sign",))
     date = time.strftime("%Y-%m-%d", time.localtime(head.created))
     assert catalog.run_name(home, head.key) == f"digits · mnist_cnn · cel · 8 bits · {date}"
     assert catalog.default_name(head) == f"digits · mnist_cnn · cel · 8 bits · {date}"
@@ -133,8 +133,8 @@ def test_runs_without_a_record_get_default_names_even_when_nothing_can_be_writte
 def test_delete_keeps_what_another_run_uses(tmp_path):
     home = tmp_path / "home"
     store = RunStore(home)
-    small = prepare("digits", bits=(8,), store=home, head_options={"epochs": 1}, quantizers=("sign",))
-    both = prepare("digits", bits=(8,), store=home, head_options={"epochs": 1}, quantizers=("sign", "itq"))
+    small = prepare("digits", bit_lengths=(8,), store=home, head_options={"epochs": 1}, quantizers=("sign",))
+    both = prepare("digits", bit_lengths=(8,), store=home, head_options={"epochs": 1}, quantizers=("sign", "itq"))
     run_s, run_b = small.run(8), both.run(8)
     assert run_s.embeddings_key == run_b.embeddings_key and run_s.head_key == run_b.head_key
     assert run_s.quantizers["sign"] == run_b.quantizers["sign"]

@@ -87,3 +87,14 @@ def test_errors():
         config_from_dict({"stage": "nope"})
     with pytest.raises(InvalidInputError, match="mapping"):
         QuantizerConfig(options=[1, 2])
+
+
+def test_prepare_config_lists_its_code_lengths_as_bit_lengths():
+    cfg = PrepareConfig(bit_lengths=[32, 16])
+    d = cfg.to_dict()
+    assert d["bit_lengths"] == [32, 16] and "bits" not in d and PrepareConfig.from_dict(d) == cfg
+    assert PrepareConfig(bit_lengths=(16,)).key() != PrepareConfig(bit_lengths=(32,)).key()
+    # an older version's spelling is refused with a message, not a traceback (its prepared record is a cache miss)
+    old = {("bits" if k == "bit_lengths" else k): v for k, v in d.items()}
+    with pytest.raises(InvalidInputError, match="PrepareConfig has no field bits"):
+        config_from_dict(old)

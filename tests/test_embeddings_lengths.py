@@ -23,10 +23,10 @@ from tests.helpers import clustered_embeddings
 BITS = (16, 32, 64)
 
 
-def _arrays(bits=BITS, n_per_class=40, **extra) -> dict:
+def _arrays(bit_lengths=BITS, n_per_class=40, **extra) -> dict:
     """One clustered z per code length (the same rows, labels and thumbnails), like a head trained per length."""
     out = {}
-    for b in bits:
+    for b in bit_lengths:
         z, labels = clustered_embeddings(n_per_class=n_per_class, n_classes=5, n_bits=b, seed=b)
         out[f"z_{b}"] = z
     out["labels"] = labels
@@ -124,7 +124,7 @@ def test_bad_multi_length_files_are_refused_with_what_is_wrong(tmp_path, change,
 
 def test_member_names_that_only_look_like_lengths_are_ignored(tmp_path):
     """z_0, z_016, z_x and z_12345 are not code lengths (not read, not counted): only z_<1..9999>."""
-    a = _arrays(bits=(16,))
+    a = _arrays(bit_lengths=(16,))
     path = _save(tmp_path / "odd.npz", **a, z_0=np.zeros((3, 1)), z_016=np.zeros((3, 1)), z_x=np.zeros(2),
                  z_12345=np.zeros((3, 1)))
     assert code_lengths(path) == (16,)
@@ -156,7 +156,7 @@ def test_prepare_makes_one_bit_length_per_z_array(tmp_path):
     a = _arrays()
     path = _save(tmp_path / "multi.npz", **a)
     res = prepare("embeddings", dataset_options={"path": str(path)}, store=tmp_path / "home", source_name="multi")
-    assert res.bits == BITS and not res.cached
+    assert res.bit_lengths == BITS and not res.cached
     for b in BITS:
         run = res.run(b)
         stored = Embeddings.load(run.embeddings, max_bytes=None)
@@ -168,7 +168,7 @@ def test_prepare_makes_one_bit_length_per_z_array(tmp_path):
         expect = mean_average_precision(pack_bits(to_bits(q.z)), pack_bits(to_bits(db.z)), q.labels, db.labels)
         assert run.map["sign"] == pytest.approx(expect, abs=1e-9)
     again = prepare("embeddings", dataset_options={"path": str(path)}, store=tmp_path / "home")
-    assert again.cached and again.key == res.key and again.bits == BITS
+    assert again.cached and again.key == res.key and again.bit_lengths == BITS
     # a one-length file keeps the fingerprint it always had, so its existing runs keep their keys
     one = _save(tmp_path / "one.npz", z=a["z_32"], labels=a["labels"])
     ds = load_embeddings_dataset(one)

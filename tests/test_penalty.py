@@ -124,6 +124,7 @@ def test_cli_penalty_json_and_section_kept_by_table(tmp_path, capsys):
     (sw,) = data["sweeps"]
     assert sw["head"] == "csq" and sw["option"] == "lambda_q" and len(sw["cells"]) == 4
     assert sw["headline"][0]["n_bits"] == 16 and "csq" in sw["verdict"]
+    assert sw["bit_lengths"] == [16] and sw["lambdas"] == [0.0, 1.0] and "bits" not in sw
     text = out.read_text()
     assert "<!-- section:penalty-csq -->" in text and "## Penalty vs rotation: csq" in text
     assert main(argv) == 0                          # again: replaced, not appended
@@ -163,6 +164,24 @@ def test_a_sweep_is_stored_under_its_settings_and_read_back(sweep):
     for lam, key in zip(LAMBDAS, sw.run_keys):
         res = load_prepared(key, store)
         assert res.config["head_options"]["lambda_q"] == lam and res.head == "dpsh"
+
+
+def test_a_sweep_record_of_an_older_version_is_left_out_not_a_crash(sweep, tmp_path):
+    """Older versions spelled a sweep's list of code lengths ``bits`` (now ``bit_lengths``): such a record is not
+    listed (the same sweep run again recomputes only the scores; its heads are cached) and nothing raises."""
+    from hashviz.penalty import SWEEP_STAGE, stored_sweeps
+
+    sw, _ = sweep
+    assert sw.config()["bit_lengths"] == list(BITS) and "bits" not in sw.config()
+
+    def old(d):
+        return {("bits" if k == "bit_lengths" else k): v for k, v in d.items()}
+
+    store = RunStore(tmp_path)
+    store.put(SWEEP_STAGE, old(sw.config()), extra={"sweep": old(sw.to_dict())})
+    assert len(store.list(SWEEP_STAGE)) == 1 and stored_sweeps(store) == []
+    store.put(SWEEP_STAGE, sw.config(), extra={"sweep": sw.to_dict()})
+    assert [x.key for x in stored_sweeps(store)] == [sw.key]
 
 
 def test_the_sentence_for_one_bit_length_is_computed_from_its_cells(sweep):

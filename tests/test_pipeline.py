@@ -22,7 +22,7 @@ FAST = {"epochs": 4}
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
     calls = []
-    result = prepare("digits", bits=(16, 8), store=root, head_options=FAST,
+    result = prepare("digits", bit_lengths=(16, 8), store=root, head_options=FAST,
                      progress=lambda s, d, n: calls.append((s, d, n)))
     return root, result, calls
 
@@ -61,7 +61,7 @@ def test_prepare_writes_embeddings_and_scores(prepared):
 def test_rerun_is_read_back(prepared):
     root, first, _ = prepared
     calls = []
-    again = prepare("digits", bits=(16, 8), store=root, head_options=FAST,
+    again = prepare("digits", bit_lengths=(16, 8), store=root, head_options=FAST,
                     progress=lambda s, d, n: calls.append(s))
     assert again.cached and again.key == first.key
     assert [r.map for r in again.runs] == [r.map for r in first.runs]
@@ -69,7 +69,7 @@ def test_rerun_is_read_back(prepared):
     assert set(calls) == {"dataset"}  # no features, no heads, no quantizers
     # a subset of the bit lengths reuses every stage but gets its own prepared record
     calls.clear()
-    sub = prepare("digits", bits=(8,), store=root, head_options=FAST, progress=lambda s, d, n: calls.append(s))
+    sub = prepare("digits", bit_lengths=(8,), store=root, head_options=FAST, progress=lambda s, d, n: calls.append(s))
     assert not sub.cached and "heads" not in calls and "quantizers" not in calls
     assert sub.runs[0].map == first.run(8).map
 
@@ -78,10 +78,12 @@ def test_a_split_option_that_changes_the_train_rows_trains_a_new_head(prepared):
     """Heads are keyed by the rows they were fitted on: another n_train_per_class is another head, never the
     cached one (a split preset or option must not silently reuse a head trained on other rows)."""
     root, first, _ = prepared
-    other = prepare("digits", bits=(8,), store=root, head_options=FAST, dataset_options={"n_train_per_class": 40})
+    other = prepare("digits", bit_lengths=(8,), store=root, head_options=FAST,
+                    dataset_options={"n_train_per_class": 40})
     assert not other.cached and other.run(8).head_key != first.run(8).head_key
     assert other.run(8).map != first.run(8).map
-    same = prepare("digits", bits=(8,), store=root, head_options=FAST, dataset_options={"n_train_per_class": 100})
+    same = prepare("digits", bit_lengths=(8,), store=root, head_options=FAST,
+                   dataset_options={"n_train_per_class": 100})
     assert same.run(8).head_key == first.run(8).head_key  # the default split, spelled out: the same rows
 
 
@@ -90,10 +92,42 @@ def test_list_and_load_prepared(prepared):
     found = list_prepared(root)
     assert first.key in [r.key for r in found]
     loaded = load_prepared(first.key, root)
-    assert loaded.cached and loaded.bits == (16, 8) and loaded.run(16).map == first.run(16).map
+    assert loaded.cached and loaded.bit_lengths == (16, 8) and loaded.run(16).map == first.run(16).map
     assert load_prepared("0" * 16, root) is None
     with pytest.raises(InvalidInputError):
         loaded.run(64)
+
+
+def test_a_prepared_record_of_an_older_version_is_a_cache_miss_not_a_crash(prepared, tmp_path):
+    """Older versions spelled PrepareConfig's list of code lengths ``bits`` (now ``bit_lengths``). Such a record
+    is still read and listed (its lengths come from its runs), the health check finds nothing wrong with it, and
+    ``prepare`` with the same choices writes a record under the new spelling, reusing every stage below it."""
+    from hashviz import catalog
+    from hashviz.session.runs import Workspace
+
+    root, first, _ = prepared
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    store = RunStore(copy)
+    entry = store.get_key("prepared", first.key)
+    assert entry.config["bit_lengths"] == [16, 8] and "bits" not in entry.config
+    old_config = {("bits" if k == "bit_lengths" else k): v for k, v in entry.config.items()}
+    old = store.put("prepared", old_config, extra=entry.extra)
+    assert store.delete_key("prepared", first.key) and old.key != first.key
+    loaded = load_prepared(old.key, copy)
+    assert loaded.bit_lengths == (16, 8) and loaded.run(16).map == first.run(16).map
+    listed = {r.key: r.bit_lengths for r in list_prepared(copy)}
+    assert listed[old.key] == (16, 8) and first.key not in listed
+    assert {r.key: r.bit_lengths for r in catalog.list_runs(copy)}[old.key] == (16, 8)
+    assert {i.key: i.bit_lengths for i in Workspace(copy).list_runs()}[old.key] == (16, 8)
+    assert [p for p in catalog.check(copy) if p.kind == "broken_run"] == []
+    calls = []
+    again = prepare("digits", bit_lengths=(16, 8), store=copy, head_options=FAST,
+                    progress=lambda s, d, n: calls.append(s))
+    assert not again.cached and again.key == first.key  # the old record is not this config's: a miss
+    assert "heads" not in calls and "quantizers" not in calls  # only the record is new
+    assert [r.map for r in again.runs] == [r.map for r in first.runs]
+    assert {old.key, first.key} <= {r.key for r in list_prepared(copy)}
 
 
 def test_corrupt_embeddings_are_recomputed_identically(prepared, tmp_path):
@@ -106,7 +140,7 @@ def test_corrupt_embeddings_are_recomputed_identically(prepared, tmp_path):
     victim.write_bytes(bytes(data))
     calls = []
     with pytest.warns(StoreWarning, match="corrupt"):
-        again = prepare("digits", bits=(16, 8), store=copy, head_options=FAST,
+        again = prepare("digits", bit_lengths=(16, 8), store=copy, head_options=FAST,
                         progress=lambda s, d, n: calls.append(s))
     assert not again.cached and "heads" in calls  # recomputed, not used
     assert again.run(16).map == pytest.approx(first.run(16).map, abs=1e-9)  # deterministic
@@ -120,7 +154,7 @@ def test_stop_leaves_no_partial_head(prepared, tmp_path):
     seen = []
     before = len(RunStore(copy).list("heads"))
     with pytest.raises(StoppedError):
-        prepare("digits", bits=(16,), store=copy, head_options={"epochs": 2, "lr": 1e-3},
+        prepare("digits", bit_lengths=(16,), store=copy, head_options={"epochs": 2, "lr": 1e-3},
                 progress=lambda s, d, n: seen.append(s), should_stop=lambda: "heads" in seen)
     assert len(RunStore(copy).list("heads")) == before
 
@@ -144,12 +178,12 @@ def test_embeddings_file_skips_backbone_and_head(tmp_path):
     ({"dataset": "nope"}, "unknown dataset 'nope'"),
     ({"head": "nope"}, "unknown head method 'nope'"),
     ({"backbone": "nope"}, "unknown backbone 'nope'"),
-    ({"bits": (0,)}, "out of range 1..1024"),
-    ({"bits": (2000,)}, "out of range 1..1024"),
-    ({"bits": (4,)}, "8..128"),
-    ({"bits": (256,)}, "8..128"),
-    ({"bits": ()}, "no bit lengths"),
-    ({"bits": (16.5,)}, "integers"),
+    ({"bit_lengths": (0,)}, "out of range 1..1024"),
+    ({"bit_lengths": (2000,)}, "out of range 1..1024"),
+    ({"bit_lengths": (4,)}, "8..128"),
+    ({"bit_lengths": (256,)}, "8..128"),
+    ({"bit_lengths": ()}, "no bit lengths"),
+    ({"bit_lengths": (16.5,)}, "integers"),
     ({"quantizers": ("sign", "pq")}, "unknown quantizer 'pq'"),
     ({"head_options": {"margn": 0.1}}, "unknown option"),
     ({"dataset_options": {"seed": 3}}, "seed"),
@@ -170,7 +204,7 @@ def test_skipped_image_files_reach_the_result_and_survive_a_reload(tmp_path):
             write_png(root / f"class{c}" / f"{i}.png", tuple(max(0, v - 9 * i) for v in colour), size=(28, 28))
     (root / "class1" / "readme.txt").write_text("not an image")
     (root / "class2" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage")
-    kwargs = dict(bits=(16,), store=tmp_path / "home", dataset_options={"path": str(root)},
+    kwargs = dict(bit_lengths=(16,), store=tmp_path / "home", dataset_options={"path": str(root)},
                   head_options={"epochs": 1}, quantizers=("sign",))
     res = prepare("imagefolder", "mnist_cnn", "cel", **kwargs)
     assert sorted(p.split("/")[-1] for p, _ in res.skipped) == ["broken.png", "readme.txt"]
@@ -211,7 +245,7 @@ def test_replaced_embeddings_are_scored_again_never_stale(prepared, tmp_path):
     emb = Embeddings.load(entry.file("embeddings.npz"))
     noise = np.random.default_rng(5).standard_normal(emb.z.shape).astype(np.float32)
     store.put("embeddings", entry.config, files={"embeddings.npz": replace(emb, z=noise).save}, extra=entry.extra)
-    again = prepare("digits", bits=(16, 8), store=copy, head_options=FAST)  # another writer replaced the input
+    again = prepare("digits", bit_lengths=(16, 8), store=copy, head_options=FAST)  # another writer replaced the input
     assert not again.cached
     fresh = _fresh_scores(copy, again.run(16))
     for name, value in again.run(16).map.items():
@@ -243,7 +277,7 @@ def test_replaced_features_never_give_stale_scores(prepared, tmp_path, monkeypat
     data[-100] ^= 0xFF
     victim.write_bytes(bytes(data))
     with pytest.warns(StoreWarning, match="corrupt"):
-        again = prepare("digits", bits=(16, 8), store=copy, head_options=FAST)
+        again = prepare("digits", bit_lengths=(16, 8), store=copy, head_options=FAST)
     run = again.run(16)
     fresh = _fresh_scores(copy, run)
     for name, value in run.map.items():

@@ -84,7 +84,7 @@ def test_checks_flag_a_failing_cell():
                           head_train_seconds=1.0, top_k=1000, radius=2, ties="expected", n_query=10, n_database=20,
                           n_train=5, seed=0)
 
-    t = ResultsTable(dataset="d", backbone="b", heads=("a", "b"), bits=(32,), quantizers=("sign", "hq"), seed=0,
+    t = ResultsTable(dataset="d", backbone="b", heads=("a", "b"), bit_lengths=(32,), quantizers=("sign", "hq"), seed=0,
                      cells=(cell("a", "sign", 0.9), cell("a", "hq", 0.88), cell("b", "sign", 0.5),
                             cell("b", "hq", 0.6)), seconds=1.0)
     bad = {(c["check"].split()[0], c["head"]) for c in t.checks() if not c["ok"]}
@@ -236,7 +236,7 @@ def test_all_heads_leave_out_hierarchy_methods_when_the_dataset_has_none():
     assert set(names) | {"shrewd"} == set(list_methods())
     assert _heads("all", has_hierarchy=True) == (tuple(list_methods()), ())
     assert _heads(["shrewd"], has_hierarchy=False) == (("shrewd",), ())  # named: kept, its own error explains
-    t = ResultsTable(dataset="d", backbone="b", heads=(), bits=(), quantizers=(), seed=0, cells=(), seconds=0.0,
+    t = ResultsTable(dataset="d", backbone="b", heads=(), bit_lengths=(), quantizers=(), seed=0, cells=(), seconds=0.0,
                      left_out=left)
     assert "**Left out:** shrewd — needs a label hierarchy" in markdown(t)
 
@@ -312,7 +312,7 @@ def test_embeddings_file_table_has_one_row_per_code_length_and_true_protocol_tex
     store = RunStore(tmp_path / "home")
     t = results_table("embeddings", "mnist_cnn", "all", None, ("sign", "itq", "hq"), store=store,
                       dataset_options={"path": str(path)})
-    assert t.from_file and t.heads == () and t.bits == (24,) and t.backbone == ""
+    assert t.from_file and t.heads == () and t.bit_lengths == (24,) and t.backbone == ""
     assert [(c.head, c.n_bits, c.quantizer) for c in t.cells] == [("", 24, q) for q in ("sign", "itq", "hq")]
     # every cell is a fresh evaluation of the stored embeddings with the stored quantizer
     res = prepare("embeddings", store=store, dataset_options={"path": str(path)}, quantizers=("sign", "itq", "hq"))
@@ -355,5 +355,5 @@ def test_embeddings_file_table_has_one_row_per_code_length_and_true_protocol_tex
     # a file with its own split says so; asking for a length it has is fine
     own = file_table({"path": str(_blobs_file(tmp_path / "split.npz", dim=16, split=True))}, (16,), ("sign", "hq"),
                      store=store, spread_bits=None)
-    assert own.bits == (16,) and not own.spread and "with its own split" in markdown(own)
+    assert own.bit_lengths == (16,) and not own.spread and "with its own split" in markdown(own)
     assert own.cells[0].n_query == 40

@@ -460,15 +460,15 @@ def compatible_backbones(dataset) -> list[Backbone]:
 
 
 def readiness(dataset, backbone=None, *, options=None, weights=None, upload: bool = False,
-              bits=(16,), roots=None) -> tuple[bool, str]:
+              bit_lengths=(16,), roots=None) -> tuple[bool, str]:
     """Whether a preparation can start now, and why not, for the app's Prepare button (``(True, "")`` when it can).
 
     ``dataset``: a registry name or entry; ``options``: its options (``path``, ``root``…; empty values ignored);
     ``backbone``: a name or :class:`Backbone` (default: the first of :func:`compatible_backbones`); ``weights``: a
-    user state_dict path; ``upload``: a weights file was uploaded (checked when it is used); ``bits``: the chosen
-    bit lengths. Checked in order: a path given when the source needs one, the data on disk, the backbone suits the
-    data, its weights on disk, at least one bit length. ``roots``: the app's data roots — paths outside them are
-    answered without saying whether they exist (:meth:`DatasetEntry.available_offline`)."""
+    user state_dict path; ``upload``: a weights file was uploaded (checked when it is used); ``bit_lengths``:
+    the chosen bit lengths. Checked in order: a path given when the source needs one, the data on disk, the
+    backbone suits the data, its weights on disk, at least one bit length. ``roots``: the app's data roots — paths
+    outside them are answered without saying whether they exist (:meth:`DatasetEntry.available_offline`)."""
     from hashviz.data.registry import get_entry
 
     entry = dataset if hasattr(dataset, "available_offline") else get_entry(dataset)
@@ -490,6 +490,6 @@ def readiness(dataset, backbone=None, *, options=None, weights=None, upload: boo
             ok, why = (bb.with_weights(weights) if weights else bb).available_offline()
             if not ok:
                 return False, f"weights not on disk: {why}; or upload your own state_dict for {bb.name}"
-    if not list(bits or ()):
+    if not list(bit_lengths or ()):
         return False, "no bit length chosen: pick at least one"
     return True, ""

@@ -41,7 +41,7 @@ def sweep_params(run, head: str, lambdas: Sequence[float], bit_lengths: Sequence
     :class:`~hashviz.session.runs.RunInfo`), checked now — a head without a quantization weight, a bad λ or bit
     length is refused before anything starts."""
     from hashviz.penalty import check_lambdas, penalty_option
-    from hashviz.pipeline import check_bits
+    from hashviz.pipeline import check_bit_lengths
     from hashviz.retrieval.protocols import get_protocol
 
     if run is None or run.dataset == "embeddings":
@@ -51,7 +51,8 @@ def sweep_params(run, head: str, lambdas: Sequence[float], bit_lengths: Sequence
     penalty_option(head)
     config = dict(run.config or {})
     return {"head": str(head), "lambdas": list(check_lambdas(lambdas)),
-            "bits": list(check_bits(tuple(int(b) for b in bit_lengths), head=True)), "dataset": run.dataset,
+            "bit_lengths": list(check_bit_lengths(tuple(int(b) for b in bit_lengths), head=True)),
+            "dataset": run.dataset,
             "backbone": run.backbone, "dataset_options": dict(config.get("dataset_options") or {}),
             "seed": int(run.seed), "protocol": get_protocol(protocol).name,
             "head_options": {} if epochs is None else {"epochs": int(epochs)}}
@@ -65,7 +66,7 @@ def run_sweep(home, params: Mapping, *, progress: Callable | None = None,
     from hashviz.session.runs import Workspace
 
     p = dict(params)
-    return penalty_sweep(p["head"], p["lambdas"], p["bits"], dataset=p["dataset"], backbone=p["backbone"],
+    return penalty_sweep(p["head"], p["lambdas"], p["bit_lengths"], dataset=p["dataset"], backbone=p["backbone"],
                          protocol=p.get("protocol", "hashviz"), store=Workspace(home).store, seed=p.get("seed", 0),
                          dataset_options=p.get("dataset_options") or None, head_options=p.get("head_options") or None,
                          progress=progress, should_stop=should_stop)
@@ -89,7 +90,7 @@ def sweep_label(sweep) -> str:
     """How a stored sweep is listed: head, λ values, bits, protocol, epochs when changed, key."""
     lams = ", ".join(f"{x:g}" for x in sweep.lambdas)
     epochs = dict(sweep.head_options).get("epochs")
-    return (f"{sweep.head} · {sweep.option} ∈ {{{lams}}} · {'/'.join(map(str, sweep.bits))} bits · "
+    return (f"{sweep.head} · {sweep.option} ∈ {{{lams}}} · {'/'.join(map(str, sweep.bit_lengths))} bits · "
             f"{sweep.protocol}" + (f" · {epochs} epochs" if epochs else "") + f" · {sweep.key[:8]}")
 
 
@@ -163,7 +164,7 @@ def provenance(sweep) -> dict:
     from hashviz.retrieval.protocols import get_protocol
 
     return {"sweep": sweep.key, "head": sweep.head, "option": sweep.option, "lambdas": list(sweep.lambdas),
-            "bits": list(sweep.bits), "quantizers": list(sweep.quantizers), "dataset": sweep.dataset,
+            "bit_lengths": list(sweep.bit_lengths), "quantizers": list(sweep.quantizers), "dataset": sweep.dataset,
             "dataset_options": dict(sweep.dataset_options), "backbone": sweep.backbone, "seed": sweep.seed,
             "head_options": dict(sweep.head_options), "protocol": sweep.protocol,
             "protocol_rules": get_protocol(sweep.protocol).describe(), "map_label": sweep.map_label,

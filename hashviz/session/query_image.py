@@ -305,14 +305,15 @@ def stored_inputs(workspace, key: str, bit_lengths: Sequence[int] | None = None,
     from hashviz.session.runs import stored_fitted
 
     res = workspace.result(key)
-    bits = tuple(res.bits) if not bit_lengths else tuple(dict.fromkeys(int(b) for b in bit_lengths))
-    missing = [b for b in bits if b not in res.bits]
+    chosen = tuple(res.bit_lengths) if not bit_lengths else tuple(dict.fromkeys(int(b) for b in bit_lengths))
+    missing = [b for b in chosen if b not in res.bit_lengths]
     if missing:
         raise InvalidInputError(f"run {res.key} has no {', '.join(map(str, missing))}-bit codes",
-                                f"its bit lengths: {', '.join(map(str, res.bits))} (or prepare it with --bits …)")
+                                f"its bit lengths: {', '.join(map(str, res.bit_lengths))} "
+                                "(or prepare it with --bits …)")
     wanted = None if not quantizers else check_quantizers(quantizers)
     embs, fitted = {}, {}
-    for b in bits:
+    for b in chosen:
         embs[b] = workspace.load_embeddings(res.key, b)
         names = wanted or workspace.stored_quantizer_names(res.key, b)
         fitted[b] = {}

@@ -64,7 +64,7 @@ class RunInfo:
 
 def _info(res, name: str = "") -> RunInfo:
     return RunInfo(key=res.key, dataset=res.dataset, backbone=res.backbone or "(embeddings file)",
-                   head=res.head or "—", bit_lengths=tuple(res.bits), seed=res.seed, config=dict(res.config),
+                   head=res.head or "—", bit_lengths=tuple(res.bit_lengths), seed=res.seed, config=dict(res.config),
                    created=res.created, summary={str(r.n_bits): dict(r.map) for r in res.runs},
                    description=res.summary, skipped=tuple(getattr(res, "skipped", ())), name=name)
 

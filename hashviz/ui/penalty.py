@@ -67,7 +67,7 @@ def _seconds(x: float) -> str:
 def view(sweep, n_bits: int | None) -> None:
     """One stored sweep at one of its bit lengths: mAP and quantization error against λ, the sentence, the cells
     and how long each took."""
-    bits = list(sweep.bits)
+    bits = list(sweep.bit_lengths)
     shown = n_bits if n_bits in bits else bits[0]
     if len(bits) > 1:
         shown = int(st.radio("Bits of the sweep", bits, index=bits.index(shown), horizontal=True,

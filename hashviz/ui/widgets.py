@@ -113,7 +113,7 @@ def prepare_form() -> None:
     if refused:
         ready, reason = False, "the path is not in a data folder (see the caption under it)"
     else:
-        ready, reason = readiness(entry, bb, options=options, upload=weights is not None, bits=bits,
+        ready, reason = readiness(entry, bb, options=options, upload=weights is not None, bit_lengths=bits,
                                   roots=cache.workspace().data_roots())
     clicked = st.button("Prepare", type="primary", disabled=not ready, key="hv_prepare",
                         help=None if ready else f"Prepare is disabled: {reason}")

@@ -28,11 +28,11 @@ def _texts(at) -> str:
     return "\n".join(strings(at))
 
 
-def _multi(n: int = 240, bits=BITS) -> dict:
+def _multi(n: int = 240, bit_lengths=BITS) -> dict:
     rng = np.random.default_rng(0)
     labels = np.arange(n) % 4
     arrays = {f"z_{b}": ((rng.standard_normal((4, b)) * 3)[labels] + rng.standard_normal((n, b))).astype(np.float32)
-              for b in bits}
+              for b in bit_lengths}
     return {**arrays, "labels": labels, "class_names": np.array(["cat", "dog", "owl", "yak"])}
 
 
@@ -180,7 +180,7 @@ def test_a_multi_length_upload_is_one_run_with_every_length(fresh):
     from hashviz.session.runs import Workspace
 
     at = open_app("pages/1_data.py")
-    at.file_uploader(key="hv_npz").set_value(("three.npz", _npz_bytes(**_multi(bits=(8, 24, 40))),
+    at.file_uploader(key="hv_npz").set_value(("three.npz", _npz_bytes(**_multi(bit_lengths=(8, 24, 40))),
                                               "application/octet-stream")).run()
     job = started_job(at)
     assert job is not None and job.join(300).status == "done", (job.status, job.message, job.error)

@@ -103,7 +103,7 @@ def test_sweep_params_follow_the_run_and_refuse_what_cannot_be_swept(swept):
     home, sw = swept
     run = Workspace(home).get_run(sw.run_keys[0])
     params = P.sweep_params(run, "csq", (0, 1), (32, 16), protocol="deephash", epochs=3)
-    assert params == {"head": "csq", "lambdas": [0.0, 1.0], "bits": [32, 16], "dataset": "digits",
+    assert params == {"head": "csq", "lambdas": [0.0, 1.0], "bit_lengths": [32, 16], "dataset": "digits",
                       "backbone": "mnist_cnn", "dataset_options": {}, "seed": 0, "protocol": "deephash",
                       "head_options": {"epochs": 3}}
     with pytest.raises(InvalidInputError, match="no quantization weight"):
@@ -133,6 +133,7 @@ def test_cell_rows_times_and_provenance_are_the_sweeps_numbers(swept):
     prov = P.provenance(sw)
     assert prov["runs"] == {"0": sw.run_keys[0], "1": sw.run_keys[1]} and prov["protocol"] == "hashviz"
     assert prov["map_label"] == "mAP@all (hashviz)" and prov["head_options"] == FAST
+    assert prov["bit_lengths"] == [16] and "bits" not in prov
 
 
 def test_time_left_is_extrapolated_from_the_finished_lambdas():

@@ -81,5 +81,5 @@ def test_readiness_in_order_of_what_is_missing(tmp_path, hub):
     hub.mkdir(parents=True)
     (hub / "resnet18-f37072fd.pth").write_bytes(b"x")
     assert readiness("cifar10", "resnet18", options={"root": str(tmp_path)}) == (True, "")
-    ok, why = readiness("cifar10", "resnet18", options={"root": str(tmp_path)}, bits=[])
+    ok, why = readiness("cifar10", "resnet18", options={"root": str(tmp_path)}, bit_lengths=[])
     assert not ok and why.startswith("no bit length")
