@@ -171,15 +171,6 @@ class ProjectionJobs:
         with self._lock:
             return self._errors.get(key)
 
-    def running(self) -> int:
-        with self._lock:
-            return sum(1 for k in self._pending if k != "warm-up")
-
-    def pending(self) -> list[str]:
-        """Keys of the jobs not finished yet, in the order the worker takes them."""
-        with self._lock:
-            return list(self._pending)
-
     def status(self, key: str) -> JobStatus | None:
         """Where job ``key`` stands, or None when it is not pending (finished, failed or never sent)."""
         now = time.monotonic()
