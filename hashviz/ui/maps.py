@@ -11,9 +11,10 @@ import streamlit as st
 from hashviz.session.maps import MapData as MapData  # re-exported for the pages
 from hashviz.session.maps import point_errors as point_errors
 from hashviz.ui.errors import attempt
-from hashviz.viz import project as P
+from hashviz.viz.layout_jobs import jobs, request_layout
+from hashviz.viz.layout_jobs import umap_enabled as umap_enabled  # re-exported for the pages
+from hashviz.viz.project import layout_key, project
 
-umap_enabled = P.umap_enabled
 SEL, ANCHOR = "hv_sel", "hv_sel_anchor"  # selected rows (list of ints) and a clicked row (int) — choices only
 
 
@@ -35,14 +36,14 @@ def layout(X: np.ndarray, metric: str, label: str, reference: np.ndarray | None 
     ``label``). ``umap=False``: PCA only, nothing started (e.g. while the layout it must align to, ``waits``, is
     still computing)."""
     if umap and umap_enabled():
-        Y = attempt(P.request_layout, X, method="umap", metric=metric, reference=reference, label=label, stop=False,
+        Y = attempt(request_layout, X, method="umap", metric=metric, reference=reference, label=label, stop=False,
                     what="computing UMAP")
         if Y is not None:
             return MapLayout(Y, True, label)
-        key = P.layout_key(X, method="umap", metric=metric, reference=reference)
-        pca = P.project(X, method="pca", metric=metric, reference=pca_reference)
-        return MapLayout(pca, False, label, key=key if P.jobs().status(key) is not None else None)
-    return MapLayout(P.project(X, method="pca", metric=metric, reference=pca_reference), False, label,
+        key = layout_key(X, method="umap", metric=metric, reference=reference)
+        pca = project(X, method="pca", metric=metric, reference=pca_reference)
+        return MapLayout(pca, False, label, key=key if jobs().status(key) is not None else None)
+    return MapLayout(project(X, method="pca", metric=metric, reference=pca_reference), False, label,
                      waits=waits if umap_enabled() else None)
 
 
@@ -58,7 +59,7 @@ def progress(layouts: list[MapLayout]) -> None:
 
 
 def _progress_body(layouts: list[MapLayout]) -> None:
-    jobs = P.jobs()
+    running = jobs()
     lines = []
     for m in layouts:
         if m.is_umap:
@@ -67,7 +68,7 @@ def _progress_body(layouts: list[MapLayout]) -> None:
             if m.waits:
                 lines.append((0.0, f"{m.label}: starts when the {m.waits} map is ready"))
             continue
-        status = jobs.status(m.key)
+        status = running.status(m.key)
         if status is None:  # finished (or failed): draw it, and start what waited for it
             st.rerun()
         lines.append((status.fraction, status.describe()))

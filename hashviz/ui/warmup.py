@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st  # noqa: F401  (called from app.py)
 
 from hashviz.session.live import warm_up_fitting
-from hashviz.viz.project import warm_up as _warm_up
+from hashviz.viz.layout_jobs import warm_up as _warm_up
 
 
 def _warm_up_search() -> None:

@@ -147,39 +147,13 @@ def _densities(before, after, bins: int):
     return (edges[:-1] + edges[1:]) / 2, float(edges[1] - edges[0]), densities
 
 
-def coordinate_histogram(before: np.ndarray, after: np.ndarray, *, bins: int = 80,
-                         labels: tuple[str, str] = ("sign (no rotation)", "rotated")) -> go.Figure:
-    """Overlaid histograms (densities, binned here so only bin heights travel to the browser) of rotated
-    coordinates — rows rescaled to norm √n_bits — with the ±1 targets marked: a good rotation moves the mass
-    onto ±1."""
-    centres, width, densities = _densities(before, after, bins)
-    fig = go.Figure()
-    for density, name, color in zip(densities, labels, (QUANTIZER_COLORS["sign"], PALETTE[0]), strict=True):
-        fig.add_trace(go.Bar(x=centres, y=density, width=width, name=_text(name), opacity=0.6, marker_color=color))
-    for x in (-1, 1):
-        fig.add_vline(x=x, line=dict(color=NEUTRAL, dash="dash", width=1))
-    fig.update_layout(barmode="overlay", bargap=0)
-    fig.update_xaxes(title_text="coordinate value (targets ±1)")
-    return _layout(fig, height=300, title="rotated coordinates")
-
-
-def bit_balance_bars(balances: Mapping[str, np.ndarray]) -> go.Figure:
-    """Fraction of +1 per bit for each named code set; 0.5 (dashed) is a perfectly balanced bit."""
-    fig = go.Figure()
-    for i, (name, b) in enumerate(balances.items()):
-        b = np.asarray(b, dtype=float)
-        fig.add_trace(go.Bar(x=np.arange(len(b)), y=b, name=_text(name), marker_color=quantizer_color(name, i)))
-    fig.add_hline(y=0.5, line=dict(color=NEUTRAL, dash="dash", width=1))
-    fig.update_xaxes(title_text="bit")
-    fig.update_yaxes(title_text="fraction of +1", range=[0, 1])
-    return _layout(fig, height=300, title="bit balance", barmode="group")
-
-
 def rotation_distributions(before: np.ndarray, after: np.ndarray, balances: Mapping[str, np.ndarray], *,
                            bins: int = 60, labels: tuple[str, str] = ("sign (no rotation)", "rotated")) -> go.Figure:
-    """Left: :func:`coordinate_histogram`'s overlaid densities with the ±1 targets; right:
-    :func:`bit_balance_bars`. One figure laid out by hand (the live page redraws it while a rotation trains, and
-    one plotly redraw is cheaper in the browser than two)."""
+    """Left: overlaid histograms (densities, binned here so only bin heights travel to the browser) of the
+    coordinates ``before`` and ``after`` a rotation — rows rescaled to norm √n_bits — with the ±1 targets marked
+    (a good rotation moves the mass onto ±1); right: the fraction of +1 per bit for each named code set in
+    ``balances``, 0.5 (dashed) being a perfectly balanced bit. One figure laid out by hand (the live page redraws
+    it while a rotation trains, and one plotly redraw is cheaper in the browser than two)."""
     centres, width, densities = _densities(before, after, bins)
     data = []
     for density, name, color in zip(densities, labels, (QUANTIZER_COLORS["sign"], PALETTE[0]), strict=True):

@@ -3,14 +3,15 @@
 - :func:`pca_2d` — exact, deterministic (sign-fixed) PCA; shown at once while UMAP computes.
 - :func:`umap_2d` — UMAP of continuous embeddings (``metric="euclidean"``/``"cosine"``) or of binary codes
   (``metric="hamming"``, ``unique=True`` so identical codes share one point, as they should).
-- :func:`aligned_code_layouts` — UMAP of the codes before and after a rotation with the second layout started
-  from the first one (``init=`` the mean first-layout position of the points sharing each code) and then
-  turned onto it by orthogonal Procrustes, so the two panels can be read side by side.
 - :func:`project` — cached front door: the result is saved under ``<home>/cache/projections/<key>.npy`` where the
-  key is a SHA-256 over the input array and every parameter, so the same request never computes twice.
-- :class:`ProjectionJobs` — a process-wide background worker: ``request`` returns the cached layout or ``None``
-  and starts the computation in a thread, so a page can draw PCA now and UMAP on a later rerun.
-  :func:`warm_up` compiles umap-learn's numba kernels in the background (about 45 s once per process).
+  key (:func:`layout_key`) is a SHA-256 over the input array and every parameter, so the same request never
+  computes twice. With ``reference=`` (a layout of the same points, e.g. the codes before a rotation) the UMAP
+  starts from it (``init=`` the mean reference position of the points sharing each code) and is then turned onto
+  it by orthogonal Procrustes (:func:`procrustes_align`), so two panels can be read side by side.
+
+This module is the maths and the disk cache only, computed in the calling process. The app computes its UMAPs in
+a background worker process instead: :mod:`hashviz.viz.layout_jobs` (the server's side: queue, status, warm-up)
+and :mod:`hashviz.viz.worker` (the process, which calls :func:`project`).
 
 umap-learn is imported lazily inside functions: ``import hashviz.viz.project`` stays cheap.
 """
@@ -20,12 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import threading
-import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +107,20 @@ def _check(X) -> np.ndarray:
     if X.dtype != bool and not np.isfinite(X).all():
         raise InvalidInputError("cannot project arrays with NaN or infinite values", "clean the embeddings first")
     return X
+
+
+def layout_input(X, metric: str = "euclidean") -> np.ndarray:
+    """``X`` as :func:`project` lays it out: checked (2-D, at least 2 rows, finite), as bool bits when
+    ``metric="hamming"``. Raises :class:`~hashviz.errors.InvalidInputError` otherwise."""
+    X = _check(X)
+    return X.astype(bool) if metric == "hamming" else X
+
+
+def layout_key(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15,
+               reference: np.ndarray | None = None) -> str:
+    """The key :func:`project` caches this layout under (also the background worker's job key)."""
+    return projection_key(layout_input(X, metric), method=method, metric=metric, seed=seed, n_neighbors=n_neighbors,
+                          reference=reference)
 
 
 def pca_2d(X) -> np.ndarray:
@@ -273,18 +284,6 @@ def _unique_init(bits: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return (init + jitter).astype(np.float32)
 
 
-def aligned_code_layouts(bits_before, bits_after, *, seed: int = 0, n_neighbors: int = 15,
-                         cache_dir=None, method: str = "umap") -> tuple[np.ndarray, np.ndarray]:
-    """Layouts of the codes before and after a rotation, the second started from and aligned to the first.
-
-    ``method="umap"``: Hamming UMAP (``unique=True``); ``"pca"``: PCA of the bits. Both cached on disk."""
-    before = project(bits_before, method=method, metric="hamming", seed=seed, n_neighbors=n_neighbors,
-                     cache_dir=cache_dir)
-    after = project(bits_after, method=method, metric="hamming", seed=seed, n_neighbors=n_neighbors,
-                    cache_dir=cache_dir, reference=before)
-    return before, after
-
-
 def project(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15,
             cache_dir=None, reference: np.ndarray | None = None, use_cache: bool = True,
             progress: Progress | None = None) -> np.ndarray:
@@ -295,11 +294,8 @@ def project(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0
     ``progress``: see :func:`umap_2d`."""
     if method not in ("umap", "pca"):
         raise InvalidInputError(f"unknown projection method {method!r}", "use 'umap' or 'pca'")
-    X = _check(X)
-    if metric == "hamming":
-        X = X.astype(bool)
-    key = projection_key(X, method=method, metric=metric, seed=seed, n_neighbors=n_neighbors,
-                         reference=reference)
+    X = layout_input(X, metric)
+    key = layout_key(X, method=method, metric=metric, seed=seed, n_neighbors=n_neighbors, reference=reference)
     if use_cache:
         cached = load_cached(key, cache_dir, n=len(X))
         if cached is not None:
@@ -325,267 +321,3 @@ def subsample(n: int, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray
     if n <= max_points:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
-
-
-# ---- background work ------------------------------------------------------------------------------------------
-STAGE_WEIGHTS = {"neighbours": 0.1, "graph": 0.1, "epochs": 0.8}  # share of a UMAP's time, for the progress bar
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    """Where one background layout stands. ``state``: ``"queued"`` (``ahead`` jobs before it, the worker runs
-    one at a time) or ``"running"`` (``stage`` with ``done`` of ``total``, as reported by the worker)."""
-
-    label: str
-    state: str
-    ahead: int = 0
-    stage: str | None = None
-    done: int = 0
-    total: int = 0
-    elapsed: float = 0.0        # seconds since the worker started it
-    stage_elapsed: float = 0.0  # seconds since the current stage began
-
-    @property
-    def fraction(self) -> float:
-        """Share of the work done (stage weights :data:`STAGE_WEIGHTS`; 0 while queued)."""
-        if self.state != "running" or self.stage is None:
-            return 0.0
-        names = list(STAGE_WEIGHTS)
-        before = sum(STAGE_WEIGHTS[s] for s in names[:names.index(self.stage)]) if self.stage in names else 0.0
-        part = self.done / self.total if self.total else 0.0
-        return float(min(1.0, before + STAGE_WEIGHTS.get(self.stage, 0.0) * part))
-
-    @property
-    def seconds_left(self) -> float | None:
-        """Time left, extrapolated from the epochs done so far (None before the first epoch)."""
-        if self.stage != "epochs" or self.done <= 0 or not self.total:
-            return None
-        return self.stage_elapsed / self.done * (self.total - self.done)
-
-    def describe(self) -> str:
-        if self.state == "queued":
-            return f"{self.label}: waiting for {self.ahead} layout{'s' if self.ahead != 1 else ''} before it"
-        if self.stage == "epochs":
-            left = self.seconds_left
-            return (f"{self.label}: optimising the layout, epoch {self.done}/{self.total}"
-                    + (f", about {left:.0f} s left" if left is not None else ""))
-        what = {"neighbours": "finding the nearest neighbours", "graph": "building the neighbour graph and the "
-                "starting layout"}.get(self.stage or "", "starting")
-        return f"{self.label}: {what} ({self.elapsed:.0f} s so far)"
-
-
-class ProjectionJobs:
-    """Layouts computed by one long-lived worker *process* (``python -m hashviz.viz.worker``); results land in
-    the disk cache. A separate process, not a thread: umap-learn's numba compilation and layout loops hold the
-    GIL for long stretches, which would freeze the server's other sessions (and the live training charts). A
-    plain subprocess, not multiprocessing: spawning from inside a Streamlit server would re-import the app.
-
-    Jobs are sent as JSON lines on the worker's stdin (input arrays in ``.npy`` files next to the cache); the
-    worker answers ``start``, ``progress`` and ``ok``/``err`` lines (:mod:`hashviz.viz.worker`), read here by a
-    thread, so :meth:`status` tells where each job stands. Shared by every browser session of the server: it holds
-    only immutable results keyed by content."""
-
-    def __init__(self) -> None:
-        self._proc = None
-        self._pending: dict[str, float] = {}  # key → time submitted, in submission (= worker) order
-        self._labels: dict[str, str] = {}
-        self._started: dict[str, float] = {}
-        self._progress: dict[str, tuple[str, int, int, float]] = {}  # key → (stage, done, total, stage began)
-        self._errors: dict[str, str] = {}
-        self._lock = threading.Lock()
-
-    def _ensure(self):
-        if self._proc is None or self._proc.poll() is not None:
-            import atexit
-            import subprocess
-            import sys
-
-            self._proc = subprocess.Popen([sys.executable, "-m", "hashviz.viz.worker"], stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE, text=True, bufsize=1)
-            self._pending.clear()
-            threading.Thread(target=self._read, args=(self._proc,), name="hashviz-projection-reader",
-                             daemon=True).start()
-            atexit.register(self.shutdown)
-        return self._proc
-
-    def _read(self, proc) -> None:
-        for line in proc.stdout:
-            parts = line.rstrip("\n").split(" ")
-            if len(parts) < 2:
-                continue
-            kind, key = parts[0], parts[1]
-            now = time.monotonic()
-            with self._lock:
-                if kind == "start":
-                    self._started[key] = now
-                elif kind == "progress" and len(parts) == 5:
-                    stage = parts[2]
-                    old = self._progress.get(key)
-                    began = old[3] if old is not None and old[0] == stage else now
-                    try:
-                        self._progress[key] = (stage, int(parts[3]), int(parts[4]), began)
-                    except ValueError:
-                        pass
-                elif kind in ("ok", "err"):
-                    self._finish(key)
-                    if kind == "err":
-                        self._errors[key] = " ".join(parts[2:]) or "failed"
-        with self._lock:  # the worker ended: nothing is pending any more
-            for key in list(self._pending):
-                self._finish(key)
-
-    def _finish(self, key: str) -> None:
-        self._pending.pop(key, None)
-        self._started.pop(key, None)
-        self._progress.pop(key, None)
-        self._labels.pop(key, None)
-
-    def shutdown(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            try:
-                proc.stdin.close()
-                proc.wait(5)
-            except Exception:
-                proc.kill()
-
-    def submit(self, key: str, job: dict, label: str = "layout") -> None:
-        """Send ``job`` unless ``key`` is already pending; a job that failed before is tried again."""
-        with self._lock:
-            if key in self._pending:
-                return
-            self._errors.pop(key, None)
-            proc = self._ensure()
-            self._pending[key] = time.time()
-            self._labels[key] = label
-            try:
-                proc.stdin.write(json.dumps({"key": key, **job}) + "\n")
-                proc.stdin.flush()
-            except (BrokenPipeError, OSError) as e:
-                self._finish(key)
-                self._errors[key] = f"the projection worker is gone ({e})"
-
-    def error(self, key: str) -> str | None:
-        with self._lock:
-            return self._errors.get(key)
-
-    def running(self) -> int:
-        with self._lock:
-            return sum(1 for k in self._pending if k != "warm-up")
-
-    def pending(self) -> list[str]:
-        """Keys of the jobs not finished yet, in the order the worker takes them."""
-        with self._lock:
-            return list(self._pending)
-
-    def status(self, key: str) -> JobStatus | None:
-        """Where job ``key`` stands, or None when it is not pending (finished, failed or never sent)."""
-        now = time.monotonic()
-        with self._lock:
-            if key not in self._pending:
-                return None
-            label = self._labels.get(key, "layout")
-            if key not in self._started:
-                ahead = list(self._pending).index(key)
-                return JobStatus(label=label, state="queued", ahead=ahead)
-            t0 = self._started[key]
-            stage, done, total, began = self._progress.get(key, (None, 0, 0, t0))
-            return JobStatus(label=label, state="running", stage=stage, done=done, total=total,
-                             elapsed=now - t0, stage_elapsed=now - began)
-
-
-_JOBS: ProjectionJobs | None = None
-_JOBS_LOCK = threading.Lock()
-_WARM_STARTED = threading.Event()
-
-
-def jobs() -> ProjectionJobs:
-    global _JOBS
-    with _JOBS_LOCK:
-        if _JOBS is None:
-            _JOBS = ProjectionJobs()
-        return _JOBS
-
-
-def _warm_up_umap() -> float:
-    """Compile umap-learn's kernels (runs in the worker process)."""
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(0)
-    umap_2d(rng.random((300, 16)) > 0.5, metric="hamming", n_epochs=5)
-    umap_2d(rng.standard_normal((300, 8)).astype(np.float32), metric="euclidean", n_epochs=5)
-    return time.perf_counter() - t0
-
-
-def warm_up(background: bool = True, before: Callable[[], object] | None = None) -> None:
-    """Once per server: start the projection worker and compile UMAP there; ``before`` runs in a daemon thread
-    of this process (e.g. the app's warm-up of torch and the metrics). ``HASHVIZ_UMAP_WARMUP=0`` skips it."""
-    if _WARM_STARTED.is_set() or os.environ.get("HASHVIZ_UMAP_WARMUP", "1") == "0":
-        return
-    _WARM_STARTED.set()
-    if umap_enabled():
-        jobs().submit("warm-up", {"op": "warm-up"}, label="compiling UMAP (once per server)")
-    if before is not None:
-        def run():
-            try:
-                before()
-            except Exception:
-                log.exception("warm-up failed")
-        if background:
-            threading.Thread(target=run, name="hashviz-warm-up", daemon=True).start()
-        else:
-            run()
-
-
-def umap_enabled() -> bool:
-    """False when ``HASHVIZ_UMAP=0``: maps stay on PCA and nothing runs in the background."""
-    return os.environ.get("HASHVIZ_UMAP", "1") != "0"
-
-
-def layout_key(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15,
-               reference: np.ndarray | None = None) -> str:
-    """The key :func:`project` and :func:`request_layout` cache this layout under (and the worker's job key)."""
-    X = _check(X)
-    if metric == "hamming":
-        X = X.astype(bool)
-    return projection_key(X, method=method, metric=metric, seed=seed, n_neighbors=n_neighbors, reference=reference)
-
-
-def request_layout(X, *, method: str = "umap", metric: str = "euclidean", seed: int = 0, n_neighbors: int = 15,
-                   cache_dir=None, reference: np.ndarray | None = None, label: str = "layout") -> np.ndarray | None:
-    """The cached layout, or ``None`` while it is computed in the background (call again later;
-    ``jobs().status(layout_key(…))`` says where it stands, under ``label``).
-
-    ``HASHVIZ_UMAP=0`` in the environment turns background UMAP off (PCA only; used by the app tests)."""
-    X = _check(X)
-    if method == "umap" and not umap_enabled():
-        return None
-    if metric == "hamming":
-        X = X.astype(bool)
-    key = projection_key(X, method=method, metric=metric, seed=seed, n_neighbors=n_neighbors, reference=reference)
-    cached = load_cached(key, cache_dir, n=len(X))
-    if cached is not None:
-        return cached
-
-    folder = Path(cache_dir if cache_dir is not None else default_cache_dir())
-    err = jobs().error(key)
-    if err is not None:
-        raise InvalidInputError(f"the {method.upper()} layout failed: {err}", "the PCA view stays available")
-    inputs = folder / ".inputs"
-    inputs.mkdir(parents=True, exist_ok=True)
-    x_path = inputs / f"{key}.x.npy"
-    if not x_path.exists():
-        save_cached_array(x_path, X)
-    ref_path = None
-    if reference is not None:
-        ref_path = inputs / f"{key}.ref.npy"
-        save_cached_array(ref_path, np.asarray(reference, dtype=np.float32))
-    jobs().submit(key, {"op": "project", "x": str(x_path), "reference": None if ref_path is None else str(ref_path),
-                        "cache_dir": str(folder), "params": {"method": method, "metric": metric, "seed": seed,
-                                                              "n_neighbors": n_neighbors}}, label=label)
-    return None
-
-
-def save_cached_array(path: Path, a: np.ndarray) -> None:
-    from hashviz.fileio import write_atomic
-
-    write_atomic(path, lambda f: np.save(f, a, allow_pickle=False))

@@ -1,5 +1,6 @@
 """The projection worker: ``python -m hashviz.viz.worker`` reads JSON jobs from stdin, one per line, computes
-each layout with :func:`hashviz.viz.project.project` (which writes it to the disk cache) and answers on stdout:
+each layout with :func:`hashviz.viz.project.project` (which writes it to the disk cache) and answers on stdout
+(read by :class:`hashviz.viz.layout_jobs.ProjectionJobs`, which starts this process):
 
 - ``start KEY`` when it begins a job (jobs run one at a time, in the order they came),
 - ``progress KEY STAGE DONE TOTAL`` as the job advances (stages of :func:`hashviz.viz.project.umap_2d`:
@@ -36,15 +37,29 @@ class Reporter:
         print(f"progress {self.key} {stage} {int(done)} {int(total)}", file=self.out, flush=True)
 
 
+def warm_up_umap() -> float:
+    """Compile umap-learn's numba kernels (Hamming and Euclidean layouts of a few hundred random rows): the
+    ``warm-up`` job that :func:`hashviz.viz.layout_jobs.warm_up` sends once per server. Returns the seconds taken."""
+    from hashviz.viz.project import umap_2d
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    umap_2d(rng.random((300, 16)) > 0.5, metric="hamming", n_epochs=5)
+    umap_2d(rng.standard_normal((300, 8)).astype(np.float32), metric="euclidean", n_epochs=5)
+    return time.perf_counter() - t0
+
+
 def handle(job: dict, progress=None) -> None:
-    from hashviz.viz import project as P
+    """Run one job: ``{"op": "warm-up"}`` or ``{"op": "project", "x": path, "reference": path or None,
+    "cache_dir": folder, "params": {...}}`` (written by :func:`hashviz.viz.layout_jobs.request_layout`)."""
+    from hashviz.viz.project import project
 
     if job.get("op") == "warm-up":
-        P._warm_up_umap()
+        warm_up_umap()
         return
     X = np.load(job["x"], allow_pickle=False)
     ref = None if job.get("reference") is None else np.load(job["reference"], allow_pickle=False)
-    P.project(X, cache_dir=job["cache_dir"], reference=ref, progress=progress, **job["params"])
+    project(X, cache_dir=job["cache_dir"], reference=ref, progress=progress, **job["params"])
 
 
 def main() -> int:

@@ -129,15 +129,9 @@ def test_training_curves_and_references():
     assert mAP.xaxis == "x2" and qerr.yaxis == "y2" and np.isclose(qerr.y[3], 0.125)
 
 
-def test_histogram_coordinate_scatter_and_comparisons():
+def test_coordinate_scatter_and_comparisons():
     rng = np.random.default_rng(1)
     b, a = rng.standard_normal((100, 4)), np.sign(rng.standard_normal((100, 4)))
-    fig = F.coordinate_histogram(b, a)
-    assert len(fig.data) == 2 and {s.x0 for s in fig.layout.shapes} == {-1, 1}
-    # densities: bar heights × bin width sum to 1; all of `a` sits in the two bins holding ±1
-    for t in fig.data:
-        assert np.isclose(np.sum(t.y) * t.width, 1.0)
-    assert np.count_nonzero(fig.data[1].y) == 2
     sc = F.coordinate_scatter(b, a, 0, 3, labels=np.repeat([0, 1], 50), class_names=["x", "y"])
     corners = [t for t in sc.data if t.name == "±1 corners"]
     assert len(corners) == 2 and sorted(zip(corners[0].x, corners[0].y)) == [(-1, -1), (-1, 1), (1, -1), (1, 1)]
@@ -198,17 +192,24 @@ def test_rotation_distributions_one_figure_two_panels():
     hist = [t for t in fig.data if t.xaxis in (None, "x")]
     bal = [t for t in fig.data if t.xaxis == "x2"]
     assert len(hist) == 2 and len(bal) == 2
+    # densities: bar heights × bin width sum to 1; all of `a` (signs) sits in the two bins holding ±1
     for t in hist:
         assert np.isclose(np.sum(t.y) * t.width, 1.0, atol=1e-3)
-    assert np.allclose(bal[1].y, np.linspace(0.2, 0.8, 8).round(4))
+    assert np.count_nonzero(hist[1].y) == 2
+    assert min(abs(c) for c, y in zip(hist[1].x, hist[1].y) if y) > 0.9
     assert {s.x0 for s in fig.layout.shapes if s.xref == "x"} == {-1, 1}
+    # bit balance: the fraction of +1 per bit, coloured per quantizer, on [0, 1] with 0.5 dashed
+    assert np.allclose(bal[1].y, np.linspace(0.2, 0.8, 8).round(4)) and list(bal[1].x) == list(range(8))
+    assert [t.marker.color for t in bal] == [F.quantizer_color("sign", 0), F.quantizer_color("HQ", 1)]
+    assert tuple(fig.layout.yaxis2.range) == (0, 1)
+    half = [s for s in fig.layout.shapes if s.yref == "y2"]
+    assert len(half) == 1 and half[0].y0 == half[0].y1 == 0.5 and half[0].line.dash == "dash"
 
 
 def test_figures_draw_no_black_or_white_marks_that_vanish_in_one_theme():
     rng = np.random.default_rng(3)
     b, a = rng.standard_normal((50, 4)), rng.standard_normal((50, 4))
-    figs = [F.coordinate_histogram(b, a), F.bit_balance_bars({"sign": np.full(4, 0.5)}),
-            F.coordinate_scatter(b, a, 0, 1), F.rotation_distributions(b, a, {"sign": np.full(4, 0.5)}),
+    figs = [F.coordinate_scatter(b, a, 0, 1), F.rotation_distributions(b, a, {"sign": np.full(4, 0.5)}),
             F.embedding_map(b[:, :2], highlight=[1, 2], anchor=0)]
     import json
 

@@ -89,11 +89,11 @@ def test_quantizer_and_run_labels_in_comparison_figures():
     rows = [{"quantizer": name, "n_bits": b, "map": 0.5} for b in (16, 32)]
     for fig in (F.map_vs_bits(rows, label=f"mAP of {name}"),
                 F.pr_by_radius({name: (np.array([1.0, 0.5]), np.array([0.1, 0.9]))}),
-                F.bit_balance_bars({name: np.array([0.5, 0.4])}),
                 F.bit_balance_heatmap({name: np.array([0.5, 0.4])}),
                 F.bit_correlation_heatmap(np.eye(2), title=f"{name}: bit correlation"),
-                F.coordinate_histogram(np.zeros(5), np.ones(5), labels=("sign", name)),
-                F.rotation_distributions(np.zeros(5), np.ones(5), {name: np.array([0.5])}, labels=("sign", name)),
+                # the name in the histogram's legend only, then in the bit balance's only
+                F.rotation_distributions(np.zeros(5), np.ones(5), {"sign": np.array([0.5])}, labels=("sign", name)),
+                F.rotation_distributions(np.zeros(5), np.ones(5), {name: np.array([0.5, 0.4])}),
                 F.training_curves([{"step": 0, "loss": 1.0, "quantization_error": 1.0, "map": 0.1}],
                                   references={name: 0.4})):
         assert_no_markup(fig)

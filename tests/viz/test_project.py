@@ -1,4 +1,5 @@
-"""Projections: PCA against numpy's SVD, Procrustes recovery, the disk cache, hamming UMAP on codes."""
+"""Projections: PCA against numpy's SVD, Procrustes recovery, the disk cache and its key, hamming UMAP on codes
+(in this process; the background worker is tests/viz/test_layout_jobs.py)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,16 @@ def test_project_caches_on_disk_by_content(tmp_path):
     assert len(list(tmp_path.glob("*.npy"))) == 3
 
 
+def test_layout_key_is_the_key_project_caches_under(tmp_path):
+    X = np.random.default_rng(9).random((25, 6)) > 0.5
+    P.project(X, method="pca", metric="hamming", cache_dir=tmp_path)
+    key = P.layout_key(X.astype(np.uint8), method="pca", metric="hamming")  # hamming: any 0/1 dtype is the same bits
+    assert [f.name for f in tmp_path.glob("*.npy")] == [f"{key}.npy"]
+    assert key != P.layout_key(X, method="pca", metric="hamming", seed=1)
+    with pytest.raises(InvalidInputError, match="2-D"):
+        P.layout_input(np.zeros(3))
+
+
 def test_corrupt_cache_is_ignored_and_rewritten(tmp_path):
     X = np.random.default_rng(3).standard_normal((20, 4))
     Y = P.project(X, method="pca", cache_dir=tmp_path)
@@ -115,25 +126,11 @@ def test_hamming_umap_of_codes_separates_planted_clusters(tmp_path):
 
 
 def test_importing_viz_does_not_import_umap_or_streamlit():
-    code = ("import sys, hashviz.viz.project, hashviz.viz.figures, hashviz.viz.images;"
+    code = ("import sys, hashviz.viz.project, hashviz.viz.layout_jobs, hashviz.viz.worker, hashviz.viz.figures,"
+            " hashviz.viz.images;"
             "print(','.join(m for m in ('streamlit', 'umap') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
-
-
-def test_background_worker_returns_none_then_the_cached_result(tmp_path):
-    import time
-
-    X = np.random.default_rng(4).standard_normal((40, 3))
-    first = P.request_layout(X, method="pca", cache_dir=tmp_path)
-    assert first is None  # not cached yet: computing in the worker process
-    deadline = time.time() + 60
-    again = None
-    while again is None and time.time() < deadline:
-        time.sleep(0.2)
-        again = P.request_layout(X, method="pca", cache_dir=tmp_path)
-    assert again is not None and np.allclose(again, P.pca_2d(X))
-    assert P.jobs().running() == 0
 
 
 def test_hamming_knn_is_exact_with_the_row_itself_first():
@@ -171,55 +168,3 @@ def test_umap_progress_reports_every_stage_and_every_epoch(tmp_path):
     import umap.layouts
 
     assert not isinstance(umap.layouts.tqdm, P._EpochReporter)  # umap's own progress bar is put back
-
-
-def test_job_status_fraction_time_left_and_text():
-    queued = P.JobStatus(label="codes before", state="queued", ahead=2)
-    assert queued.fraction == 0 and "waiting for 2 layouts" in queued.describe()
-    early = P.JobStatus(label="codes before", state="running", stage="neighbours", done=0, total=1, elapsed=3.0)
-    assert early.fraction == 0 and early.seconds_left is None and "nearest neighbours" in early.describe()
-    mid = P.JobStatus(label="codes after", state="running", stage="epochs", done=25, total=100, elapsed=12.0,
-                      stage_elapsed=5.0)
-    assert mid.fraction == pytest.approx(0.1 + 0.1 + 0.8 * 0.25)
-    assert mid.seconds_left == pytest.approx(15.0)  # 5 s for 25 epochs → 15 s for the other 75
-    assert "epoch 25/100" in mid.describe() and "about 15 s left" in mid.describe()
-
-
-@pytest.mark.slow
-def test_the_worker_reports_start_progress_and_the_end(tmp_path):
-    """The worker's protocol as the server reads it: a queued job, then running with stages, then done."""
-    import time
-
-    jobs = P.ProjectionJobs()
-    try:
-        rng = np.random.default_rng(7)
-        first = rng.random((600, 16)) > 0.5
-        second = rng.random((600, 16)) > 0.5
-        keys = []
-        for X, label in ((first, "first"), (second, "second")):
-            key = P.layout_key(X, method="umap", metric="hamming")
-            x_path = tmp_path / f"{key}.x.npy"
-            np.save(x_path, X)
-            jobs.submit(key, {"op": "project", "x": str(x_path), "reference": None, "cache_dir": str(tmp_path),
-                              "params": {"method": "umap", "metric": "hamming", "seed": 0, "n_neighbors": 15}},
-                        label=label)
-            keys.append(key)
-        states, stages, deadline = set(), set(), time.time() + 240
-        while jobs.pending() and time.time() < deadline:
-            for key in keys:
-                st = jobs.status(key)
-                if st is not None:
-                    states.add((st.label, st.state))
-                    if st.stage:
-                        stages.add(st.stage)
-                        assert 0 <= st.fraction <= 1
-            time.sleep(0.05)
-        assert jobs.pending() == []
-        assert ("second", "queued") in states and ("first", "running") in states
-        # the stages seen depend on how fast they pass (the in-process test above checks every one is reported)
-        assert stages and stages <= set(P.STAGE_WEIGHTS)
-        for key, X in zip(keys, (first, second)):
-            assert jobs.status(key) is None and jobs.error(key) is None
-            assert P.load_cached(key, tmp_path, n=len(X)) is not None
-    finally:
-        jobs.shutdown()
