@@ -29,9 +29,9 @@ classes = list(range(len(emb.class_names)))
 shown = c3.multiselect("Show only these classes (others grey)", classes, format_func=lambda c: emb.class_names[c],
                        key="hv_map_classes", placeholder="all classes")
 set_params(after=after)
-views.purity_note(key, n_bits, after)
+purity_slot = st.empty()  # filled once the maps are drawn (the purity numbers take a moment at 10,000 points)
 q_before, q_after = qs["sign"].quantizer, qs[after].quantizer
-data = maps.MapData.build(emb, q_before, q_after)
+data = attempt(cache.map_data, key, n_bits, qs[after], what="encoding the map's points")
 if data.subsampled:
     st.caption(f"Maps show a seeded subsample of {len(data.rows):,} of {emb.n:,} points (the same rows in every "
                "map; a UMAP's cost grows with its points). Scores on the other pages use every row.")
@@ -79,6 +79,7 @@ def maps_and_selection():
 
 
 maps_and_selection()
+views.purity_note(key, n_bits, after, where=purity_slot)
 
 st.subheader("Two coordinates, before vs after")
 views.coordinate_view(data, q_before, q_after, qs[after].label, n_bits)

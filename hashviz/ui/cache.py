@@ -173,6 +173,20 @@ def all_codes(key: str, n_bits: int, f: FittedQuantizer):
     return _all_codes(home(), key, int(n_bits), f.id, stamp(f), _owner_of(f))
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _map_data(home: str, key: str, n_bits: int, after: str, stamp: str, owner: str):
+    from hashviz.session.maps import MapData
+
+    return MapData.build(_embeddings(home, key, n_bits), _one(home, key, n_bits, "sign", "").quantizer,
+                         _one(home, key, n_bits, after, owner).quantizer)
+
+
+def map_data(key: str, n_bits: int, after: FittedQuantizer):
+    """:class:`hashviz.session.maps.MapData` of the run with sign before and ``after`` (cached per home, run, bits,
+    quantizer id and :func:`stamp`; never mutated): a revisit, the purity note and the map page share one build."""
+    return _map_data(home(), key, int(n_bits), after.id, stamp(after), _owner_of(after))
+
+
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _scoring_embeddings(home: str, key: str, n_bits: int):
     """The run's embeddings without thumbnails and image paths: what scoring reads (``Embeddings.part`` copies

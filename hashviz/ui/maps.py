@@ -3,46 +3,58 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
 
-from hashviz.session.maps import MapData as MapData  # re-exported for the pages
-from hashviz.session.maps import point_errors as point_errors
+from hashviz.session.maps import point_errors as point_errors  # re-exported for the pages
 from hashviz.ui.errors import attempt
 from hashviz.viz.layout_jobs import jobs, request_layout
 from hashviz.viz.layout_jobs import umap_enabled as umap_enabled  # re-exported for the pages
-from hashviz.viz.project import layout_key, project
+from hashviz.viz.project import layout_key, load_cached, project
 
 SEL, ANCHOR = "hv_sel", "hv_sel_anchor"  # selected rows (list of ints) and a clicked row (int) — choices only
+
+
+QUEUED = "hv_umap_queued_"  # + layout key: the first view drew this map's PCA; its UMAP starts on the next tick
 
 
 @dataclass(frozen=True)
 class MapLayout:
     """One map's layout as the page draws it now: the UMAP when it is ready (``is_umap``), else PCA; ``key`` is
-    the UMAP's background job (None when none was asked for, e.g. while it ``waits`` for another map)."""
+    the UMAP's background job (None when none was asked for, e.g. while it ``waits`` for another map);
+    ``submit`` starts that job when it is not running yet (the progress fragment calls it)."""
 
     xy: np.ndarray
     is_umap: bool
     label: str
     key: str | None = None
     waits: str | None = None
+    submit: Callable[[], object] | None = None
 
 
 def layout(X: np.ndarray, metric: str, label: str, reference: np.ndarray | None = None, pca_reference=None,
            umap: bool = True, waits: str | None = None) -> MapLayout:
-    """The UMAP when cached/ready, else PCA at once (UMAP keeps computing in the background, reported under
+    """The UMAP when cached/ready, else PCA at once (UMAP then computes in the background, reported under
     ``label``). ``umap=False``: PCA only, nothing started (e.g. while the layout it must align to, ``waits``, is
-    still computing)."""
+    still computing). The job is started by :func:`progress`, after the page has drawn its maps: on a first view
+    the UMAP worker does not compete with the server and the browser for the two cores."""
     if umap and umap_enabled():
-        Y = attempt(request_layout, X, method="umap", metric=metric, reference=reference, label=label, stop=False,
-                    what="computing UMAP")
-        if Y is not None:
-            return MapLayout(Y, True, label)
+        def submit():
+            return attempt(request_layout, X, method="umap", metric=metric, reference=reference, label=label,
+                           stop=False, what="computing UMAP")
+
         key = layout_key(X, method="umap", metric=metric, reference=reference)
         pca = project(X, method="pca", metric=metric, reference=pca_reference)
-        return MapLayout(pca, False, label, key=key if jobs().status(key) is not None else None)
+        if jobs().error(key) is not None:
+            submit()  # shows why the UMAP failed; the PCA view stays
+            return MapLayout(pca, False, label)
+        Y = load_cached(key, n=len(X))
+        if Y is not None:
+            return MapLayout(Y, True, label)
+        return MapLayout(pca, False, label, key=key, submit=submit)
     return MapLayout(project(X, method="pca", metric=metric, reference=pca_reference), False, label,
                      waits=waits if umap_enabled() else None)
 
@@ -50,7 +62,8 @@ def layout(X: np.ndarray, metric: str, label: str, reference: np.ndarray | None 
 def progress(layouts: list[MapLayout]) -> None:
     """While any map's UMAP computes: a fragment ticking every second with one true progress bar per map (stage,
     epoch n/N of the layout optimisation, time left extrapolated from the epochs done); a full rerun as soon as
-    one finishes, so it is drawn and the maps that wait for it start."""
+    one finishes, so it is drawn and the maps that wait for it start. A map seen for the first time gets its job
+    started on the fragment's first tick, after this script run has drawn the page."""
     if not umap_enabled() or all(m.is_umap for m in layouts):
         return
     if not any(m.key for m in layouts):
@@ -69,6 +82,15 @@ def _progress_body(layouts: list[MapLayout]) -> None:
                 lines.append((0.0, f"{m.label}: starts when the {m.waits} map is ready"))
             continue
         status = running.status(m.key)
+        if status is None and m.submit is not None and not st.session_state.get(QUEUED + m.key):
+            st.session_state[QUEUED + m.key] = True  # started on the next tick (or the next visit)
+            lines.append((0.0, f"{m.label}: UMAP starts in a moment"))
+            continue
+        if status is None and m.submit is not None and load_cached(m.key, n=len(m.xy)) is None \
+                and running.error(m.key) is None:
+            st.session_state.pop(QUEUED + m.key, None)
+            if m.submit() is None:  # started now (a layout that appeared meanwhile returns it: draw it)
+                status = running.status(m.key)
         if status is None:  # finished (or failed): draw it, and start what waited for it
             st.rerun()
         lines.append((status.fraction, status.describe()))

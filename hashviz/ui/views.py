@@ -179,20 +179,20 @@ def compare_grid(rows: list[dict], long) -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _purities(home: str, key: str, n_bits: int, after: str, stamp: str) -> dict:
-    from hashviz.session.maps import MapData, purities
+    from hashviz.session.maps import purities
 
-    qs = cache.quantizers(key, n_bits)
-    return purities(MapData.build(cache.embeddings(key, n_bits), qs["sign"].quantizer, qs[after].quantizer))
+    return purities(cache.map_data(key, n_bits, cache.quantizers(key, n_bits)[after]))
 
 
-def purity_note(key: str, n_bits: int, after: str) -> None:
+def purity_note(key: str, n_bits: int, after: str, where=None) -> None:
     """One caption with the neighbourhood purity of the embeddings, the sign codes and the ``after`` codes, and
-    what they say about this run (``hashviz.session.maps.purity_sentence``)."""
+    what they say about this run (``hashviz.session.maps.purity_sentence``); ``where``: a placeholder to fill (the
+    page draws its maps first and fills the caption above them after)."""
     from hashviz.session.maps import purity_sentence
 
     qs = cache.quantizers(key, n_bits)
     p = _purities(cache.home(), key, int(n_bits), after, cache.stamp(qs[after]))
-    st.caption(md_escape(purity_sentence(p, qs[after].label)))
+    (where or st).caption(md_escape(purity_sentence(p, qs[after].label)))
 
 
 def same_codes_every_protocol(key: str, n_bits: int):

