@@ -52,6 +52,22 @@ LIVE_OPTIONS: dict[str, tuple[OptionSpec, ...]] = {
 }
 
 
+def next_step_budget(period: float, budget: float, overhead: float | None = None, *, target: float = 0.4,
+                     lo: float = 0.08, hi: float = 0.3) -> tuple[float, float]:
+    """(seconds of fitting for the next tick, the smoothed overhead) of a page that fits then draws once a tick.
+
+    ``period``: seconds since the last tick began; ``budget``: the seconds that tick fitted; ``overhead``: the
+    smoothed estimate so far (None at first). The rest of a period (drawing, the browser, the timer) is the
+    overhead; the next tick fits for what is left of ``target`` seconds after it, within [``lo``, ``hi``], so
+    the chart still updates about 1 / ``target`` times a second and the fit gets the rest instead of a fixed
+    small slice. A period over 4 × ``target`` (the page was idle) resets to ``lo``."""
+    if period <= 0 or period > 4 * target:
+        return lo, overhead if overhead is not None else target - lo
+    seen = max(0.0, period - budget)
+    overhead = seen if overhead is None else 0.5 * overhead + 0.5 * seen
+    return min(hi, max(lo, target - overhead)), overhead
+
+
 def fit_label(name: str, options: Mapping) -> str:
     """A live fit's name from its settings, e.g. "HQ-l2 · lr 0.01 · full batch · 300 steps" (two fits with other
     settings never share a name; the same settings twice get " #2" from :func:`unique_name`)."""

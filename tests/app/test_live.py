@@ -107,3 +107,19 @@ def test_probe_codes_are_the_quantizers_codes():
         want = mean_average_precision(quantizer.encode(q.z[probe_indices(emb, 7)]), quantizer.encode(db.z),
                                       q.labels[probe_indices(emb, 7)], db.labels)
         assert probe.score(quantizer) == want
+
+
+def test_the_step_budget_fills_what_drawing_leaves_of_the_target_period():
+    from hashviz.session.live import next_step_budget
+
+    # ticks of 0.08 s fitting every 0.2 s: 0.12 s goes to drawing, so the next fits 0.3 - 0.12 = 0.18 s
+    budget, overhead = next_step_budget(0.2, 0.08, None, target=0.3, lo=0.08, hi=0.25)
+    assert (round(budget, 9), round(overhead, 9)) == (0.18, 0.12)
+    # the overhead is smoothed: a second tick whose drawing took 0.2 s moves the estimate half way, to 0.16
+    budget, overhead = next_step_budget(0.38, 0.18, overhead, target=0.3, lo=0.08, hi=0.25)
+    assert (round(budget, 9), round(overhead, 9)) == (0.14, 0.16)
+    # bounded both ways: slow drawing never starves the fit below lo, quick drawing never lets a tick exceed hi
+    assert next_step_budget(1.0, 0.08, 0.9, target=0.3, lo=0.08, hi=0.25)[0] == 0.08
+    assert next_step_budget(0.26, 0.25, 0.01, target=0.3, lo=0.08, hi=0.25)[0] == 0.25
+    # a long pause (no tick for a while: the page was hidden) starts again from lo
+    assert next_step_budget(5.0, 0.25, 0.05, target=0.3, lo=0.08, hi=0.25)[0] == 0.08
