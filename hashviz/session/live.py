@@ -19,6 +19,7 @@ from hashviz.embeddings import Embeddings
 from hashviz.quantize.base import Quantizer
 
 PROBE_QUERIES = 250  # fixed, seeded subset of the query split used for live mAP
+PROBE_SHARE = 0.1  # share of a core the probe may take: the next score waits at least 1 / PROBE_SHARE × its cost
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,22 @@ LIVE_OPTIONS: dict[str, tuple[OptionSpec, ...]] = {
     "itq": (OptionSpec("n_iter", "Iterations", "int", 50, 1, 500),),
     "random": (OptionSpec("steps", "Steps", "int", 300, 10, 50_000, 50),),
 }
+
+
+def next_step_budget(period: float, budget: float, overhead: float | None = None, *, target: float = 0.4,
+                     lo: float = 0.08, hi: float = 0.3) -> tuple[float, float]:
+    """(seconds of fitting for the next tick, the smoothed overhead) of a page that fits then draws once a tick.
+
+    ``period``: seconds since the last tick began; ``budget``: the seconds that tick fitted; ``overhead``: the
+    smoothed estimate so far (None at first). The rest of a period (drawing, the browser, the timer) is the
+    overhead; the next tick fits for what is left of ``target`` seconds after it, within [``lo``, ``hi``], so
+    the chart still updates about 1 / ``target`` times a second and the fit gets the rest instead of a fixed
+    small slice. A period over 4 × ``target`` (the page was idle) resets to ``lo``."""
+    if period <= 0 or period > 4 * target:
+        return lo, overhead if overhead is not None else target - lo
+    seen = max(0.0, period - budget)
+    overhead = seen if overhead is None else 0.5 * overhead + 0.5 * seen
+    return min(hi, max(lo, target - overhead)), overhead
 
 
 def fit_label(name: str, options: Mapping) -> str:
@@ -101,23 +118,60 @@ def probe_indices(emb: Embeddings, n_queries: int = PROBE_QUERIES, seed: int = 0
 
 @dataclass(frozen=True)
 class Probe:
-    """The fixed probe of a live fit: ``queries`` (rows of the query split) against the whole database."""
+    """The fixed probe of a live fit: ``queries`` (rows of the query split) against the whole database.
+
+    ``q_z`` and ``db_z`` are validated once (float32, C-contiguous, finite) when the probe is built, so
+    :meth:`score` encodes them with the quantizer's rotation and mean only — the codes
+    ``pack((X - mean) @ R >= 0)`` of :meth:`hashviz.quantize.base.BaseQuantizer.encode`, without validating and
+    copying 59,000 rows again at every score."""
 
     q_z: np.ndarray
     q_labels: np.ndarray
     db_z: np.ndarray
     db_labels: np.ndarray
 
+    def __post_init__(self) -> None:
+        ok = all(isinstance(z, np.ndarray) and z.dtype == np.float32 and z.flags.c_contiguous and z.ndim == 2
+                 and np.isfinite(z).all() for z in (self.q_z, self.db_z))
+        object.__setattr__(self, "_validated", ok)  # else every score takes the quantizer's own (checking) path
+
     @classmethod
     def of(cls, emb: Embeddings, rows: np.ndarray) -> Probe:
         q, db = emb.part("query"), emb.part("database")
-        return cls(q.z[rows], q.labels[rows], db.z, db.labels)
+        return cls(_rows32(q.z[rows]), q.labels[rows], _rows32(db.z), db.labels)
+
+    def codes(self, quantizer) -> tuple[np.ndarray, np.ndarray]:
+        """(query codes, database codes) of ``quantizer`` — equal to ``quantizer.encode`` of each."""
+        from hashviz.codes import encode as pack_signs
+        from hashviz.quantize.base import BaseQuantizer
+
+        cls = type(quantizer)
+        if not (self._validated and isinstance(quantizer, BaseQuantizer) and cls.encode is BaseQuantizer.encode
+                and cls.transform is BaseQuantizer.transform and self.q_z.shape[1] == quantizer.n_bits):
+            return quantizer.encode(self.q_z), quantizer.encode(self.db_z)
+        state = quantizer.state()
+        R = state["rotation"].astype(np.float32)
+        mean = state["mean"]
+        shift = mean.astype(np.float32) if np.any(mean) else None
+
+        def encode(X: np.ndarray) -> np.ndarray:    # BaseQuantizer.transform, then encode, on validated rows
+            if shift is not None:
+                X = X - shift
+            return pack_signs((X @ R).astype(np.float32, copy=False))
+
+        return encode(self.q_z), encode(self.db_z)
 
     def score(self, quantizer, *, ties: str = "expected") -> float:
         from hashviz.retrieval.metrics import mean_average_precision
 
-        return float(mean_average_precision(quantizer.encode(self.q_z), quantizer.encode(self.db_z),
-                                            self.q_labels, self.db_labels, ties=ties))
+        q_codes, db_codes = self.codes(quantizer)
+        return float(mean_average_precision(q_codes, db_codes, self.q_labels, self.db_labels, ties=ties))
+
+
+def _rows32(z: np.ndarray) -> np.ndarray:
+    """``z`` as the quantizers validate it (float32, C-contiguous); NaN or infinite values are left for
+    ``encode`` to reject (:meth:`Probe.codes` then takes the quantizer's own path)."""
+    return np.ascontiguousarray(np.asarray(z, dtype=np.float32))
 
 
 def probe_map(emb: Embeddings, quantizer, probe: np.ndarray, *, ties: str = "expected") -> float:
@@ -138,8 +192,9 @@ class LiveRotation:
     """One live fit of quantizer ``name`` on the train split of ``emb``.
 
     ``curve``: dict rows ``step, epoch, loss, quantization_error`` (+ ``map`` at the first step, at steps that
-    are multiples of ``map_every`` — but at most once per ``map_min_seconds``, so a fast fit does not
-    spend its time scoring — and at the end). With ``background_probe`` the probe mAP of a step is computed in a
+    are multiples of ``map_every`` — but at most once per ``map_min_seconds``, or per 10× the last score's cost
+    when that is longer (:attr:`map_gap_seconds`), so a fast fit does not spend its time scoring — and at the
+    end). With ``background_probe`` the probe mAP of a step is computed in a
     worker thread while the fit goes on and lands in that step's row when ready (one at a time), so scoring a big
     database never stalls the chart. ``status``: ``"ready"``, ``"running"``, ``"stopped"``, ``"done"``, or
     ``"saved"`` (shown from a checkpoint). ``checkpoint(self)`` is called when the fit ends and while it runs at
@@ -184,6 +239,8 @@ class LiveRotation:
         self._skip = 0  # steps still to replay after resume()
         self._pool = None
         self._pending = None  # (curve row, future) of the probe being scored in the background
+        self._probe_cost = 0.0  # seconds the last probe score took
+        self._sample_rows: dict[tuple[int, int], np.ndarray] = {}
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
     def _begin(self):
@@ -202,7 +259,7 @@ class LiveRotation:
         train = self._begin()
         self.curve = [{"step": 0, "epoch": 0.0, "loss": None,
                        "quantization_error": quantization_error(self.quantizer.transform(train.z)),
-                       "map": self._probe.score(self.quantizer)}]
+                       "map": self._timed_score(self.quantizer)}]
         self.status = "running"
         self._fit_seconds = 0.0
         self._skip = 0
@@ -239,13 +296,29 @@ class LiveRotation:
 
     def _score(self, row: dict) -> None:
         if not self.background_probe:
-            row["map"] = self._probe.score(self.quantizer)
+            row["map"] = self._timed_score(self.quantizer)
             return
         from concurrent.futures import ThreadPoolExecutor
 
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="hashviz-probe")
-        self._pending = (row, self._pool.submit(self._probe.score, _snapshot(self.quantizer)))
+        self._pending = (row, self._pool.submit(self._timed_score, _snapshot(self.quantizer)))
+
+    def _timed_score(self, quantizer) -> float:
+        t0 = self.clock()
+        value = self._probe.score(quantizer)
+        self._probe_cost = self.clock() - t0
+        return value
+
+    @property
+    def map_gap_seconds(self) -> float:
+        """Least time between two probe scores: ``map_min_seconds``, or the last score's cost divided by
+        :data:`PROBE_SHARE` when that is longer (a slow probe — a big database, a loaded machine — then takes
+        at most that share of the machine from the fit). ``map_min_seconds`` 0 paces nothing: every multiple of
+        ``map_every`` is scored."""
+        if self.map_min_seconds <= 0:
+            return 0.0
+        return max(self.map_min_seconds, self._probe_cost / PROBE_SHARE)
 
     def advance(self, *, max_steps: int | None = None, max_seconds: float = 0.25) -> int:
         """Run fit steps until ``max_steps`` or ``max_seconds``; returns how many ran (0 when not running).
@@ -269,7 +342,7 @@ class LiveRotation:
                        "quantization_error": float(st.quantization_error)}
                 self.curve.append(row)
                 if self.map_every and st.step % self.map_every == 0 and self._pending is None and (
-                        self.clock() - self._last_map >= self.map_min_seconds):
+                        self.clock() - self._last_map >= self.map_gap_seconds):
                     self._last_map = self.clock()
                     self._score(row)
             if (max_steps is not None and ran >= max_steps) or self.clock() - t0 >= max_seconds:
@@ -300,7 +373,7 @@ class LiveRotation:
         if self.quantizer is not None:
             self.rotation = np.asarray(self.quantizer.rotation_, dtype=np.float64)
             if self.curve and self.curve[-1].get("map") is None:
-                self.curve[-1]["map"] = self._probe.score(self.quantizer)
+                self.curve[-1]["map"] = self._timed_score(self.quantizer)
         self._save()
 
     def _save(self) -> None:
@@ -344,14 +417,24 @@ class LiveRotation:
         from hashviz.quantize.base import sphere_rows
 
         db = self._probe.db_z
-        rows = np.arange(len(db)) if len(db) <= n else np.random.default_rng(0).choice(len(db), n, replace=False)
+        rows = self._rows(n, 0, len(db), lambda rng: rng.choice(len(db), n, replace=False))
         R = rotation if rotation is not None else np.eye(self.emb.dim) if self.rotation is None else self.rotation
         return sphere_rows((db[rows] @ R).astype(np.float32))
 
     def balance_sample(self, n: int = 20_000) -> np.ndarray:
         """Up to ``n`` database rows (seeded) for the bit-balance view."""
         db = self._probe.db_z
-        return db if len(db) <= n else db[np.sort(np.random.default_rng(1).choice(len(db), n, replace=False))]
+        if len(db) <= n:
+            return db
+        return db[self._rows(n, 1, len(db), lambda rng: np.sort(rng.choice(len(db), n, replace=False)))]
+
+    def _rows(self, n: int, seed: int, total: int, draw) -> np.ndarray:
+        """The seeded sample rows of a view, drawn once (the same rows every redraw)."""
+        if total <= n:
+            return np.arange(total)
+        if (n, seed) not in self._sample_rows:
+            self._sample_rows[(n, seed)] = draw(np.random.default_rng(seed))
+        return self._sample_rows[(n, seed)]
 
     def summary(self) -> dict:
         last = self.curve[-1] if self.curve else {}

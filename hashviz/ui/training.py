@@ -21,6 +21,7 @@ from hashviz.session.live import (
     LiveRotation,
     fit_label,
     new_fit_id,
+    next_step_budget,
     probe_indices,
     probe_map,
     unique_name,
@@ -32,7 +33,9 @@ from hashviz.viz import figures
 
 TICK_SECONDS = 0.2  # curve fragment period: aims at ≥ 2 chart updates per second
 SLOW_TICK_SECONDS = 1.0  # status, histogram and bit balance: once a second is enough to see them move
-STEP_BUDGET = 0.08  # seconds of fitting per tick (the rest of the tick draws)
+STEP_BUDGET = 0.08  # least seconds of fitting per tick (the rest of the tick draws)
+STEP_BUDGET_MAX = 0.25  # most: a tick then lasts about TICK_TARGET_SECONDS (see next_step_budget)
+TICK_TARGET_SECONDS = 0.3  # fit for what is left of this after drawing: ~3 chart updates/s, the rest fitting
 
 
 __all__ = ["LIVE_QUANTIZERS", "controls", "current", "options_form", "panel", "start"]
@@ -281,7 +284,8 @@ def schedule_text(name: str, options: dict) -> str:
 def panel(key: str, n_bits: int) -> None:
     """The charts; they tick on their own while the fit runs (fragments re-declared with run_every).
 
-    The fast fragment advances the fit for :data:`STEP_BUDGET` seconds and redraws only the curve chart and one
+    The fast fragment advances the fit for :data:`STEP_BUDGET` to :data:`STEP_BUDGET_MAX` seconds (what the
+    last ticks' drawing left of :data:`TICK_TARGET_SECONDS`) and redraws only the curve chart and one
     caption line: each browser update then costs one light plotly redraw (≤ 300 points per line). The slow
     fragment redraws the status metrics and one figure with the histogram and bit balance."""
     t = sessions.get(trainer_name(key, n_bits))
@@ -320,6 +324,19 @@ def _status(key: str, n_bits: int) -> None:
                                                    balances), key="hv_dist_chart")
 
 
+def _budget() -> float:
+    """Seconds of fitting for this tick: what the last ticks left of TICK_TARGET_SECONDS after drawing."""
+    now = time.perf_counter()
+    last, budget, overhead = st.session_state.get("hv_live_tick", (None, STEP_BUDGET, None))
+    if last is None:
+        budget = STEP_BUDGET
+    else:
+        budget, overhead = next_step_budget(now - last, budget, overhead, target=TICK_TARGET_SECONDS,
+                                            lo=STEP_BUDGET, hi=STEP_BUDGET_MAX)
+    st.session_state["hv_live_tick"] = (now, budget, overhead)
+    return budget
+
+
 def _tick(key: str, n_bits: int) -> None:
     t = sessions.get(trainer_name(key, n_bits))
     if t is None:
@@ -328,7 +345,7 @@ def _tick(key: str, n_bits: int) -> None:
     was_running = t.running
     if was_running:
         # a resumed fit replays its saved steps first: give it more time per tick (nothing is drawn for them)
-        attempt(t.advance, max_seconds=0.5 if t.replaying else STEP_BUDGET, what="fitting")
+        attempt(t.advance, max_seconds=0.5 if t.replaying else _budget(), what="fitting")
     st.plotly_chart(figures.training_curves(t.curve, references=references(key, n_bits),
                                             loss_name=loss_name(t.name, dict(t.options))),
                     key="hv_curve_chart")
