@@ -28,6 +28,8 @@ QUANTIZER_COLORS = {"sign": "#999999", "itq": "#E69F00", "hq": "#0072B2", "rando
 RELEVANT_COLOR, IRRELEVANT_COLOR = "#009E73", "#D55E00"
 SEQUENTIAL = "cividis"
 DIVERGING = "RdBu"
+RANK_TICKS_MAX = 3_000  # above this many relevant-item ticks (all rows), the rank strip shows shares per rank bin
+RANK_BINS = 400
 WEBGL_THRESHOLD = 2_000  # one WebGL trace draws 10,000 points in tens of ms; SVG needs a DOM node per point
 GREY = "rgba(150,150,150,0.35)"
 NEUTRAL = "#8a8a8a"  # lines and marks readable on light and dark backgrounds (never black or white)
@@ -366,21 +368,37 @@ def rank_strip(ranks: Mapping[str, np.ndarray], *, k: int, n_relevant: int, max_
     fig = go.Figure()
     names = [html.escape(str(n)) for n in ranks]           # names reach plotly's HTML-subset text
     kept = [np.asarray(r)[np.asarray(r) <= max_rank] for r in ranks.values()]
-    # rows on a numeric axis (ticks named) and WebGL above a few thousand ticks: a CIFAR-sized query has ~6,000
-    # relevant items per quantizer, and as SVG with a category per point that took seconds to build and to draw
-    Scatter = go.Scattergl if sum(len(r) for r in kept) > WEBGL_THRESHOLD else go.Scatter
-    for i, (name, r) in enumerate(zip(names, kept)):
-        fig.add_trace(Scatter(x=r, y=np.full(len(r), i), mode="markers", name=name, showlegend=False,
-                              marker=dict(symbol="line-ns-open", size=14, line=dict(width=1.5),
-                                          color=quantizer_color(name, i)),
-                              hovertemplate=name + ": relevant item at rank %{x}<extra></extra>"))
+    if sum(len(r) for r in kept) > RANK_TICKS_MAX:
+        # a CIFAR-10-sized query has ~6,000 relevant items per quantizer, a NUS-WIDE-sized one ~100,000: ticks that
+        # many overlap into a bar, and at 200k they kept the browser busy for 45 s (the next page waited), so each
+        # row becomes the share of relevant items per rank bin
+        edges = np.unique(np.linspace(0.5, max_rank + 0.5, min(RANK_BINS, max_rank) + 1))
+        share = np.array([np.histogram(r, bins=edges)[0] / np.diff(edges) for r in kept])
+        centres = (edges[:-1] + edges[1:]) / 2
+        fig.add_trace(go.Heatmap(x=centres, y=list(range(len(names))), z=share, zmin=0, zmax=1,
+                                 colorscale=SEQUENTIAL, colorbar=dict(title="share relevant", thickness=12),
+                                 customdata=np.stack([np.broadcast_to(edges[:-1] + 0.5, share.shape),
+                                                      np.broadcast_to(edges[1:] - 0.5, share.shape)], axis=-1),
+                                 hovertemplate="ranks %{customdata[0]:.0f}–%{customdata[1]:.0f}: %{z:.1%} "
+                                               "relevant<extra></extra>"))
+        title = f"where the relevant items are ranked (share relevant in {len(centres)} rank bins)"
+    else:
+        # rows on a numeric axis (ticks named) and WebGL above a few thousand ticks: a CIFAR-sized query has ~6,000
+        # relevant items per quantizer, and as SVG with a category per point that took seconds to build and draw
+        Scatter = go.Scattergl if sum(len(r) for r in kept) > WEBGL_THRESHOLD else go.Scatter
+        for i, (name, r) in enumerate(zip(names, kept)):
+            fig.add_trace(Scatter(x=r, y=np.full(len(r), i), mode="markers", name=name, showlegend=False,
+                                  marker=dict(symbol="line-ns-open", size=14, line=dict(width=1.5),
+                                              color=quantizer_color(name, i)),
+                                  hovertemplate=name + ": relevant item at rank %{x}<extra></extra>"))
+        title = "where the relevant items are ranked"
     for x, text in ((k + 0.5, f"k = {k}"), (n_relevant + 0.5, f"{n_relevant} relevant")):
         fig.add_vline(x=x, line=dict(color=NEUTRAL, dash="dash", width=1), annotation_text=text,
                       annotation_position="top")
     fig.update_xaxes(title_text="rank (1 = nearest)", range=[0, max_rank + 1])
     fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=list(range(len(names))), ticktext=names,
                      range=[len(names) - 0.5, -0.5])
-    return _layout(fig, height=110 + 36 * len(names), title="where the relevant items are ranked")
+    return _layout(fig, height=110 + 36 * len(names), title=title)
 
 
 # ---- comparisons ----------------------------------------------------------------------------------------------

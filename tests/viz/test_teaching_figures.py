@@ -45,3 +45,22 @@ def test_rank_strip_ticks_every_relevant_rank_up_to_the_limit():
     rows = dict(zip(fig.layout.yaxis.ticktext, fig.layout.yaxis.tickvals))  # one named row per quantizer
     assert set(by_name["sign"].y) == {rows["sign"]} and set(by_name["HQ"].y) == {rows["HQ"]} and len(rows) == 2
     assert sorted(s.x0 for s in fig.layout.shapes) == [3.5, 5.5]
+
+
+def test_rank_strip_of_very_many_relevant_items_is_the_share_relevant_per_rank_bin():
+    """Above F.RANK_TICKS_MAX ticks each row is a density: the share of each rank bin's items that are relevant
+    (brute force: count the ranks falling in each bin, divide by the bin's number of ranks)."""
+    rng = np.random.default_rng(0)
+    max_rank = 100_000
+    ranks = {"sign": np.sort(rng.choice(max_rank, 20_000, replace=False) + 1),
+             "HQ": np.arange(1, 20_001)}  # every one of the first 20,000 ranks relevant
+    fig = F.rank_strip(ranks, k=10, n_relevant=20_000, max_rank=max_rank)
+    (heat,) = fig.data
+    assert heat.type == "heatmap" and np.asarray(heat.z).shape == (2, F.RANK_BINS)
+    lo, hi = np.asarray(heat.customdata)[0, :, 0], np.asarray(heat.customdata)[0, :, 1]
+    assert lo[0] == 1 and hi[-1] == max_rank and (lo[1:] == hi[:-1] + 1).all()
+    for row, r in enumerate(ranks.values()):
+        brute = [((r >= a) & (r <= b)).sum() / (b - a + 1) for a, b in zip(lo, hi)]
+        assert np.allclose(np.asarray(heat.z)[row], brute)
+    assert np.asarray(heat.z)[1, :80].min() == 1.0 and np.asarray(heat.z)[1, 80:].max() == 0.0
+    assert sorted(s.x0 for s in fig.layout.shapes) == [10.5, 20_000.5]
