@@ -72,7 +72,7 @@ from typing import Any
 import numpy as np
 
 from hashviz.errors import InvalidInputError, StoreError
-from hashviz.fileio import sha256_file
+from hashviz.fileio import fsync_dir, sha256_file
 from hashviz.fileio import write_atomic as _write_atomic
 from hashviz.fileio import write_bytes_atomic as _write_bytes
 from hashviz.jsonable import canonical_json, config_key
@@ -157,19 +157,6 @@ def _file_sha256(path: Path) -> str:
     if _stat_key(path, st1) == key and _settled(st0, t0):
         _remember(key, digest)
     return digest
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -709,7 +696,7 @@ class RunStore:
             status["arrays"] = old_status["arrays"]
             status["files"][old_status["arrays"]] = old_status["files"][old_status["arrays"]]
         _write_bytes(path / "status", (json.dumps(status, sort_keys=True, indent=1) + "\n").encode())
-        _fsync_dir(path)
+        fsync_dir(path)
         # clean up files the new status no longer references (old checkpoints) and temporary files of writers
         # that died here before (this writer holds the lock, so no other writer of the entry is alive)
         keep = set(status["files"]) | {"status", "curve.jsonl"}

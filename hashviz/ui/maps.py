@@ -47,13 +47,14 @@ def layout(X: np.ndarray, metric: str, label: str, reference: np.ndarray | None 
                            stop=False, what="computing UMAP")
 
         key = layout_key(X, method="umap", metric=metric, reference=reference)
+        failed = jobs().error(key) is not None
+        Y = None if failed else load_cached(key, n=len(X))
+        if Y is not None:  # a revisit: the cached UMAP, no PCA computed
+            return MapLayout(Y, True, label)
         pca = project(X, method="pca", metric=metric, reference=pca_reference)
-        if jobs().error(key) is not None:
+        if failed:
             submit()  # shows why the UMAP failed; the PCA view stays
             return MapLayout(pca, False, label)
-        Y = load_cached(key, n=len(X))
-        if Y is not None:
-            return MapLayout(Y, True, label)
         return MapLayout(pca, False, label, key=key, submit=submit)
     return MapLayout(project(X, method="pca", metric=metric, reference=pca_reference), False, label,
                      waits=waits if umap_enabled() else None)
