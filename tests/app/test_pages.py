@@ -91,7 +91,7 @@ def test_compare_numbers_equal_the_cli(filled, capsys):
 def test_rotation_steps_grow_the_curve_and_a_reload_shows_it(filled):
     at = open_app("pages/2_rotation.py")
     at.selectbox(key="hv_rot_q").set_value("hq").run()
-    at.number_input(key="hv_rot_hq_steps").set_value(2000)  # long enough to watch it run
+    at.number_input(key="hv_rot_hq_steps").set_value(50_000)  # no machine ends it in a few ticks: Stop stays enabled
     at.button(key="hv_rot_start").click().run()
     assert problems(at) == []
     lengths = [_curve_rows(at)]
@@ -114,7 +114,7 @@ def test_rotation_steps_grow_the_curve_and_a_reload_shows_it(filled):
     assert {m.label: m.value for m in again.metric}["status"].startswith("stopped at step")
     # the result is offered to this browser's other pages, named by its settings
     cmp = open_app("pages/5_compare.py", query={"me": me})
-    assert "live HQ-l2 · lr 0.01 · full batch · 2000 steps" in set(compare_long(cmp)["quantizer"])
+    assert "live HQ-l2 · lr 0.01 · full batch · 50000 steps" in set(compare_long(cmp)["quantizer"])
     # … and not to another browser until it is shared
     other = open_app("pages/5_compare.py")
     assert not any(q.startswith("live ") for q in compare_long(other)["quantizer"])
