@@ -184,7 +184,7 @@ def measure_maps(pg, out: dict) -> None:
     pg.locator(".js-plotly-plot").nth(1).scroll_into_view_if_needed()
     pg.wait_for_timeout(300)
     pt = pg.evaluate("""() => { const g = document.querySelectorAll('.js-plotly-plot')[1];
-        const t = g._fullData.find(t => t.name === 'points'); const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;
+        const t = g._fullData.find(t => t.meta === 'points'); const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis;
         const r = g.getBoundingClientRect(); const k = Math.floor(t.x.length / 3);
         return {x: r.left + xa._offset + xa.c2p(t.x[k]), y: r.top + ya._offset + ya.c2p(t.y[k])}; }""")
     pg.mouse.move(pt["x"], pt["y"])

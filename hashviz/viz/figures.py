@@ -191,7 +191,8 @@ def code_strings(bits: np.ndarray, group: int = 8) -> np.ndarray:
     return out.view(f"S{out.shape[1]}").ravel().astype(str)
 
 
-MAP_POINTS, MAP_OTHERS = "points", "other classes"  # a map's data traces (the second only with a class filter)
+MAP_POINTS, MAP_OTHERS = "points", "other classes"  # a map's data traces, by their ``meta`` (names are for legends)
+NO_LABEL = "no label"  # the trace of multi-label rows without any label
 
 
 def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_names: Sequence[str] = (),
@@ -201,17 +202,19 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
                   anchor: int | None = None, codes: np.ndarray | None = None,
                   shown_classes: Sequence[int] | None = None, title: str | None = None,
                   height: int = 460) -> go.Figure:
-    """A 2-D map: every point in one trace (named :data:`MAP_POINTS`) with a flat ``customdata`` row id (for
-    selections) — one WebGL trace draws in tens of milliseconds where one trace per class took a second — and a
-    legend entry per class (empty traces).
+    """A 2-D map. Its data traces carry ``meta`` :data:`MAP_POINTS` (or :data:`MAP_OTHERS`) and a flat
+    ``customdata`` row id per point (for selections).
 
     Coloured by class (``labels`` (n,) class ids; (n, c) multi-hot labels are coloured by their first label, all
-    of them in the hover) or by a continuous ``values`` (cividis, on ``value_range`` when given so two maps share
-    one scale). Hover shows the row id, its class(es) and, with ``codes`` (bool (n, n_bits)), the code's bits.
-    ``selected`` (row ids; an empty list selects nothing) greys every other point — the same rows in every map
-    built with them (linked brushing); ``shown_classes`` (class indices) draws the other classes grey, under the
-    rest; ``highlight`` rings points (e.g. Hamming neighbours of ``anchor``, drawn as a star). ``index`` maps rows
-    of ``xy`` to row ids (subsampled maps). Default drag mode: lasso."""
+    of them in the hover): one WebGL trace per class, in one colour, named by the class, so the trace is its own
+    legend entry — a browser then converts one colour per trace, where a colour per point (a colour scale over
+    class ids) cost a quarter of a second per 10,000-point map in software WebGL. Coloured by a continuous
+    ``values``: one trace on cividis, on ``value_range`` when given so two maps share one scale. Hover shows the
+    row id, its class(es) and, with ``codes`` (bool (n, n_bits)), the code's bits. ``selected`` (row ids; an
+    empty list selects nothing) greys every other point — the same rows in every map built with them (linked
+    brushing); ``shown_classes`` (class indices) draws the other classes in one grey trace, under the rest (their
+    legend entries grey); ``highlight`` rings points (e.g. Hamming neighbours of ``anchor``, drawn as a star).
+    ``index`` maps rows of ``xy`` to row ids (subsampled maps). Default drag mode: lasso."""
     xy = np.asarray(xy, dtype=np.float32)
     n = len(xy)
     index = np.arange(n) if index is None else np.asarray(index)
@@ -236,27 +239,38 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
         chosen = np.asarray(list(shown_classes), dtype=np.int64)
         shown = (np.asarray(labels, bool)[:, chosen].any(axis=1) if multi else np.isin(labels, chosen)) \
             if chosen.size else np.zeros(n, bool)
-    cls_text = None
-    if labels is not None:
-        if multi:
-            cls = [", ".join(_text(name_of(c)) for c in np.flatnonzero(row)) or "—" for row in np.asarray(labels, bool)]
-        else:
-            lookup = np.array([_text(name_of(c)) for c in range(int(labels.max(initial=0)) + 1)], dtype=object)
-            cls = lookup[labels]
-        cls_text = np.asarray(cls, dtype=object)
+        if multi and chosen.size:  # a row shown for a chosen label takes that label's colour
+            mine = np.asarray(labels, bool)[:, chosen]
+            first = np.where(shown, chosen[mine.argmax(axis=1)], first)
+    if labels is None:
+        def class_text(rows):
+            return None
+    elif multi:  # every label of a row
+        every = np.asarray([", ".join(_text(name_of(c)) for c in np.flatnonzero(row)) or "—"
+                            for row in np.asarray(labels, bool)], dtype=object)
+
+        def class_text(rows):
+            return every[rows]
+    else:
+        lookup = np.array([_text(name_of(c)) for c in range(int(first.max(initial=0)) + 1)], dtype=object)
+
+        def class_text(rows):
+            return lookup[first[rows]]
     code_text = None if codes is None else code_strings(np.asarray(codes))
     sel = None if selected is None else np.asarray(list(selected), np.int64)
 
-    def add(rows, marker, name, coloured):
-        hover = ["row %{customdata}" + (" · %{text}" if cls_text is not None else "")]
+    def add(rows, marker, meta, text, name=None, rank=None):
+        hover = ["row %{customdata}" + (" · %{text}" if labels is not None else "")]
         if code_text is not None:
             hover.append("code %{hovertext}")
-        if values is not None and coloured:
+        if values is not None and meta == MAP_POINTS:
             hover.append(f"{_text(value_name)} %{{marker.color:.3f}}")
-        kw = dict(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name, customdata=index[rows], marker=marker,
-                  showlegend=False, text=None if cls_text is None else cls_text[rows],
+        kw = dict(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name or meta, meta=meta,
+                  customdata=index[rows], marker=marker, showlegend=name is not None, text=text,
                   hovertext=None if code_text is None else code_text[rows],
                   hovertemplate=" · ".join(hover) + "<extra></extra>")  # one line: no markup of ours either
+        if rank is not None:
+            kw["legendrank"] = rank
         if sel is not None:
             kw["selectedpoints"] = np.flatnonzero(np.isin(index[rows], sel)).tolist()
             kw["unselected"] = dict(marker=dict(color=GREY, opacity=0.35))
@@ -264,27 +278,28 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
 
     hidden = np.flatnonzero(~shown)
     if len(hidden):  # classes not chosen: grey, drawn first (under the others)
-        add(hidden, dict(size=4, color=GREY), MAP_OTHERS, False)
+        add(hidden, dict(size=4, color=GREY), MAP_OTHERS, class_text(hidden))
     rows = np.flatnonzero(shown)
     if values is not None:
         v = np.asarray(values, dtype=float)
         lo, hi = value_range if value_range is not None else (float(v.min(initial=0)), float(v.max(initial=1)))
-        marker = dict(size=5, color=v[rows], colorscale=SEQUENTIAL, cmin=lo, cmax=hi, showscale=True,
-                      colorbar=dict(title=_text(value_name), thickness=12))
-    elif first is not None:
-        # class ids on a stepped colour scale (one band per class, grey for rows without a label): numbers travel
-        # and validate far faster than 10,000 colour strings
-        k = max(len(names), int(first.max(initial=0)) + 1)
-        marker = dict(size=5, color=np.where(first >= 0, first, k)[rows], colorscale=_class_scale(k), cmin=-0.5,
-                      cmax=k + 0.5, showscale=False)
+        add(rows, dict(size=5, color=v[rows], colorscale=SEQUENTIAL, cmin=lo, cmax=hi, showscale=True,
+                       colorbar=dict(title=_text(value_name), thickness=12)), MAP_POINTS, class_text(rows))
+    elif first is not None:  # one trace per class (rank: the legend in class order)
+        for c in np.unique(first[rows]):
+            r = rows[first[rows] == c]
+            if c < 0:
+                add(r, dict(size=5, color=GREY), MAP_POINTS, class_text(r), name=NO_LABEL, rank=10 ** 6)
+            else:
+                add(r, dict(size=5, color=class_color(int(c))), MAP_POINTS,
+                    class_text(r) if multi else _text(name_of(int(c))), name=_text(name_of(int(c))), rank=int(c))
+        for c in np.setdiff1d(first[hidden], first[rows]):  # a class filtered out: a grey legend entry
+            if c >= 0:
+                fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_text(name_of(int(c))),
+                                         legendrank=int(c), marker=dict(size=8, color=GREY), hoverinfo="skip",
+                                         showlegend=True))
     else:
-        marker = dict(size=5, color=PALETTE[0])
-    add(rows, marker, MAP_POINTS, True)
-    if values is None and first is not None:  # legend: one empty entry per class present
-        for c in np.unique(first[first >= 0]):
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_text(name_of(int(c))),
-                                     marker=dict(size=8, color=GREY if not shown[first == c].any()
-                                                 else class_color(int(c))), hoverinfo="skip", showlegend=True))
+        add(rows, dict(size=5, color=PALETTE[0]), MAP_POINTS, None)
     if highlight is not None and len(highlight):
         pos = {int(r): k for k, r in enumerate(index)}
         rows = [pos[int(h)] for h in highlight if int(h) in pos]
@@ -307,20 +322,13 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
     return fig
 
 
-def _class_scale(n_classes: int) -> list:
-    """A stepped colour scale with one band per class id 0..n_classes-1 (then one grey band): colouring points by
-    class id sends numbers, not a colour string per point, and keeps them in one WebGL trace."""
-    bands = [class_color(c) for c in range(n_classes)] + [GREY]
-    return [[edge, col] for i, col in enumerate(bands) for edge in (i / len(bands), (i + 1) / len(bands))]
-
-
 def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *, labels: np.ndarray | None = None,
                        class_names: Sequence[str] = (), titles: tuple[str, str] = ("before rotation", "after rotation"),
                        max_points: int = 5000) -> go.Figure:
     """Coordinates ``i`` and ``j`` of the (rescaled) embeddings before vs after rotation, with the four ±1
     corners — the points the codes snap to — drawn above the points, and the quadrant lines where a bit flips.
     Both panels share one square range, so they can be compared point for point. Each panel's points are one
-    WebGL trace coloured by class id (legend entries are empty traces)."""
+    WebGL trace per class (``meta`` :data:`MAP_POINTS`; the left panel's are the legend)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=_texts(titles), horizontal_spacing=0.08)
     before, after = np.asarray(before), np.asarray(after)
     n = len(before)
@@ -329,15 +337,19 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
     single = labels is not None and labels.ndim == 1
     lim = 1.15 * max(1.2, float(np.abs(np.concatenate([before[rows][:, [i, j]], after[rows][:, [i, j]]])).max(
         initial=1.0)))
-    k = max(len(class_names), int(labels.max(initial=0)) + 1) if single else 0
     for col, U in ((1, before), (2, after)):
-        if single:
-            marker = dict(size=4, opacity=0.7, color=labels[rows], colorscale=_class_scale(k), cmin=-0.5,
-                          cmax=k + 0.5, showscale=False)
+        if single:  # one trace per class, in its colour (a colour per point costs the browser far more)
+            for c in np.unique(labels[rows]):
+                r = rows[labels[rows] == c]
+                name = class_names[c] if 0 <= c < len(class_names) else str(c)
+                fig.add_trace(go.Scattergl(x=U[r, i], y=U[r, j], mode="markers", name=_text(name), meta=MAP_POINTS,
+                                           legendgroup=str(c), legendrank=int(c), showlegend=col == 1,
+                                           marker=dict(size=4, opacity=0.7, color=class_color(int(c))),
+                                           hoverinfo="skip"), row=1, col=col)
         else:
-            marker = dict(size=4, color=PALETTE[0], opacity=0.7)
-        fig.add_trace(go.Scattergl(x=U[rows, i], y=U[rows, j], mode="markers", name=MAP_POINTS, showlegend=False,
-                                   marker=marker, hoverinfo="skip"), row=1, col=col)
+            fig.add_trace(go.Scattergl(x=U[rows, i], y=U[rows, j], mode="markers", name=MAP_POINTS, meta=MAP_POINTS,
+                                       showlegend=False, marker=dict(size=4, color=PALETTE[0], opacity=0.7),
+                                       hoverinfo="skip"), row=1, col=col)
         # WebGL draws in trace order, above every SVG trace: the corners are WebGL too and come last, on top
         fig.add_trace(go.Scattergl(x=[-1, 1, 1, -1], y=[-1, -1, 1, 1], mode="markers", name="±1 corners",
                                    legendgroup="corners", showlegend=col == 1, hoverinfo="skip",
@@ -345,12 +357,6 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
                       row=1, col=col)
         fig.add_hline(y=0, line=dict(color=NEUTRAL, width=1, dash="dot"), row=1, col=col)
         fig.add_vline(x=0, line=dict(color=NEUTRAL, width=1, dash="dot"), row=1, col=col)
-    if single:  # legend: one empty entry per class present
-        for c in np.unique(labels[rows]):
-            name = class_names[c] if c < len(class_names) else str(c)
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_text(name), legendgroup=str(c),
-                                     showlegend=True, marker=dict(size=8, color=class_color(int(c))),
-                                     hoverinfo="skip"), row=1, col=1)
     fig.update_xaxes(title_text=f"coordinate {i}", range=[-lim, lim])
     fig.update_yaxes(title_text=f"coordinate {j}", range=[-lim, lim])
     fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)

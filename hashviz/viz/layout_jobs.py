@@ -66,6 +66,8 @@ class JobStatus:
 
     def describe(self) -> str:
         if self.state == "queued":
+            if self.ahead == 0:  # next in line: sent, the worker has not reported its start yet
+                return f"{self.label}: starting"
             return f"{self.label}: waiting for {self.ahead} layout{'s' if self.ahead != 1 else ''} before it"
         if self.stage == "epochs":
             left = self.seconds_left

@@ -355,7 +355,7 @@ def test_lasso_on_the_codes_map_fills_the_grid(server, page, run_key):
 SELECTED_ROWS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].slice(0, 3).map(g => {
     const rows = [];  // _fullData: the arrays as plotly decoded them (g.data may hold them base64-encoded)
     for (const t of g._fullData || []) {
-        if (!t.customdata || !t.selectedpoints || (t.name !== 'points' && t.name !== 'other classes')) continue;
+        if (!t.customdata || !t.selectedpoints || (t.meta !== 'points' && t.meta !== 'other classes')) continue;
         for (const k of t.selectedpoints) rows.push(Number(t.customdata[k]));
     }
     return rows.sort((a, b) => a - b);
@@ -363,7 +363,7 @@ SELECTED_ROWS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].sl
 
 POINT_JS = """([i, k]) => {
     const g = document.querySelectorAll('.js-plotly-plot')[i];
-    const t = g._fullData.find(t => t.name === 'points');
+    const t = g._fullData.find(t => t.meta === 'points');
     const xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, r = g.getBoundingClientRect();
     return {x: r.left + xa._offset + xa.c2p(t.x[k]), y: r.top + ya._offset + ya.c2p(t.y[k])};
 }"""

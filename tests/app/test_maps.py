@@ -113,7 +113,8 @@ def _maps(at) -> list[dict]:
 
 
 def _traces(spec, *names):
-    return [t for t in spec["data"] if t.get("name") in names]
+    """The traces whose ``meta`` (the data traces: "points", "other classes") or name is one of ``names``."""
+    return [t for t in spec["data"] if t.get("meta", t.get("name")) in names]
 
 
 def _selected(spec) -> list[int]:
@@ -137,12 +138,12 @@ def test_a_selection_greys_the_same_rows_in_every_map(filled):
     assert problems(at) == []
     assert [_selected(s) for s in _maps(at)] == [[3, 10, 42, 99, 2500]] * 3
     for spec in _maps(at):
-        pts = _traces(spec, "points")[0]
-        assert "row %{customdata}" in pts["hovertemplate"] and pts["unselected"]["marker"]["color"]
+        for pts in _traces(spec, "points"):
+            assert "row %{customdata}" in pts["hovertemplate"] and pts["unselected"]["marker"]["color"]
     # the code maps show the code's bits on hover, the embeddings map does not
     z_map, before, after = _maps(at)
-    assert "code %{hovertext}" in _traces(before, "points")[0]["hovertemplate"]
-    assert "hovertext" not in _traces(z_map, "points")[0] or not _traces(z_map, "points")[0].get("hovertext")
+    assert all("code %{hovertext}" in t["hovertemplate"] for t in _traces(before, "points"))
+    assert not any(t.get("hovertext") for t in _traces(z_map, "points"))
 
 
 def test_the_class_filter_greys_other_classes_in_every_map(filled):
@@ -175,9 +176,10 @@ def test_colouring_by_error_puts_both_code_maps_on_one_scale(filled):
     lo, hi = min(e.min() for e in errors), max(e.max() for e in errors)
     _, before, after = _maps(at)
     for spec, err in ((before, errors[0]), (after, errors[1])):
-        m = _traces(spec, "points")[0]["marker"]
+        (pts,) = _traces(spec, "points")  # coloured by a value: one trace, one colour bar
+        m = pts["marker"]
         assert (m["cmin"], m["cmax"]) == pytest.approx((lo, hi))
-        ids = _decode(_traces(spec, "points")[0]["customdata"])
+        ids = _decode(pts["customdata"])
         assert np.allclose(_decode(m["color"]), err[np.searchsorted(data.rows, ids)])
 
 

@@ -14,14 +14,18 @@ def test_palette_is_distinct_and_quantizers_have_fixed_colours():
     assert F.class_color(10) == F.class_color(0)
 
 
-def _points(fig):
-    return next(t for t in fig.data if t.name == F.MAP_POINTS)
+def _points(fig, meta=F.MAP_POINTS):
+    """The map's data traces (by their ``meta``), in drawing order."""
+    return [t for t in fig.data if t.meta == meta]
 
 
-def _colour(marker, value):
-    """The colour a stepped colour scale gives ``value`` (what plotly draws)."""
-    t = (value - marker.cmin) / (marker.cmax - marker.cmin)
-    return next(col for (lo, col), (hi, _) in zip(marker.colorscale[::2], marker.colorscale[1::2]) if lo <= t <= hi)
+def _column(traces, attr):
+    """One value per point across ``traces`` (a scalar attribute repeats for each point of its trace)."""
+    out = []
+    for t in traces:
+        v = getattr(t, attr)
+        out += [v] * len(t.customdata) if isinstance(v, str) or v is None else list(v)
+    return out
 
 
 def test_embedding_map_flat_customdata_and_greyed_selection():
@@ -31,17 +35,17 @@ def test_embedding_map_flat_customdata_and_greyed_selection():
     fig = F.embedding_map(xy, labels=labels, class_names=["a", "b", "c"], selected=[1, 12, 25], highlight=[3, 4],
                           anchor=2)
     pts = _points(fig)
-    ids = np.asarray(pts.customdata)
+    ids = np.concatenate([np.asarray(t.customdata) for t in pts])
     assert sorted(ids.tolist()) == list(range(30))
-    assert np.allclose(np.c_[pts.x, pts.y], xy[ids])  # every point where its row is
-    # each point coloured by its class (ids on a stepped scale); the legend has one empty entry per class
-    assert [_colour(pts.marker, c) for c in pts.marker.color] == [F.class_color(labels[r]) for r in ids]
-    legend = [t for t in fig.data if t.showlegend]
-    assert [(t.name, t.marker.color) for t in legend] == [(n, F.class_color(i)) for i, n in enumerate("abc")]
-    assert all(t.x == (None,) for t in legend)
-    # selectedpoints are positions inside the trace whose customdata are the selected rows
-    assert sorted(int(ids[k]) for k in pts.selectedpoints) == [1, 12, 25]
-    assert pts.unselected.marker.color == F.GREY
+    assert np.allclose(np.c_[_column(pts, "x"), _column(pts, "y")], xy[ids])  # every point where its row is
+    # one trace per class, in the class's colour, named by it: the traces are the legend
+    assert [(t.name, t.marker.color, t.showlegend) for t in pts] == [(n, F.class_color(i), True)
+                                                                     for i, n in enumerate("abc")]
+    assert [sorted(t.customdata) for t in pts] == [list(range(10 * c, 10 * c + 10)) for c in range(3)]
+    assert [t.name for t in fig.data if t.showlegend] == ["a", "b", "c"]
+    # selectedpoints are positions inside each trace whose customdata are the selected rows
+    assert sorted(int(t.customdata[k]) for t in pts for k in t.selectedpoints) == [1, 12, 25]
+    assert all(t.unselected.marker.color == F.GREY for t in pts)
     ring = next(t for t in fig.data if t.name == "Hamming neighbours")
     assert sorted(np.asarray(ring.customdata).tolist()) == [3, 4]
     star = next(t for t in fig.data if t.name == "clicked point")
@@ -54,15 +58,19 @@ def test_embedding_map_hover_shows_row_class_and_code():
     bits = np.array([[1, 0, 1], [0, 0, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
     fig = F.embedding_map(xy, labels=np.array([0, 1, 0, 1]), class_names=["cat", "<b>dog</b>"], codes=bits)
     pts = _points(fig)
-    ids = list(pts.customdata)
-    assert "row %{customdata}" in pts.hovertemplate and "%{text}" in pts.hovertemplate
-    assert "code %{hovertext}" in pts.hovertemplate
-    by_row = dict(zip(ids, zip(pts.text, pts.hovertext)))
+    assert all("row %{customdata}" in t.hovertemplate and "%{text}" in t.hovertemplate for t in pts)
+    assert all("code %{hovertext}" in t.hovertemplate for t in pts)
+    by_row = dict(zip(_column(pts, "customdata"), zip(_column(pts, "text"), _column(pts, "hovertext"))))
     assert by_row[0] == ("cat", "101") and by_row[3] == ("&lt;b&gt;dog&lt;/b&gt;", "010")  # names as text
-    # multi-label rows list every label
+    # multi-label rows list every label; a row is coloured by its first label, a row without any is grey
     multi = np.array([[1, 1], [0, 1], [0, 0], [1, 0]], dtype=bool)
     pts = _points(F.embedding_map(xy, labels=multi, class_names=["a", "b"]))
-    assert dict(zip(pts.customdata, pts.text)) == {0: "a, b", 1: "b", 2: "—", 3: "a"}
+    assert dict(zip(_column(pts, "customdata"), _column(pts, "text"))) == {0: "a, b", 1: "b", 2: "—", 3: "a"}
+    assert {t.name: (sorted(t.customdata), t.marker.color) for t in pts} == {
+        "a": ([0, 3], F.class_color(0)), "b": ([1], F.class_color(1)), F.NO_LABEL: ([2], F.GREY)}
+    # a class filter colours a multi-label row by the chosen label it was shown for
+    pts = _points(F.embedding_map(xy, labels=multi, class_names=["a", "b"], shown_classes=[1]))
+    assert {t.name: sorted(t.customdata) for t in pts} == {"b": [0, 1]}
 
 
 def test_code_strings_group_bits_like_bit_string():
@@ -76,11 +84,13 @@ def test_two_maps_coloured_by_error_share_one_colour_scale():
     xy = np.zeros((6, 2))
     before, after = np.array([0.1, 0.5, 0.9, 0.3, 0.2, 0.4]), np.array([0.05, 0.1, 0.2, 0.1, 0.3, 0.15])
     lo, hi = float(min(before.min(), after.min())), float(max(before.max(), after.max()))
-    figs = [F.embedding_map(xy, values=v, value_range=(lo, hi)) for v in (before, after)]
+    figs = [F.embedding_map(xy, values=v, value_range=(lo, hi), labels=np.array([0, 1, 0, 1, 0, 1]),
+                            class_names=["a", "b"]) for v in (before, after)]
     for fig, v in zip(figs, (before, after)):
-        m = _points(fig).marker
-        assert (m.cmin, m.cmax) == (lo, hi)
-        assert np.allclose(m.color, v[list(_points(fig).customdata)])
+        (pts,) = _points(fig)  # one trace: one colour bar
+        assert (pts.marker.cmin, pts.marker.cmax) == (lo, hi) and pts.marker.showscale
+        assert np.allclose(pts.marker.color, v[list(pts.customdata)])
+        assert list(pts.text) == ["a", "b", "a", "b", "a", "b"]  # the class still in the hover
 
 
 def test_shown_classes_grey_the_others_and_draw_them_first():
@@ -89,14 +99,18 @@ def test_shown_classes_grey_the_others_and_draw_them_first():
     for kw in ({}, {"values": np.arange(6.0)}):
         fig = F.embedding_map(xy, labels=labels, class_names=["a", "b", "c"], shown_classes=[1], **kw)
         others, pts = fig.data[0], _points(fig)
-        assert others.name == F.MAP_OTHERS and others.marker.color == F.GREY  # first: drawn under the rest
-        assert sorted(others.customdata) == [0, 2, 3, 5] and sorted(pts.customdata) == [1, 4]
+        assert others.meta == F.MAP_OTHERS and others.marker.color == F.GREY  # first: drawn under the rest
+        assert sorted(others.customdata) == [0, 2, 3, 5] and sorted(_column(pts, "customdata")) == [1, 4]
+        assert dict(zip(others.customdata, others.text)) == {0: "a", 2: "c", 3: "a", 5: "c"}
     legend = {t.name: t.marker.color for t in F.embedding_map(xy, labels=labels, class_names=["a", "b", "c"],
                                                                  shown_classes=[1]).data if t.showlegend}
     assert legend == {"a": F.GREY, "b": F.class_color(1), "c": F.GREY}
+    ranks = {t.name: t.legendrank for t in F.embedding_map(xy, labels=labels, class_names=["a", "b", "c"],
+                                                              shown_classes=[1]).data if t.showlegend}
+    assert ranks == {"a": 0, "b": 1, "c": 2}  # the legend in class order, filtered or not
     # a selection greys the same rows in both traces
     fig = F.embedding_map(xy, labels=labels, class_names=["a", "b", "c"], shown_classes=[1], selected=[2, 4])
-    chosen = [int(t.customdata[k]) for t in fig.data[:2] for k in t.selectedpoints]
+    chosen = [int(t.customdata[k]) for t in fig.data if t.meta for k in t.selectedpoints]
     assert sorted(chosen) == [2, 4]
 
 
@@ -105,6 +119,8 @@ def test_embedding_map_uses_webgl_for_big_sets_and_values_colouring():
     fig = F.embedding_map(xy, values=np.arange(len(xy)))
     assert fig.data[0].type == "scattergl"
     assert fig.data[0].marker.colorscale is not None
+    fig = F.embedding_map(xy, labels=np.arange(len(xy)) % 3, class_names="abc")
+    assert [t.type for t in _points(fig)] == ["scattergl"] * 3  # the map's size decides, not the trace's
     assert F.embedding_map(np.zeros((5, 2))).data[0].type == "scatter"
 
 
@@ -135,14 +151,16 @@ def test_coordinate_scatter_and_comparisons():
     sc = F.coordinate_scatter(b, a, 0, 3, labels=np.repeat([0, 1], 50), class_names=["x", "y"])
     corners = [t for t in sc.data if t.name == "±1 corners"]
     assert len(corners) == 2 and sorted(zip(corners[0].x, corners[0].y)) == [(-1, -1), (-1, 1), (1, -1), (1, 1)]
-    pts = [t for t in sc.data if t.name == F.MAP_POINTS]  # one trace of points per panel, coloured by class id
-    assert len(pts) == 2 and np.allclose(pts[0].x, b[:, 0]) and np.allclose(pts[1].y, a[:, 3])
-    assert [_colour(pts[0].marker, c) for c in pts[0].marker.color] == [F.class_color(c) for c in np.repeat([0, 1], 50)]
+    pts = _points(sc)  # one trace of points per panel and class, in the class's colour
+    assert [(t.name, t.xaxis, t.marker.color, t.showlegend) for t in pts] == [
+        ("x", "x", F.class_color(0), True), ("y", "x", F.class_color(1), True),
+        ("x", "x2", F.class_color(0), False), ("y", "x2", F.class_color(1), False)]
+    assert np.allclose(pts[0].x, b[:50, 0]) and np.allclose(pts[3].y, a[50:, 3])
     assert [t.name for t in sc.data if t.showlegend and t.name != "±1 corners"] == ["x", "y"]
     # the ±1 corners come after the points of their panel, in WebGL like them: drawn on top
     for axis in ("x", "x2"):
         panel = [t for t in sc.data if t.xaxis == axis and t.type == "scattergl"]
-        assert panel[-1].name == "±1 corners" and panel[0].name == F.MAP_POINTS
+        assert panel[-1].name == "±1 corners" and panel[0].meta == F.MAP_POINTS
     # both panels share one square range that holds every point and the corners
     ranges = {tuple(sc.layout[a].range) for a in ("xaxis", "xaxis2", "yaxis", "yaxis2")}
     assert len(ranges) == 1

@@ -36,6 +36,7 @@ def test_background_worker_returns_none_then_the_cached_result(tmp_path):
 def test_job_status_fraction_time_left_and_text():
     queued = J.JobStatus(label="codes before", state="queued", ahead=2)
     assert queued.fraction == 0 and "waiting for 2 layouts" in queued.describe()
+    assert J.JobStatus(label="codes after", state="queued", ahead=0).describe() == "codes after: starting"
     early = J.JobStatus(label="codes before", state="running", stage="neighbours", done=0, total=1, elapsed=3.0)
     assert early.fraction == 0 and early.seconds_left is None and "nearest neighbours" in early.describe()
     mid = J.JobStatus(label="codes after", state="running", stage="epochs", done=25, total=100, elapsed=12.0,
