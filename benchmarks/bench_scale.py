@@ -3,7 +3,7 @@
 (200,000 × 128), each against the targets of issue 10 §4.
 
 Run on demand (not a test): ``python benchmarks/bench_scale.py [--datasets mnist5k cifar60k nus200k]
-[--homes DIR] [--files DIR] [--seconds 10] [--json FILE]``.
+[--homes DIR] [--files DIR] [--seconds 10] [--json FILE] [--pages data compare queries maps live]``.
 
 For each dataset it prepares a hashviz home as a new user would (``hashviz prepare``; for the two files
 ``--dataset embeddings --path FILE``, the files generated deterministically by ``benchmarks/scale_files.py``),
@@ -84,14 +84,16 @@ def not_running(pg, timeout: float = 600_000) -> None:
         return !(w && /running/i.test(w.innerText)); }""", timeout=timeout)
 
 
+HEADS_JS = """(heads) => { const ps = [...document.querySelectorAll('[data-testid="stMarkdownContainer"] p')]
+    .filter(p => p.firstElementChild && p.firstElementChild.tagName === 'STRONG');
+    return heads.map(h => { const p = ps.find(p => p.firstElementChild.innerText.startsWith(h));
+                            return !!p && !p.innerText.includes('PCA'); }); }"""
+
+
 def heads(pg) -> dict[str, bool]:
-    """For each map: whether its heading says it is final (no "— PCA")."""
-    text = pg.inner_text("body").split("\n")
-    out = {}
-    for h in MAP_HEADS:
-        line = next((t for t in text if t.startswith(h)), None)
-        out[h] = line is not None and "PCA" not in line
-    return out
+    """For each map: whether its heading (the bold title above it, not a progress line that starts with the same
+    words) says it is final (no "— PCA")."""
+    return dict(zip(MAP_HEADS, pg.evaluate(HEADS_JS, list(MAP_HEADS)), strict=True))
 
 
 def measure_data(pg, out: dict) -> None:
@@ -219,8 +221,7 @@ def measure_maps(pg, out: dict) -> None:
     t = now()
     nav(pg, "Codes & embeddings")
     pg.wait_for_function(DRAWN_JS, arg=3)
-    pg.wait_for_function(f"() => {json.dumps(list(MAP_HEADS))}.every(h => document.body.innerText.split('\\n')"
-                         ".some(l => l.startsWith(h) && !l.includes('PCA')))")
+    pg.wait_for_function(f"() => ({HEADS_JS})({json.dumps(list(MAP_HEADS))}).every(x => x)")
     out["maps_revisit_s"] = now() - t
     out["load_maps_revisit"] = os.getloadavg()[0]
 
@@ -251,7 +252,10 @@ def measure_live(pg, out: dict, seconds: float) -> None:
                live_max_gap_s=max(gaps))
 
 
-def run_dataset(name: str, home: Path, files: Path, seconds: float) -> dict:
+PAGES = ("data", "compare", "queries", "maps", "live")
+
+
+def run_dataset(name: str, home: Path, files: Path, seconds: float, pages=PAGES) -> dict:
     out: dict = {"dataset": name, "prepare_s": prepare(name, home, files)}
     shutil.rmtree(home / "cache" / "projections", ignore_errors=True)  # the maps are computed again
     from playwright.sync_api import sync_playwright
@@ -273,11 +277,17 @@ def run_dataset(name: str, home: Path, files: Path, seconds: float) -> dict:
                              ("queries", lambda: measure_queries(pg, out)),
                              ("maps", lambda: measure_maps(pg, out)),
                              ("live", lambda: measure_live(pg, out, seconds))):
+                if step not in pages:
+                    continue
                 print(f"  {name}: {step} ({load()}) …", flush=True)
                 try:
                     fn()
-                except Exception as e:  # report and go on with the next page
+                except Exception as e:  # report (with a screenshot of the page) and go on with the next page
                     out[f"{step}_error"] = f"{type(e).__name__}: {str(e)[:300]}"
+                    try:
+                        pg.screenshot(path=str(home / f"bench_{step}_failed.png"), full_page=True)
+                    except Exception:  # noqa: BLE001 - a screenshot is a courtesy
+                        pass
                     print(f"  {name}: {step} failed: {out[f'{step}_error']}", flush=True)
             browser.close()
     finally:
@@ -326,6 +336,7 @@ def main() -> None:
     ap.add_argument("--files", type=Path, help="keep the generated embeddings files here")
     ap.add_argument("--seconds", type=float, default=10.0, help="measuring window of the live chart")
     ap.add_argument("--json", type=Path, help="also write the results as JSON")
+    ap.add_argument("--pages", nargs="+", default=list(PAGES), choices=PAGES, help="only these pages")
     args = ap.parse_args()
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-liberation")
@@ -336,7 +347,7 @@ def main() -> None:
     try:
         for name in args.datasets:
             print(f"{name} ({load()}) …", flush=True)
-            results.append(run_dataset(name, homes / name, files, args.seconds))
+            results.append(run_dataset(name, homes / name, files, args.seconds, args.pages))
     finally:
         tmp.cleanup()
     report(results)

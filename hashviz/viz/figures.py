@@ -317,7 +317,7 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
     fig.update_yaxes(showticklabels=False, title_text=None, scaleanchor="x", scaleratio=1)
     _layout(fig, height=height, title=title, dragmode="lasso")
     fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, x=1.01, xanchor="left", itemclick=False,
-                                  itemdoubleclick=False),
+                                  itemdoubleclick=False, itemsizing="constant"),  # not the points' small size
                       margin=dict(t=50 if title else 10), hoverlabel=dict(namelength=-1))
     return fig
 
@@ -362,7 +362,8 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
     fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
     fig.update_yaxes(scaleanchor="x2", scaleratio=1, row=1, col=2)
     _layout(fig, height=460)
-    fig.update_layout(margin=dict(t=60), legend=dict(y=1.08, itemclick=False, itemdoubleclick=False))
+    fig.update_layout(margin=dict(t=60), legend=dict(y=1.08, itemclick=False, itemdoubleclick=False,
+                                                     itemsizing="constant"))
     return fig
 
 

@@ -43,6 +43,7 @@ def test_embedding_map_flat_customdata_and_greyed_selection():
                                                                      for i, n in enumerate("abc")]
     assert [sorted(t.customdata) for t in pts] == [list(range(10 * c, 10 * c + 10)) for c in range(3)]
     assert [t.name for t in fig.data if t.showlegend] == ["a", "b", "c"]
+    assert fig.layout.legend.itemsizing == "constant"  # legend marks keep their size, not the points' 5 px
     # selectedpoints are positions inside each trace whose customdata are the selected rows
     assert sorted(int(t.customdata[k]) for t in pts for k in t.selectedpoints) == [1, 12, 25]
     assert all(t.unselected.marker.color == F.GREY for t in pts)
@@ -157,6 +158,7 @@ def test_coordinate_scatter_and_comparisons():
         ("x", "x2", F.class_color(0), False), ("y", "x2", F.class_color(1), False)]
     assert np.allclose(pts[0].x, b[:50, 0]) and np.allclose(pts[3].y, a[50:, 3])
     assert [t.name for t in sc.data if t.showlegend and t.name != "±1 corners"] == ["x", "y"]
+    assert sc.layout.legend.itemsizing == "constant"
     # the ±1 corners come after the points of their panel, in WebGL like them: drawn on top
     for axis in ("x", "x2"):
         panel = [t for t in sc.data if t.xaxis == axis and t.type == "scattergl"]
