@@ -38,6 +38,7 @@ if ctx.run is not None:
     c2.metric("database", parts["database"])
     c3.metric("train (⊂ database)", parts["train"])
     c4.metric("classes", len(emb.class_names))
+    views.class_counts(emb)
     summary = ctx.run.summary
     if summary:
         st.caption("mAP@all (hashviz protocol: expected ties, queries without a relevant item left out) on query "

@@ -74,6 +74,14 @@ def coordinate_view(data, q_before, q_after, after_label: str, n_bits: int) -> N
                "the ±1 corners (×). The rotation moves them there without changing any distance between them.")
 
 
+def class_counts(emb) -> None:
+    """Items per class in each split (a class missing from the queries, or a skewed split, shows at a glance)."""
+    counts = figures.split_class_counts(emb.labels, {p: emb.mask(p) for p in ("query", "database", "train")},
+                                        len(emb.class_names))
+    st.plotly_chart(figures.class_counts_figure(counts, emb.class_names, multi_label=emb.labels.ndim == 2),
+                    key="hv_data_counts")
+
+
 def selection_panel(key: str, n_bits: int, emb, sel, q_before, q_after, after_label: str, limit: int = 80) -> None:
     """The images of the rows selected on a map: how many of each class, up to ``limit`` images sampled across
     the classes (not the first rows in dataset order), and the selection as CSV (ids, classes, codes)."""

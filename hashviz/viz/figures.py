@@ -408,6 +408,52 @@ def rank_strip(ranks: Mapping[str, np.ndarray], *, k: int, n_relevant: int, max_
     return _layout(fig, height=110 + 36 * len(names), title=title)
 
 
+# ---- the data ----------------------------------------------------------------------------------------------------
+SPLIT_COLORS = {"query": PALETTE[1], "database": PALETTE[0], "train": PALETTE[2]}
+CLASS_BARS_MAX = 100  # above this many classes, class sizes are drawn sorted (one line per split), not as bars
+
+
+def split_class_counts(labels: np.ndarray, masks: Mapping[str, np.ndarray], n_classes: int) -> dict[str, np.ndarray]:
+    """Items per class in each split: ``labels`` (n,) class ids, or (n, c) multi-hot (an item counts once for
+    each of its labels); ``masks``: split name → bool (n,)."""
+    labels = np.asarray(labels)
+    out = {}
+    for name, m in masks.items():
+        m = np.asarray(m, bool)
+        if labels.ndim == 2:
+            out[name] = np.asarray(labels[m], bool).sum(axis=0).astype(np.int64)
+        else:
+            out[name] = np.bincount(labels[m].astype(np.int64), minlength=n_classes).astype(np.int64)
+    return out
+
+
+def class_counts_figure(counts: Mapping[str, np.ndarray], class_names: Sequence[str], *,
+                        multi_label: bool = False) -> go.Figure:
+    """Items per class in each split (grouped bars, one colour per split), so a class missing from the queries
+    or a skewed split shows at a glance. Above :data:`CLASS_BARS_MAX` classes: each split's class sizes sorted
+    from largest to smallest (hover: the class)."""
+    names = [_text(c) for c in class_names]
+    fig = go.Figure()
+    what = "items with the label" if multi_label else "items"
+    if len(names) <= CLASS_BARS_MAX:
+        for split, c in counts.items():
+            fig.add_trace(go.Bar(x=names, y=np.asarray(c), name=split, marker_color=SPLIT_COLORS.get(split),
+                                 hovertemplate=f"%{{x}}: %{{y:,}} {what} ({split})<extra></extra>"))
+        fig.update_layout(barmode="group")
+        fig.update_xaxes(title_text=None, type="category", tickangle=-45 if len(names) > 12 else 0)
+    else:
+        for split, c in counts.items():
+            c = np.asarray(c)
+            order = np.argsort(-c, kind="stable")
+            fig.add_trace(go.Scatter(x=np.arange(1, len(c) + 1), y=c[order], name=split, mode="lines",
+                                     customdata=np.asarray(names, dtype=object)[order],
+                                     line=dict(color=SPLIT_COLORS.get(split)),
+                                     hovertemplate=f"%{{customdata}}: %{{y:,}} {what} ({split})<extra></extra>"))
+        fig.update_xaxes(title_text="classes, largest first")
+    fig.update_yaxes(title_text=what)
+    return _layout(fig, height=300, title=f"{what.capitalize()} per class in each split")
+
+
 # ---- comparisons ----------------------------------------------------------------------------------------------
 def map_vs_bits(table, *, metric: str = "map", label: str = "mAP@all") -> go.Figure:
     """One line per quantizer: ``metric`` against n_bits. ``table``: rows with ``quantizer``, ``n_bits`` and

@@ -416,3 +416,24 @@ def test_heads_table_of_a_head_without_centres_has_no_empty_columns(filled):
     at = open_app("pages/1_data.py")
     table = next(d.value for d in at.dataframe if "final loss" in d.value.columns)
     assert list(table.columns) == ["bits", "training (s)", "final loss"] and list(table["bits"]) == list(SMALL_BITS)
+
+
+def test_data_page_counts_items_per_class_in_each_split(filled):
+    from hashviz.ui import cache
+
+    at = open_app("pages/1_data.py")
+    assert problems(at) == []
+    key = at.session_state["hv_run"]
+    emb = cache._embeddings(str(filled), key, SMALL_BITS[0])
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith("hv_data_counts"))
+    bars = {t["name"]: t for t in spec["data"]}
+    assert set(bars) == {"query", "database", "train"}
+    for split, t in bars.items():
+        y = t["y"]
+        if isinstance(y, dict):  # plotly's base64 typed array
+            import base64
+
+            y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"])).tolist()
+        m = emb.mask(split)
+        assert list(t["x"]) == list(emb.class_names)
+        assert y == [int(((emb.labels == c) & m).sum()) for c in range(len(emb.class_names))]
