@@ -193,6 +193,9 @@ def code_strings(bits: np.ndarray, group: int = 8) -> np.ndarray:
 
 MAP_POINTS, MAP_OTHERS = "points", "other classes"  # a map's data traces, by their ``meta`` (names are for legends)
 NO_LABEL = "no label"  # the trace of multi-label rows without any label
+# a map coloured by class draws each class in up to MAP_LAYERS interleaved traces (at most about MAP_LAYER_TRACES
+# traces in all): one trace per class would draw the last class above every other one, hiding how mixed they are
+MAP_LAYERS, MAP_LAYER_TRACES = 3, 48
 
 
 def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_names: Sequence[str] = (),
@@ -206,9 +209,11 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
     ``customdata`` row id per point (for selections).
 
     Coloured by class (``labels`` (n,) class ids; (n, c) multi-hot labels are coloured by their first label, all
-    of them in the hover): one WebGL trace per class, in one colour, named by the class, so the trace is its own
-    legend entry — a browser then converts one colour per trace, where a colour per point (a colour scale over
-    class ids) cost a quarter of a second per 10,000-point map in software WebGL. Coloured by a continuous
+    of them in the hover): WebGL traces of one class each, in its colour, named by the class (the first of each
+    class is its legend entry) — a browser then converts one colour per trace, where a colour per point (a colour
+    scale over class ids) cost a quarter of a second per 10,000-point map in software WebGL. Each class is split
+    into :data:`MAP_LAYERS` interleaved layers (fewer with many classes), drawn layer by layer, so overlapping
+    classes show as mixed rather than the last class on top. Coloured by a continuous
     ``values``: one trace on cividis, on ``value_range`` when given so two maps share one scale. Hover shows the
     row id, its class(es) and, with ``codes`` (bool (n, n_bits)), the code's bits. ``selected`` (row ids; an
     empty list selects nothing) greys every other point — the same rows in every map built with them (linked
@@ -259,14 +264,15 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
     code_text = None if codes is None else code_strings(np.asarray(codes))
     sel = None if selected is None else np.asarray(list(selected), np.int64)
 
-    def add(rows, marker, meta, text, name=None, rank=None):
+    def add(rows, marker, meta, text, name=None, rank=None, showlegend=None, legendgroup=None):
         hover = ["row %{customdata}" + (" · %{text}" if labels is not None else "")]
         if code_text is not None:
             hover.append("code %{hovertext}")
         if values is not None and meta == MAP_POINTS:
             hover.append(f"{_text(value_name)} %{{marker.color:.3f}}")
         kw = dict(x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=name or meta, meta=meta,
-                  customdata=index[rows], marker=marker, showlegend=name is not None, text=text,
+                  customdata=index[rows], marker=marker, text=text,
+                  showlegend=name is not None if showlegend is None else showlegend, legendgroup=legendgroup,
                   hovertext=None if code_text is None else code_text[rows],
                   hovertemplate=" · ".join(hover) + "<extra></extra>")  # one line: no markup of ours either
         if rank is not None:
@@ -285,14 +291,22 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
         lo, hi = value_range if value_range is not None else (float(v.min(initial=0)), float(v.max(initial=1)))
         add(rows, dict(size=5, color=v[rows], colorscale=SEQUENTIAL, cmin=lo, cmax=hi, showscale=True,
                        colorbar=dict(title=_text(value_name), thickness=12)), MAP_POINTS, class_text(rows))
-    elif first is not None:  # one trace per class (rank: the legend in class order)
-        for c in np.unique(first[rows]):
-            r = rows[first[rows] == c]
-            if c < 0:
-                add(r, dict(size=5, color=GREY), MAP_POINTS, class_text(r), name=NO_LABEL, rank=10 ** 6)
-            else:
-                add(r, dict(size=5, color=class_color(int(c))), MAP_POINTS,
-                    class_text(r) if multi else _text(name_of(int(c))), name=_text(name_of(int(c))), rank=int(c))
+    elif first is not None:  # one colour per trace; rank: the legend in class order
+        present = np.unique(first[rows])
+        layers = int(np.clip(MAP_LAYER_TRACES // max(len(present), 1), 1, MAP_LAYERS))
+        for layer in range(layers):  # layer-major: no class is drawn entirely above the others
+            for c in present:
+                r = rows[first[rows] == c][layer::layers]
+                if not len(r):
+                    continue
+                legend = dict(showlegend=layer == 0, legendgroup=str(int(c)))
+                if c < 0:
+                    add(r, dict(size=5, color=GREY), MAP_POINTS, class_text(r), name=NO_LABEL, rank=10 ** 6,
+                        **legend)
+                else:
+                    add(r, dict(size=5, color=class_color(int(c))), MAP_POINTS,
+                        class_text(r) if multi else _text(name_of(int(c))), name=_text(name_of(int(c))),
+                        rank=int(c), **legend)
         for c in np.setdiff1d(first[hidden], first[rows]):  # a class filtered out: a grey legend entry
             if c >= 0:
                 fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_text(name_of(int(c))),
@@ -328,7 +342,8 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
     """Coordinates ``i`` and ``j`` of the (rescaled) embeddings before vs after rotation, with the four ±1
     corners — the points the codes snap to — drawn above the points, and the quadrant lines where a bit flips.
     Both panels share one square range, so they can be compared point for point. Each panel's points are one
-    WebGL trace per class (``meta`` :data:`MAP_POINTS`; the left panel's are the legend)."""
+    WebGL trace per class and layer (``meta`` :data:`MAP_POINTS`, layers as in :func:`embedding_map`; the left
+    panel's first layer is the legend)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=_texts(titles), horizontal_spacing=0.08)
     before, after = np.asarray(before), np.asarray(after)
     n = len(before)
@@ -338,14 +353,20 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
     lim = 1.15 * max(1.2, float(np.abs(np.concatenate([before[rows][:, [i, j]], after[rows][:, [i, j]]])).max(
         initial=1.0)))
     for col, U in ((1, before), (2, after)):
-        if single:  # one trace per class, in its colour (a colour per point costs the browser far more)
-            for c in np.unique(labels[rows]):
-                r = rows[labels[rows] == c]
-                name = class_names[c] if 0 <= c < len(class_names) else str(c)
-                fig.add_trace(go.Scattergl(x=U[r, i], y=U[r, j], mode="markers", name=_text(name), meta=MAP_POINTS,
-                                           legendgroup=str(c), legendrank=int(c), showlegend=col == 1,
-                                           marker=dict(size=4, opacity=0.7, color=class_color(int(c))),
-                                           hoverinfo="skip"), row=1, col=col)
+        if single:  # traces of one class each, in its colour, layer by layer (as in embedding_map)
+            present = np.unique(labels[rows])
+            layers = int(np.clip(MAP_LAYER_TRACES // max(len(present), 1), 1, MAP_LAYERS))
+            for layer in range(layers):
+                for c in present:
+                    r = rows[labels[rows] == c][layer::layers]
+                    if not len(r):
+                        continue
+                    name = class_names[c] if 0 <= c < len(class_names) else str(c)
+                    fig.add_trace(go.Scattergl(x=U[r, i], y=U[r, j], mode="markers", name=_text(name),
+                                               meta=MAP_POINTS, legendgroup=str(c), legendrank=int(c),
+                                               showlegend=col == 1 and layer == 0, hoverinfo="skip",
+                                               marker=dict(size=4, opacity=0.7, color=class_color(int(c)))),
+                                  row=1, col=col)
         else:
             fig.add_trace(go.Scattergl(x=U[rows, i], y=U[rows, j], mode="markers", name=MAP_POINTS, meta=MAP_POINTS,
                                        showlegend=False, marker=dict(size=4, color=PALETTE[0], opacity=0.7),

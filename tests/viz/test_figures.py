@@ -19,6 +19,14 @@ def _points(fig, meta=F.MAP_POINTS):
     return [t for t in fig.data if t.meta == meta]
 
 
+def _by_class(traces) -> dict:
+    """Trace name → the sorted row ids of all its traces (a class is drawn in several layers)."""
+    out: dict = {}
+    for t in traces:
+        out.setdefault(t.name, []).extend(int(i) for i in t.customdata)
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def _column(traces, attr):
     """One value per point across ``traces`` (a scalar attribute repeats for each point of its trace)."""
     out = []
@@ -38,11 +46,12 @@ def test_embedding_map_flat_customdata_and_greyed_selection():
     ids = np.concatenate([np.asarray(t.customdata) for t in pts])
     assert sorted(ids.tolist()) == list(range(30))
     assert np.allclose(np.c_[_column(pts, "x"), _column(pts, "y")], xy[ids])  # every point where its row is
-    # one trace per class, in the class's colour, named by it: the traces are the legend
-    assert [(t.name, t.marker.color, t.showlegend) for t in pts] == [(n, F.class_color(i), True)
-                                                                     for i, n in enumerate("abc")]
-    assert [sorted(t.customdata) for t in pts] == [list(range(10 * c, 10 * c + 10)) for c in range(3)]
+    # traces of one class each, in the class's colour, named by it; the first of each class is its legend entry
+    assert _by_class(pts) == {n: list(range(10 * c, 10 * c + 10)) for c, n in enumerate("abc")}
+    assert all(t.marker.color == F.class_color("abc".index(t.name)) for t in pts)
     assert [t.name for t in fig.data if t.showlegend] == ["a", "b", "c"]
+    # drawn layer by layer (a, b, c, a, b, c, …): no class lies entirely above another
+    assert [t.name for t in pts] == list("abc") * F.MAP_LAYERS
     assert fig.layout.legend.itemsizing == "constant"  # legend marks keep their size, not the points' 5 px
     # selectedpoints are positions inside each trace whose customdata are the selected rows
     assert sorted(int(t.customdata[k]) for t in pts for k in t.selectedpoints) == [1, 12, 25]
@@ -67,11 +76,22 @@ def test_embedding_map_hover_shows_row_class_and_code():
     multi = np.array([[1, 1], [0, 1], [0, 0], [1, 0]], dtype=bool)
     pts = _points(F.embedding_map(xy, labels=multi, class_names=["a", "b"]))
     assert dict(zip(_column(pts, "customdata"), _column(pts, "text"))) == {0: "a, b", 1: "b", 2: "—", 3: "a"}
-    assert {t.name: (sorted(t.customdata), t.marker.color) for t in pts} == {
-        "a": ([0, 3], F.class_color(0)), "b": ([1], F.class_color(1)), F.NO_LABEL: ([2], F.GREY)}
+    assert _by_class(pts) == {"a": [0, 3], "b": [1], F.NO_LABEL: [2]}
+    assert {t.name: t.marker.color for t in pts} == {"a": F.class_color(0), "b": F.class_color(1), F.NO_LABEL: F.GREY}
     # a class filter colours a multi-label row by the chosen label it was shown for
     pts = _points(F.embedding_map(xy, labels=multi, class_names=["a", "b"], shown_classes=[1]))
-    assert {t.name: sorted(t.customdata) for t in pts} == {"b": [0, 1]}
+    assert _by_class(pts) == {"b": [0, 1]}
+
+
+def test_many_classes_get_fewer_layers_and_each_class_one_legend_entry():
+    n_classes = 30
+    labels = np.arange(600) % n_classes
+    fig = F.embedding_map(np.zeros((600, 2)), labels=labels, class_names=[f"c{i}" for i in range(n_classes)])
+    pts = _points(fig)
+    layers = max(1, min(F.MAP_LAYERS, F.MAP_LAYER_TRACES // n_classes))
+    assert len(pts) == layers * n_classes and layers < F.MAP_LAYERS
+    assert _by_class(pts) == {f"c{c}": list(range(c, 600, n_classes)) for c in range(n_classes)}
+    assert sorted(t.name for t in pts if t.showlegend) == sorted(f"c{c}" for c in range(n_classes))
 
 
 def test_code_strings_group_bits_like_bit_string():
@@ -121,7 +141,7 @@ def test_embedding_map_uses_webgl_for_big_sets_and_values_colouring():
     assert fig.data[0].type == "scattergl"
     assert fig.data[0].marker.colorscale is not None
     fig = F.embedding_map(xy, labels=np.arange(len(xy)) % 3, class_names="abc")
-    assert [t.type for t in _points(fig)] == ["scattergl"] * 3  # the map's size decides, not the trace's
+    assert {t.type for t in _points(fig)} == {"scattergl"}  # the map's size decides, not the trace's
     assert F.embedding_map(np.zeros((5, 2))).data[0].type == "scatter"
 
 
@@ -152,11 +172,14 @@ def test_coordinate_scatter_and_comparisons():
     sc = F.coordinate_scatter(b, a, 0, 3, labels=np.repeat([0, 1], 50), class_names=["x", "y"])
     corners = [t for t in sc.data if t.name == "±1 corners"]
     assert len(corners) == 2 and sorted(zip(corners[0].x, corners[0].y)) == [(-1, -1), (-1, 1), (1, -1), (1, 1)]
-    pts = _points(sc)  # one trace of points per panel and class, in the class's colour
-    assert [(t.name, t.xaxis, t.marker.color, t.showlegend) for t in pts] == [
-        ("x", "x", F.class_color(0), True), ("y", "x", F.class_color(1), True),
-        ("x", "x2", F.class_color(0), False), ("y", "x2", F.class_color(1), False)]
-    assert np.allclose(pts[0].x, b[:50, 0]) and np.allclose(pts[3].y, a[50:, 3])
+    pts = _points(sc)  # per panel: traces of one class each, in the class's colour, layer by layer
+    for axis, U in (("x", b), ("x2", a)):
+        panel = [t for t in pts if t.xaxis == axis]
+        assert [t.name for t in panel] == ["x", "y"] * F.MAP_LAYERS
+        assert all(t.marker.color == F.class_color("xy".index(t.name)) for t in panel)
+        for name, rows in (("x", range(50)), ("y", range(50, 100))):
+            got = sorted(zip(*[np.concatenate([getattr(t, c) for t in panel if t.name == name]) for c in "xy"]))
+            assert np.allclose(got, sorted(zip(U[list(rows), 0], U[list(rows), 3])))
     assert [t.name for t in sc.data if t.showlegend and t.name != "±1 corners"] == ["x", "y"]
     assert sc.layout.legend.itemsizing == "constant"
     # the ±1 corners come after the points of their panel, in WebGL like them: drawn on top
