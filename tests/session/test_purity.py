@@ -61,3 +61,28 @@ def test_purities_of_the_three_maps_and_the_sentence():
     assert "0.600" in text and "0.800" in text and "tightens" in text
     assert "look alike" in purity_sentence({"embeddings": 0.9, "before": 0.95, "after": 0.96}, "HQ")
     assert "fewer" in purity_sentence({"embeddings": 0.9, "before": 0.9, "after": 0.8}, "HQ")
+
+
+def _purity_by_sorting(bits, labels, k, anchors):
+    """The tie-expectation purity written out with a sort per anchor (the definition, slow)."""
+    lab = np.asarray(labels)
+    out = []
+    for i in anchors:
+        d = (bits != bits[i]).sum(1).astype(float)
+        d[i] = np.inf
+        same = (lab[i] & lab).any(1) if lab.ndim == 2 else lab == lab[i]
+        dk = np.sort(d)[k - 1]
+        closer, tied = d < dk, d == dk
+        out.append(((same & closer).sum() + (k - closer.sum()) * (same & tied).sum() / tied.sum()) / k)
+    return float(np.mean(out))
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_hamming_purity_by_counting_equals_the_sorted_definition(multi):
+    rng = np.random.default_rng(5)
+    bits = rng.random((300, 6)) > 0.5                        # 6 bits, 300 rows: ties everywhere
+    labels = (rng.random((300, 4)) > 0.7) if multi else rng.integers(0, 4, 300)  # multi: some rows unlabelled
+    anchors = np.sort(rng.choice(300, 60, replace=False))
+    for k in (1, 5, 40):
+        assert neighbourhood_purity(bits, labels, k=k, anchors=anchors) == pytest.approx(
+            _purity_by_sorting(bits, labels, k, anchors), abs=1e-12)
