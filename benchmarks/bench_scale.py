@@ -97,7 +97,8 @@ REVISIT_JS = f"""(heads) => {{ const ps = [...document.querySelectorAll('[data-t
     .filter(p => p.firstElementChild && p.firstElementChild.tagName === 'STRONG');
     const mine = heads.map(h => ps.find(p => p.firstElementChild.innerText.startsWith(h)));
     const text = document.body.innerText;
-    return {{pca: mine.some(p => p && p.innerText.includes('PCA')), final: mine.every(p => p && !p.innerText.includes('PCA')),
+    return {{pca: mine.some(p => p && p.innerText.includes('PCA')),
+             final: mine.every(p => p && !p.innerText.includes('PCA')),
              progress: /UMAP starts|optimising the layout|finding the nearest|waiting for \\d+ layout/.test(text),
              drawn: ({DRAWN_JS})(3)}}; }}"""
 

@@ -198,6 +198,19 @@ NO_LABEL = "no label"  # the trace of multi-label rows without any label
 MAP_LAYERS, MAP_LAYER_TRACES = 3, 48
 
 
+def _class_layers(classes: np.ndarray, rows: np.ndarray):
+    """``(layer, class, rows of that class in that layer)`` in drawing order: each class present among ``rows``
+    (``classes``: one class id per row of the full array) split into up to :data:`MAP_LAYERS` interleaved layers
+    (fewer when there are many classes, so about :data:`MAP_LAYER_TRACES` traces at most), layer by layer."""
+    present = np.unique(classes[rows])
+    layers = int(np.clip(MAP_LAYER_TRACES // max(len(present), 1), 1, MAP_LAYERS))
+    for layer in range(layers):
+        for c in present:
+            r = rows[classes[rows] == c][layer::layers]
+            if len(r):
+                yield layer, int(c), r
+
+
 def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_names: Sequence[str] = (),
                   values: np.ndarray | None = None, value_name: str = "value",
                   value_range: tuple[float, float] | None = None, index: np.ndarray | None = None,
@@ -292,21 +305,13 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
         add(rows, dict(size=5, color=v[rows], colorscale=SEQUENTIAL, cmin=lo, cmax=hi, showscale=True,
                        colorbar=dict(title=_text(value_name), thickness=12)), MAP_POINTS, class_text(rows))
     elif first is not None:  # one colour per trace; rank: the legend in class order
-        present = np.unique(first[rows])
-        layers = int(np.clip(MAP_LAYER_TRACES // max(len(present), 1), 1, MAP_LAYERS))
-        for layer in range(layers):  # layer-major: no class is drawn entirely above the others
-            for c in present:
-                r = rows[first[rows] == c][layer::layers]
-                if not len(r):
-                    continue
-                legend = dict(showlegend=layer == 0, legendgroup=str(int(c)))
-                if c < 0:
-                    add(r, dict(size=5, color=GREY), MAP_POINTS, class_text(r), name=NO_LABEL, rank=10 ** 6,
-                        **legend)
-                else:
-                    add(r, dict(size=5, color=class_color(int(c))), MAP_POINTS,
-                        class_text(r) if multi else _text(name_of(int(c))), name=_text(name_of(int(c))),
-                        rank=int(c), **legend)
+        for layer, c, r in _class_layers(first, rows):
+            legend = dict(showlegend=layer == 0, legendgroup=str(c))
+            if c < 0:
+                add(r, dict(size=5, color=GREY), MAP_POINTS, class_text(r), name=NO_LABEL, rank=10 ** 6, **legend)
+            else:
+                add(r, dict(size=5, color=class_color(c)), MAP_POINTS, class_text(r) if multi else _text(name_of(c)),
+                    name=_text(name_of(c)), rank=c, **legend)
         for c in np.setdiff1d(first[hidden], first[rows]):  # a class filtered out: a grey legend entry
             if c >= 0:
                 fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_text(name_of(int(c))),
@@ -354,19 +359,12 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
         initial=1.0)))
     for col, U in ((1, before), (2, after)):
         if single:  # traces of one class each, in its colour, layer by layer (as in embedding_map)
-            present = np.unique(labels[rows])
-            layers = int(np.clip(MAP_LAYER_TRACES // max(len(present), 1), 1, MAP_LAYERS))
-            for layer in range(layers):
-                for c in present:
-                    r = rows[labels[rows] == c][layer::layers]
-                    if not len(r):
-                        continue
-                    name = class_names[c] if 0 <= c < len(class_names) else str(c)
-                    fig.add_trace(go.Scattergl(x=U[r, i], y=U[r, j], mode="markers", name=_text(name),
-                                               meta=MAP_POINTS, legendgroup=str(c), legendrank=int(c),
-                                               showlegend=col == 1 and layer == 0, hoverinfo="skip",
-                                               marker=dict(size=4, opacity=0.7, color=class_color(int(c)))),
-                                  row=1, col=col)
+            for layer, c, r in _class_layers(labels, rows):
+                name = class_names[c] if 0 <= c < len(class_names) else str(c)
+                fig.add_trace(go.Scattergl(x=U[r, i], y=U[r, j], mode="markers", name=_text(name), meta=MAP_POINTS,
+                                           legendgroup=str(c), legendrank=c, showlegend=col == 1 and layer == 0,
+                                           hoverinfo="skip", marker=dict(size=4, opacity=0.7, color=class_color(c))),
+                              row=1, col=col)
         else:
             fig.add_trace(go.Scattergl(x=U[rows, i], y=U[rows, j], mode="markers", name=MAP_POINTS, meta=MAP_POINTS,
                                        showlegend=False, marker=dict(size=4, color=PALETTE[0], opacity=0.7),
