@@ -145,10 +145,8 @@ def compare_curves(key: str, rows: list[dict], ties: str | None, qs: dict, n_bit
     st.caption(f"Precision–recall, bit statistics and exports below are for the sidebar's {n_bits} bits.")
     st.plotly_chart(figures.bit_balance_heatmap({qs[i].label: s.balance for i, s in stats.items()}),
                     key="hv_cmp_bal")
-    cols = st.columns(len(stats))
-    for i, (col, (qid, s)) in enumerate(zip(cols, stats.items())):
-        col.plotly_chart(figures.bit_correlation_heatmap(s.correlation, title=f"{qs[qid].label}: bit correlation"),
-                         key=f"hv_cmp_corr_{i}")
+    st.plotly_chart(figures.bit_correlation_heatmaps({qs[i].label: s.correlation for i, s in stats.items()}),
+                    key="hv_cmp_corr")
 
 
 def compare_exports(run, emb, qs: dict, df, params: dict, n_bits: int) -> None:

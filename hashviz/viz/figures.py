@@ -534,11 +534,22 @@ def similarity_pair(class_similarity: np.ndarray, center_similarity: np.ndarray,
     return _layout(fig, height=max(380, 28 * n + 160))
 
 
-def bit_correlation_heatmap(corr: np.ndarray, title: str = "bit correlation") -> go.Figure:
-    """Pearson correlation between bits (diagonal 1); independent bits are near 0 (white)."""
-    n = len(corr)
-    return heatmap(corr, title=title, x=list(range(n)), y=list(range(n)), zmin=-1, zmax=1, colorscale=DIVERGING,
-                   colorbar_title="r")
+def bit_correlation_heatmaps(correlations: Mapping[str, np.ndarray], title: str = "bit correlation") -> go.Figure:
+    """Pearson correlation between bits (diagonal 1), one square panel per quantizer (titled by its name) on one
+    colour scale, -1…1: independent bits are near 0 (white). One figure, not one per quantizer: the browser draws
+    one plot."""
+    names = list(correlations)
+    fig = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=[_text(n) for n in names],
+                        horizontal_spacing=0.04)
+    for k, corr in enumerate(correlations.values()):
+        n = len(corr)
+        fig.add_trace(go.Heatmap(z=np.asarray(corr, dtype=float), x=list(range(n)), y=list(range(n)),
+                                 coloraxis="coloraxis",
+                                 hovertemplate="bits %{x} and %{y}: r = %{z:.3f}<extra></extra>"), row=1, col=k + 1)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(coloraxis=dict(colorscale=DIVERGING, cmin=-1, cmax=1,
+                                     colorbar=dict(title=_text("r"), thickness=12)))
+    return _layout(fig, height=300, title=title)
 
 
 def bit_balance_heatmap(balances: Mapping[str, np.ndarray], title: str = "bit balance (fraction of +1)"):

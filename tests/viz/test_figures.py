@@ -197,8 +197,11 @@ def test_coordinate_scatter_and_comparisons():
     assert [t.name for t in mv.data] == ["sign", "hq"] and list(mv.data[1].x) == [16, 32]
     pr = F.pr_by_radius({"hq": (np.array([1.0, 0.8]), np.array([0.1, 0.5]))})
     assert list(pr.data[0].customdata) == [0, 1]
-    hm = F.bit_correlation_heatmap(np.eye(3))
-    assert hm.data[0].zmin == -1 and hm.data[0].zmax == 1
+    corr = np.array([[1.0, 0.3, -0.2], [0.3, 1.0, 0.1], [-0.2, 0.1, 1.0]])
+    hm = F.bit_correlation_heatmaps({"sign": np.eye(3), "hq": corr})
+    assert [a.text for a in hm.layout.annotations] == ["sign", "hq"]  # one panel per quantizer, by name
+    assert [(t.xaxis, t.coloraxis) for t in hm.data] == [("x", "coloraxis"), ("x2", "coloraxis")]  # one scale
+    assert (hm.layout.coloraxis.cmin, hm.layout.coloraxis.cmax) == (-1, 1) and np.allclose(hm.data[1].z, corr)
     bb = F.bit_balance_heatmap({"sign": np.array([0.5, 0.2]), "hq": np.array([0.4, 0.6])})
     assert np.allclose(bb.data[0].z, [[0.5, 0.2], [0.4, 0.6]])
 

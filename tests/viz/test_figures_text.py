@@ -90,7 +90,7 @@ def test_quantizer_and_run_labels_in_comparison_figures():
     for fig in (F.map_vs_bits(rows, label=f"mAP of {name}"),
                 F.pr_by_radius({name: (np.array([1.0, 0.5]), np.array([0.1, 0.9]))}),
                 F.bit_balance_heatmap({name: np.array([0.5, 0.4])}),
-                F.bit_correlation_heatmap(np.eye(2), title=f"{name}: bit correlation"),
+                F.bit_correlation_heatmaps({name: np.eye(2), "sign": np.eye(2)}, title=f"{name}: bit correlation"),
                 # the name in the histogram's legend only, then in the bit balance's only
                 F.rotation_distributions(np.zeros(5), np.ones(5), {"sign": np.array([0.5])}, labels=("sign", name)),
                 F.rotation_distributions(np.zeros(5), np.ones(5), {name: np.array([0.5, 0.4])}),
@@ -100,7 +100,7 @@ def test_quantizer_and_run_labels_in_comparison_figures():
         assert any(shown(name) in s for s in strings(fig))
     # colours still follow the quantizer, and numeric axes stay numeric
     assert F.map_vs_bits([{"quantizer": "hq", "n_bits": 16, "map": 0.5}]).data[0].line.color == F.QUANTIZER_COLORS["hq"]
-    assert list(F.bit_correlation_heatmap(np.eye(2)).data[0].x) == [0, 1]
+    assert list(F.bit_correlation_heatmaps({"sign": np.eye(2)}).data[0].x) == [0, 1]
 
 
 def test_image_grid_captions_and_tooltips_are_escaped():
