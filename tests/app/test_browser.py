@@ -204,7 +204,7 @@ def test_first_page_and_data_screenshot(server, page):
 def test_playground_slider_turns_the_toy_and_the_animation_plays(server, page):
     """The toy answers the hand slider (codes and error change) and HQ's animation plays to its last step."""
     page.goto(server + "/playground")
-    page.get_by_text("Where the learned rotations land").wait_for()
+    page.locator("strong", has_text="Where the learned rotations land:").wait_for()  # not the caption's "…landed"
     idle(page)
     error = page.locator('[data-testid="stMetricValue"]').first
     before = error.inner_text()
@@ -221,7 +221,7 @@ def test_playground_slider_turns_the_toy_and_the_animation_plays(server, page):
     page.locator("h1").first.scroll_into_view_if_needed()
     shot(page, "0_playground", height=2700)
     page.goto(server + "/playground?toy_bits=3")
-    page.get_by_text("Where the learned rotations land").wait_for()
+    page.locator("strong", has_text="Where the learned rotations land:").wait_for()  # not the caption's "…landed"
     page.get_by_text("yaw: about z").wait_for()
     idle(page)
     shot(page, "0_playground_3d", height=2500)
