@@ -87,16 +87,12 @@ def not_running(pg, timeout: float = 600_000) -> None:
         return !(w && /running/i.test(w.innerText)); }""", timeout=timeout)
 
 
-HEADS_JS = """(heads) => { const ps = [...document.querySelectorAll('[data-testid="stMarkdownContainer"] p')]
+# the map headings (a bold title, then " — PCA…" until the UMAP is drawn), one per prefix in ``heads`` (or undefined)
+HEADINGS_JS = """(heads) => { const ps = [...document.querySelectorAll('[data-testid="stMarkdownContainer"] p')]
     .filter(p => p.firstElementChild && p.firstElementChild.tagName === 'STRONG');
-    return heads.map(h => { const p = ps.find(p => p.firstElementChild.innerText.startsWith(h));
-                            return !!p && !p.innerText.includes('PCA'); }); }"""
-
-
-REVISIT_JS = f"""(heads) => {{ const ps = [...document.querySelectorAll('[data-testid="stMarkdownContainer"] p')]
-    .filter(p => p.firstElementChild && p.firstElementChild.tagName === 'STRONG');
-    const mine = heads.map(h => ps.find(p => p.firstElementChild.innerText.startsWith(h)));
-    const text = document.body.innerText;
+    return heads.map(h => ps.find(p => p.firstElementChild.innerText.startsWith(h))); }"""
+HEADS_JS = f"(heads) => ({HEADINGS_JS})(heads).map(p => !!p && !p.innerText.includes('PCA'))"
+REVISIT_JS = f"""(heads) => {{ const mine = ({HEADINGS_JS})(heads), text = document.body.innerText;
     return {{pca: mine.some(p => p && p.innerText.includes('PCA')),
              final: mine.every(p => p && !p.innerText.includes('PCA')),
              progress: /UMAP starts|optimising the layout|finding the nearest|waiting for \\d+ layout/.test(text),

@@ -71,6 +71,14 @@ class Embeddings:
     def multilabel(self) -> bool:
         return self.labels.ndim == 2
 
+    def class_counts(self, rows) -> np.ndarray:
+        """Items per class among ``rows`` (indices or a bool mask over all rows), one count per class name; a
+        multi-label item counts once for each of its labels."""
+        if self.multilabel:
+            return np.asarray(self.labels[rows], dtype=bool).sum(axis=0).astype(np.int64)
+        return np.bincount(np.asarray(self.labels[rows], dtype=np.int64),
+                           minlength=len(self.class_names)).astype(np.int64)
+
     def mask(self, name: str) -> np.ndarray:
         check_choice(name, "split", sorted(SPLIT_NAMES))
         return masks(self.split)[name]

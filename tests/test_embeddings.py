@@ -110,3 +110,21 @@ def test_not_an_npz(tmp_path):
         Embeddings.load(tmp_path / "y.npy")
     with pytest.raises(InvalidInputError, match="no such file"):
         Embeddings.load(tmp_path / "missing.npz")
+
+
+def test_class_counts_per_split_match_a_count_by_hand_single_and_multi_label():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 200)
+    split = rng.integers(0, 3, 200).astype(np.uint8)
+    z = rng.standard_normal((200, 4)).astype(np.float32)
+    emb = Embeddings(z=z, labels=labels, split=split, class_names=tuple("abcde"))
+    masks = {p: emb.mask(p) for p in ("query", "database", "train")}
+    counts = {p: emb.class_counts(m) for p, m in masks.items()}  # class 4 has no item: a zero, not a missing bar
+    for name, m in masks.items():
+        assert counts[name].tolist() == [sum(1 for i in range(200) if m[i] and labels[i] == c) for c in range(5)]
+    multi = rng.random((200, 3)) > 0.6
+    emb = Embeddings(z=z, labels=multi, split=split, class_names=tuple("abc"))
+    counts = {p: emb.class_counts(m) for p, m in masks.items()}
+    for name, m in masks.items():
+        assert counts[name].tolist() == [sum(1 for i in range(200) if m[i] and multi[i, c]) for c in range(3)]
+    assert emb.class_counts([0, 0, 5]).tolist() == (2 * multi[0] + multi[5]).tolist()  # rows, not only masks

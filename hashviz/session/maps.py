@@ -142,12 +142,7 @@ def purity_sentence(p: dict, after_label: str, k: int = PURITY_K) -> str:
 def class_counts(emb: Embeddings, rows) -> list[tuple[str, int]]:
     """How many of ``rows`` fall in each class, largest first (ties by class order); for multi-label runs an item
     counts once for each of its labels. Classes with no row are left out."""
-    rows = np.asarray(rows, dtype=np.int64)
-    n_classes = len(emb.class_names)
-    if emb.multilabel:
-        counts = np.asarray(emb.labels[rows], dtype=bool).sum(axis=0)
-    else:
-        counts = np.bincount(emb.labels[rows], minlength=n_classes)
+    counts = emb.class_counts(np.asarray(rows, dtype=np.int64))
     order = sorted((c for c in range(len(counts)) if counts[c]), key=lambda c: (-counts[c], c))
     return [(str(emb.class_names[c]), int(counts[c])) for c in order]
 

@@ -76,8 +76,7 @@ def coordinate_view(data, q_before, q_after, after_label: str, n_bits: int) -> N
 
 def class_counts(emb) -> None:
     """Items per class in each split (a class missing from the queries, or a skewed split, shows at a glance)."""
-    counts = figures.split_class_counts(emb.labels, {p: emb.mask(p) for p in ("query", "database", "train")},
-                                        len(emb.class_names))
+    counts = {p: emb.class_counts(emb.mask(p)) for p in ("query", "database", "train")}
     st.plotly_chart(figures.class_counts_figure(counts, emb.class_names, multi_label=emb.labels.ndim == 2),
                     key="hv_data_counts")
 

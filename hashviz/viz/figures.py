@@ -198,6 +198,11 @@ NO_LABEL = "no label"  # the trace of multi-label rows without any label
 MAP_LAYERS, MAP_LAYER_TRACES = 3, 48
 
 
+def _class_name(class_names: Sequence[str], c: int) -> str:
+    """Class ``c``'s name, or the id itself when the names do not reach it."""
+    return str(class_names[c]) if 0 <= c < len(class_names) else str(c)
+
+
 def _class_layers(classes: np.ndarray, rows: np.ndarray):
     """``(layer, class, rows of that class in that layer)`` in drawing order: each class present among ``rows``
     (``classes``: one class id per row of the full array) split into up to :data:`MAP_LAYERS` interleaved layers
@@ -243,7 +248,7 @@ def embedding_map(xy: np.ndarray, *, labels: np.ndarray | None = None, class_nam
     fig = go.Figure()
 
     def name_of(c: int) -> str:
-        return names[c] if 0 <= c < len(names) else str(c)
+        return _class_name(names, c)
 
     first = None  # one class per point for colours: the label, or a multi-label row's first label (-1: none)
     if labels is not None:
@@ -360,7 +365,7 @@ def coordinate_scatter(before: np.ndarray, after: np.ndarray, i: int, j: int, *,
     for col, U in ((1, before), (2, after)):
         if single:  # traces of one class each, in its colour, layer by layer (as in embedding_map)
             for layer, c, r in _class_layers(labels, rows):
-                name = class_names[c] if 0 <= c < len(class_names) else str(c)
+                name = _class_name(class_names, c)
                 fig.add_trace(go.Scattergl(x=U[r, i], y=U[r, j], mode="markers", name=_text(name), meta=MAP_POINTS,
                                            legendgroup=str(c), legendrank=c, showlegend=col == 1 and layer == 0,
                                            hoverinfo="skip", marker=dict(size=4, opacity=0.7, color=class_color(c))),
@@ -430,20 +435,6 @@ def rank_strip(ranks: Mapping[str, np.ndarray], *, k: int, n_relevant: int, max_
 # ---- the data ----------------------------------------------------------------------------------------------------
 SPLIT_COLORS = {"query": PALETTE[1], "database": PALETTE[0], "train": PALETTE[2]}
 CLASS_BARS_MAX = 100  # above this many classes, class sizes are drawn sorted (one line per split), not as bars
-
-
-def split_class_counts(labels: np.ndarray, masks: Mapping[str, np.ndarray], n_classes: int) -> dict[str, np.ndarray]:
-    """Items per class in each split: ``labels`` (n,) class ids, or (n, c) multi-hot (an item counts once for
-    each of its labels); ``masks``: split name → bool (n,)."""
-    labels = np.asarray(labels)
-    out = {}
-    for name, m in masks.items():
-        m = np.asarray(m, bool)
-        if labels.ndim == 2:
-            out[name] = np.asarray(labels[m], bool).sum(axis=0).astype(np.int64)
-        else:
-            out[name] = np.bincount(labels[m].astype(np.int64), minlength=n_classes).astype(np.int64)
-    return out
 
 
 def class_counts_figure(counts: Mapping[str, np.ndarray], class_names: Sequence[str], *,
